@@ -1,0 +1,111 @@
+"""Configuration shared by the stages: dataset arguments, precision from the hardware, strict parsing.
+
+Values come from the dataclass defaults, then the YAML given with `--config`, then the command
+line (TRL's `TrlParser`: command line beats YAML beats default). Unknown keys are errors.
+"""
+
+import difflib
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, fields
+
+from trl import ScriptArguments
+
+from rlhf_recipes.errors import RecipeError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class DatasetArguments(ScriptArguments):
+    """TRL's dataset arguments plus what the recipes add to them."""
+
+    column_mapping: dict | str | None = field(
+        default=None,
+        metadata={
+            "help": "Rename columns before the format is recognized, as {name in the data: expected name}, "
+            'e.g. {"question": "prompt", "answer": "response"} (JSON on the command line).'
+        },
+    )
+    def __post_init__(self):
+        if isinstance(self.column_mapping, str):
+            try:
+                self.column_mapping = json.loads(self.column_mapping)
+            except json.JSONDecodeError as err:
+                raise RecipeError(f"column_mapping: expected a JSON object, got {self.column_mapping!r} ({err}).")
+        if self.column_mapping is not None and not (
+            isinstance(self.column_mapping, dict) and all(isinstance(v, str) for v in self.column_mapping.values())
+        ):
+            raise RecipeError(f"column_mapping: expected a mapping of column names, got {self.column_mapping!r}.")
+
+
+def bf16_supported() -> bool:
+    import torch
+
+    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+
+
+class PrecisionFromHardware:
+    """Mixin for TRL configs: unset `bf16`/`fp16` follow the hardware (bf16 GPU, fp16 older GPU, fp32 CPU)."""
+
+    def __post_init__(self):
+        import torch
+
+        if self.bf16 is None and not self.fp16:
+            self.bf16 = bf16_supported()
+            self.fp16 = torch.cuda.is_available() and not self.bf16
+        elif self.bf16 and not bf16_supported():
+            raise RecipeError(
+                "bf16: true was set, but this machine has no GPU with bf16 support. Remove the `bf16` line "
+                "to let the precision follow the hardware, or set `bf16: false`."
+            )
+        super().__post_init__()
+
+
+def describe_precision(args) -> str:
+    if args.bf16:
+        return "bf16 mixed precision"
+    if args.fp16:
+        return "fp16 mixed precision"
+    return "fp32 (no GPU with bf16 or fp16 found)" if not getattr(args, "use_cpu", False) else "fp32"
+
+
+def parse(parser, args: Sequence[str] | None = None) -> tuple:
+    """Parse `--config FILE` and command-line overrides; any unknown key is an error naming it."""
+    args = list(sys.argv[1:] if args is None else args)
+    config_file = args[args.index("--config") + 1] if "--config" in args else None
+    try:
+        *parsed, from_config, from_command_line = parser.parse_args_and_config(
+            args, return_remaining_strings=True, separate_remaining_strings=True
+        )
+    except FileNotFoundError as err:
+        raise RecipeError(f"config file {err.filename!r} does not exist.") from None
+    known = [f.name for dataclass_type in parser.dataclass_types for f in fields(dataclass_type)]
+    problems = [
+        _unknown_key(key, source, known)
+        for source, strings in ((f"config file {config_file}", from_config), ("command line", from_command_line))
+        for key in strings
+        if key.startswith("--")
+    ]
+    if problems:
+        raise RecipeError(" ".join(problems) + " Check the spelling against `--help`.")
+    return tuple(parsed)
+
+
+def _unknown_key(flag: str, source: str, known: list[str]) -> str:
+    key = flag[2:].split("=")[0].replace("-", "_")
+    close = difflib.get_close_matches(key, known, n=1)
+    hint = f" (did you mean `{close[0]}`?)" if close else ""
+    return f"Unknown key `{key}` in the {source}{hint}."
+
+
+def run(main: Callable, make_parser: Callable) -> None:
+    """Entry point of a stage module: parse, run, and turn bad input into a one-paragraph error."""
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    try:
+        main(*parse(make_parser()))
+    except RecipeError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,107 @@
+"""Tokenizers, models, LoRA adapters and merging: the one place the recipes build them."""
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+from accelerate.logging import get_logger
+
+from rlhf_recipes import tiny_model
+from rlhf_recipes.errors import RecipeError
+
+logger = get_logger(__name__)
+
+MERGED_DIR = "merged"  # inside a stage's output_dir: the full model later stages load
+ADAPTER_CONFIG = "adapter_config.json"
+
+
+def resolve_model(model_args) -> str:
+    """Resolve `builtin:tiny` in `model_args.model_name_or_path` and check a local path exists."""
+    name = model_args.model_name_or_path
+    if not name:
+        raise RecipeError("model_name_or_path is not set: give a hub id, a local folder, or builtin:tiny.")
+    resolved = tiny_model.resolve(name)
+    if resolved != name:
+        logger.info(f"model {name} -> {resolved}", main_process_only=True)
+    check_model_folder(resolved, "model_name_or_path")
+    model_args.model_name_or_path = resolved
+    return resolved
+
+
+def check_model_folder(path: str, field: str) -> None:
+    """A local model folder must hold a full model; hub ids are checked when they load."""
+    folder = Path(path)
+    if not folder.exists():
+        if path.startswith((".", "/", "~")) or path.count("/") > 1:
+            raise RecipeError(f"{field}: {path!r} is no local folder (and not a hub id of the form org/name).")
+        return
+    if (folder / ADAPTER_CONFIG).exists() and not (folder / "config.json").exists():
+        raise RecipeError(
+            f"{field}: {path!r} holds only a LoRA adapter. Point to the merged model the stage saved beside it "
+            f"({folder / MERGED_DIR}), or to a full model."
+        )
+    if not (folder / "config.json").exists():
+        raise RecipeError(f"{field}: {path!r} is a folder but holds no model (no config.json).")
+
+
+def load_tokenizer(model_name_or_path: str, padding_side: str = "right"):
+    """The model's tokenizer, checked to have a pad token."""
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(model_name_or_path, padding_side=padding_side)
+    except (OSError, ValueError) as err:
+        raise RecipeError(
+            f"model_name_or_path {model_name_or_path!r}: could not load a tokenizer ({_first_line(err)}). "
+            "Give a local folder saved with save_pretrained or a hub id (the hub needs network access)."
+        ) from None
+    if tokenizer.pad_token is None:
+        raise RecipeError(
+            f"the tokenizer of {model_name_or_path!r} has no pad token. Give it one that is not its eos token "
+            "(tokenizer.pad_token = ...; tokenizer.save_pretrained(folder)) and point model_name_or_path there."
+        )
+    return tokenizer
+
+
+def _first_line(err: Exception) -> str:
+    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+
+
+def model_init_kwargs(model_args) -> dict:
+    """How a trainer loads the model from its path (as TRL's own scripts set it)."""
+    return dict(
+        revision=model_args.model_revision, attn_implementation=model_args.attn_implementation, dtype=model_args.dtype
+    )
+
+
+def merge_adapter(base_path: str, adapter_dir: str | Path, output_dir: str | Path, tokenizer, model_class) -> Path:
+    """Load the base in full precision, merge the adapter, save model + tokenizer to `output_dir`.
+
+    Written to a temporary folder first and moved into place, so a half-written merge never looks
+    finished. Reloading the base (instead of merging the trained object) works for 4-bit training too.
+    """
+    from peft import PeftModel
+
+    output_dir = Path(output_dir)
+    base = model_class.from_pretrained(base_path, dtype="float32")
+    merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
+    staging = Path(tempfile.mkdtemp(dir=output_dir.parent, prefix=f".{output_dir.name}-"))
+    try:
+        merged.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        if output_dir.exists():
+            shutil.rmtree(output_dir)
+        staging.rename(output_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return output_dir
+
+
+def is_complete(output_dir: str | Path) -> bool:
+    """Whether a stage's output folder holds its merged model."""
+    return (Path(output_dir) / MERGED_DIR / "config.json").exists()
+
+
+def write_json(path: str | Path, data: dict) -> None:
+    Path(path).write_text(json.dumps(data, indent=2) + "\n")

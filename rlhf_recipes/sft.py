@@ -1,0 +1,108 @@
+"""Stage 1, supervised fine-tuning: TRL's `SFTTrainer` with a LoRA adapter, loss on the response only.
+
+    accelerate launch -m rlhf_recipes.sft --config recipes/quickstart/sft.yaml [--learning_rate 1e-3 ...]
+    python -m rlhf_recipes.sft --config recipes/quickstart/sft.yaml
+
+Data (`dataset_name`: a local json/jsonl/csv/parquet file or folder, or a hub id), recognized by its
+columns: `prompt`/`response`, `prompt`/`completion`, or chat `messages`; `column_mapping` renames
+others. Outputs in `output_dir`: the adapter, `trainer_state.json`, and `merged/` (the full model with
+its tokenizer) which the reward and PPO stages start from.
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import trl
+from accelerate import PartialState
+from accelerate.logging import get_logger
+from trl import ModelConfig, SFTTrainer, TrlParser, get_peft_config, get_quantization_config
+
+from rlhf_recipes import data, models
+from rlhf_recipes.config import DatasetArguments, PrecisionFromHardware, describe_precision, run
+from rlhf_recipes.errors import RecipeError
+
+logger = get_logger(__name__)
+
+
+@dataclass
+class SFTScriptArguments(DatasetArguments):
+    use_chat_template: bool | None = field(
+        default=None,
+        metadata={"help": "Wrap plain-text prompts/responses in the tokenizer's chat template. Default: when it has one."},
+    )
+
+
+@dataclass
+class SFTConfig(PrecisionFromHardware, trl.SFTConfig):
+    """TRL's SFTConfig; precision follows the hardware unless set."""
+
+
+def load_sft_dataset(script_args: SFTScriptArguments, split: str, tokenizer):
+    """The SFT split as prompt/completion rows, wrapped in the chat template when one is used."""
+    source = f"{script_args.dataset_name} [{split}]"
+    rows = data.load_rows(script_args.dataset_name, split, script_args.dataset_config)
+    rows = data.to_prompt_completion(rows, source, script_args.column_mapping)
+    use_chat = script_args.use_chat_template
+    if use_chat is None:
+        use_chat = tokenizer.chat_template is not None
+    if not use_chat:
+        if isinstance(rows[0]["prompt"], list):
+            raise RecipeError(f"{source}: chat messages need a tokenizer with a chat template; this one has none.")
+        return rows
+    if tokenizer.chat_template is None:
+        raise RecipeError("use_chat_template: true, but the tokenizer has no chat template.")
+    return data.as_chat(rows)
+
+
+def main(script_args: SFTScriptArguments, training_args: SFTConfig, model_args: ModelConfig):
+    """Train the SFT adapter and save it with the merged model under `training_args.output_dir`."""
+    state = PartialState()
+    if model_args.use_peft and model_args.lora_task_type != "CAUSAL_LM":
+        raise RecipeError(f"lora_task_type: the SFT stage trains a causal LM; use CAUSAL_LM, not {model_args.lora_task_type}.")
+    model_path = models.resolve_model(model_args)
+    tokenizer = models.load_tokenizer(model_path)
+    train_rows = load_sft_dataset(script_args, script_args.dataset_train_split, tokenizer)
+    eval_rows = None
+    if training_args.eval_strategy != "no":
+        eval_rows = load_sft_dataset(script_args, script_args.dataset_test_split, tokenizer)
+    logger.info(
+        f"SFT of {model_path} on {len(train_rows)} examples, {describe_precision(training_args)}, "
+        f"{'LoRA r=' + str(model_args.lora_r) if model_args.use_peft else 'full fine-tuning'}, "
+        f"{state.num_processes} process(es).",
+        main_process_only=True,
+    )
+
+    training_args.model_init_kwargs = models.model_init_kwargs(model_args)
+    trainer = SFTTrainer(
+        model=model_path,
+        args=training_args,
+        train_dataset=train_rows,
+        eval_dataset=eval_rows,
+        processing_class=tokenizer,
+        peft_config=get_peft_config(model_args),
+        quantization_config=get_quantization_config(model_args),
+    )
+    trainer.train()
+
+    output_dir = Path(training_args.output_dir)
+    merged_dir = output_dir / models.MERGED_DIR
+    if model_args.use_peft:
+        trainer.save_model(str(output_dir))
+        if state.is_main_process:
+            from transformers import AutoModelForCausalLM
+
+            models.merge_adapter(model_path, output_dir, merged_dir, tokenizer, AutoModelForCausalLM)
+    else:
+        trainer.save_model(str(merged_dir))
+    trainer.save_state()
+    state.wait_for_everyone()
+    logger.info(f"SFT done: adapter in {output_dir}, merged model in {merged_dir}", main_process_only=True)
+    return trainer
+
+
+def make_parser() -> TrlParser:
+    return TrlParser((SFTScriptArguments, SFTConfig, ModelConfig))
+
+
+if __name__ == "__main__":
+    run(main, make_parser)

@@ -1,0 +1,66 @@
+from pathlib import Path
+
+import pytest
+
+from rlhf_recipes import sft
+from rlhf_recipes.config import parse
+from rlhf_recipes.errors import RecipeError
+from tests.conftest import REPO
+
+STAGE_PARSERS = {"sft": sft.make_parser}
+RECIPE_FILES = sorted(p for p in (REPO / "recipes").rglob("*.yaml") if p.stem.split("_")[0] in STAGE_PARSERS)
+
+
+def test_there_are_recipes_to_parse():
+    assert any(p.parent.name == "quickstart" and p.stem == "sft" for p in RECIPE_FILES)
+
+
+@pytest.mark.parametrize("path", RECIPE_FILES, ids=lambda p: str(p.relative_to(REPO)))
+def test_every_recipe_parses_with_its_stage_parser(path: Path):
+    script_args, training_args, model_args = parse(STAGE_PARSERS[path.stem.split("_")[0]](), ["--config", str(path)])
+    assert model_args.model_name_or_path and script_args.dataset_name and training_args.output_dir
+
+
+def quickstart_args(*overrides):
+    return parse(sft.make_parser(), ["--config", str(REPO / "recipes/quickstart/sft.yaml"), *overrides])
+
+
+def test_command_line_beats_yaml_beats_default():
+    script_args, training_args, model_args = quickstart_args("--learning_rate", "0.5")
+    assert training_args.learning_rate == 0.5  # command line
+    assert model_args.lora_r == 16  # YAML (TRL's default is 16 too, so check a YAML-only value as well)
+    assert training_args.num_train_epochs != 3.0 and training_args.logging_steps == 25
+
+
+def test_unknown_yaml_key_is_an_error_with_a_suggestion(tmp_path):
+    config = tmp_path / "sft.yaml"
+    config.write_text("model_name_or_path: builtin:tiny\nlearnig_rate: 0.1\n")
+    with pytest.raises(RecipeError, match=r"Unknown key `learnig_rate` in the config file .*did you mean `learning_rate`"):
+        parse(sft.make_parser(), ["--config", str(config)])
+
+
+def test_unknown_command_line_flag_is_an_error():
+    with pytest.raises(RecipeError, match=r"Unknown key `lora_rank` in the command line"):
+        quickstart_args("--lora_rank", "8")
+
+
+def test_missing_config_file_is_named():
+    with pytest.raises(RecipeError, match="config file 'nope.yaml' does not exist"):
+        parse(sft.make_parser(), ["--config", "nope.yaml"])
+
+
+def test_precision_follows_the_hardware_on_cpu():
+    _, training_args, _ = quickstart_args()
+    assert not training_args.bf16 and not training_args.fp16
+
+
+def test_bf16_requested_on_cpu_is_explained():
+    with pytest.raises(RecipeError, match="bf16: true was set, but this machine has no GPU with bf16"):
+        quickstart_args("--bf16", "true")
+
+
+def test_column_mapping_from_the_command_line_is_json():
+    script_args, _, _ = quickstart_args("--column_mapping", '{"question": "prompt"}')
+    assert script_args.column_mapping == {"question": "prompt"}
+    with pytest.raises(RecipeError, match="column_mapping: expected a JSON object"):
+        quickstart_args("--column_mapping", "question=prompt")

@@ -1,0 +1,110 @@
+import csv
+
+import pytest
+import torch
+from peft import PeftModel
+from safetensors.torch import load_file
+from transformers import AutoModelForCausalLM
+
+from rlhf_recipes import evaluation, models, sft, task
+from rlhf_recipes.config import parse
+from rlhf_recipes.errors import RecipeError
+from tests.conftest import QUICKSTART, write_jsonl
+
+CONFIG = str(QUICKSTART / "sft.yaml")
+
+
+def run_sft(tmp_path, *overrides):
+    args = ["--config", CONFIG, "--output_dir", str(tmp_path / "sft"), "--disable_tqdm", "true", *overrides]
+    return sft.main(*parse(sft.make_parser(), args))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, tiny_dir):
+    """A short SFT run on 480 demonstrations of the built-in task."""
+    tmp = tmp_path_factory.mktemp("sft")
+    rows = task.sft_rows(task.split_prompts()[0], 480, seed=3)
+    data = write_jsonl(tmp / "sft.jsonl", rows)
+    trainer = run_sft(tmp, "--dataset_name", str(data), "--num_train_epochs", "1", "--logging_steps", "3")
+    return trainer, tmp / "sft", tiny_dir
+
+
+def test_loss_falls(trained):
+    losses = [entry["loss"] for entry in trained[0].state.log_history if "loss" in entry]
+    assert len(losses) >= 5
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_lora_weights_change_and_base_weights_do_not(trained):
+    trainer, _, base_dir = trained
+    base = load_file(f"{base_dir}/model.safetensors")
+    state = {k: v.detach() for k, v in trainer.model.state_dict().items()}
+    lora_b = [v for k, v in state.items() if "lora_B" in k]
+    assert lora_b and all(v.abs().sum() > 0 for v in lora_b)  # lora_B starts at zero
+    frozen = {k.replace("base_model.model.", "").replace(".base_layer", ""): v for k, v in state.items() if "lora_" not in k}
+    assert set(base) <= set(frozen)
+    assert all(torch.equal(base[k], frozen[k]) for k in base)
+
+
+def test_merged_model_gives_the_same_outputs_as_base_plus_adapter(trained):
+    _, output_dir, base_dir = trained
+    merged = AutoModelForCausalLM.from_pretrained(output_dir / models.MERGED_DIR).eval()
+    adapted = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base_dir), output_dir).eval()
+    ids = torch.randint(5, merged.config.vocab_size, (2, 12))
+    with torch.no_grad():
+        assert torch.allclose(merged(ids).logits, adapted(ids).logits, atol=1e-5)
+    assert (output_dir / models.MERGED_DIR / "tokenizer.json").exists()
+    assert models.is_complete(output_dir)
+
+
+def test_failed_run_leaves_the_earlier_result_intact(trained, tmp_path):
+    _, output_dir, _ = trained
+    before = (output_dir / models.MERGED_DIR / "model.safetensors").read_bytes()
+    with pytest.raises(RecipeError):
+        sft.main(*parse(sft.make_parser(), ["--config", CONFIG, "--output_dir", str(output_dir),
+                                             "--dataset_name", str(tmp_path / "missing.jsonl")]))
+    assert (output_dir / models.MERGED_DIR / "model.safetensors").read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["--model_name_or_path", "./no/such/model"], r"model_name_or_path: './no/such/model' is no local folder"),
+        (["--lora_task_type", "SEQ_CLS"], r"lora_task_type: the SFT stage trains a causal LM"),
+    ],
+)
+def test_bad_model_settings_stop_before_training(tmp_path, overrides, message):
+    with pytest.raises(RecipeError, match=message):
+        run_sft(tmp_path, *overrides)
+
+
+def test_adapter_only_folder_is_refused(tmp_path):
+    (tmp_path / "adapter").mkdir()
+    (tmp_path / "adapter" / models.ADAPTER_CONFIG).write_text("{}")
+    with pytest.raises(RecipeError, match="holds only a LoRA adapter"):
+        run_sft(tmp_path, "--model_name_or_path", str(tmp_path / "adapter"))
+
+
+def test_tokenizer_without_pad_token_is_refused(tiny_dir, tmp_path):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_dir)
+    tokenizer.pad_token = None
+    AutoModelForCausalLM.from_pretrained(tiny_dir).save_pretrained(tmp_path / "nopad")
+    tokenizer.save_pretrained(tmp_path / "nopad")
+    with pytest.raises(RecipeError, match="has no pad token"):
+        run_sft(tmp_path, "--model_name_or_path", str(tmp_path / "nopad"))
+
+
+@pytest.mark.slow
+def test_quickstart_sft_recipe_learns_the_format(tmp_path, tiny_dir):
+    """The shipped recipe, as it is: held-out responses are well-formed at least 90% of the time."""
+    run_sft(tmp_path, "--dataset_name", str(QUICKSTART / "data" / "sft.jsonl"))
+    with open(QUICKSTART / "data" / "prompts_eval.csv") as f:
+        prompts = [row["Prompt"] for row in csv.DictReader(f)]
+    summary = {}
+    for name, folder in (("base", tiny_dir), ("sft", tmp_path / "sft" / models.MERGED_DIR)):
+        model, tokenizer = evaluation.load_policy(str(folder))
+        summary[name] = evaluation.gold_summary(prompts, evaluation.generate(model, tokenizer, prompts))
+    assert summary["sft"]["well_formed_rate"] >= 0.9, summary
+    assert summary["base"]["well_formed_rate"] < 0.5, summary
