@@ -6,6 +6,7 @@
 
 import argparse
 import csv
+import json
 import logging
 import sys
 import time
@@ -27,14 +28,19 @@ def read_prompts(path: str | Path) -> list[str]:
     return [row[column] for row in rows]
 
 
-def run_sft(recipes: Path, output_dir: Path) -> Path:
-    from rlhf_recipes import sft
+def run_stage(stage: str, recipes: Path, output_dir: Path, data_file: str) -> Path:
+    """Run one stage from `recipes/<stage>.yaml`, writing to `output_dir/<stage>`."""
+    import importlib
+
     from rlhf_recipes.config import parse
 
-    args = ["--config", str(recipes / "sft.yaml"), "--output_dir", str(output_dir / "sft")]
-    args += ["--dataset_name", str(recipes / "data" / "sft.jsonl")]
-    sft.main(*parse(sft.make_parser(), args))
-    return output_dir / "sft"
+    module = importlib.import_module(f"rlhf_recipes.{stage}")
+    args = ["--config", str(recipes / f"{stage}.yaml"), "--output_dir", str(output_dir / stage)]
+    args += ["--dataset_name", str(recipes / "data" / data_file)]
+    if stage != "sft":
+        args += ["--model_name_or_path", str(output_dir / "sft")]
+    module.main(*parse(module.make_parser(), args))
+    return output_dir / stage
 
 
 def quickstart(args) -> None:
@@ -46,24 +52,28 @@ def quickstart(args) -> None:
     start = time.perf_counter()
     base = tiny_model.resolve(tiny_model.BUILTIN_TINY)
     timings["build_default_s"] = time.perf_counter() - start
+    for stage, data_file in (("sft", "sft.jsonl"), ("reward", "rankings.csv")):
+        start = time.perf_counter()
+        run_stage(stage, args.recipes, output_dir, data_file)
+        timings[f"{stage}_s"] = time.perf_counter() - start
 
-    start = time.perf_counter()
-    sft_dir = run_sft(args.recipes, output_dir)
-    timings["sft_s"] = time.perf_counter() - start
-
-    prompts = read_prompts(args.recipes / "data" / "prompts_eval.csv")
+    prompts = read_prompts(args.recipes / "data" / "prompts_eval.csv") * evaluation.SAMPLES_PER_PROMPT
     summary = {}
-    for name, folder in (("untrained", base), ("sft", sft_dir / models.MERGED_DIR)):
+    for name, folder in (("untrained", base), ("sft", output_dir / "sft" / models.MERGED_DIR)):
         model, tokenizer = evaluation.load_policy(str(folder))
         summary[name] = evaluation.gold_summary(prompts, evaluation.generate(model, tokenizer, prompts))
-    models.write_json(sft_dir / "gold_eval.json", {**summary, "timings": timings})
+    models.write_json(output_dir / "sft" / "gold_eval.json", {**summary, "timings": timings})
+    reward = json.loads((output_dir / "reward" / "eval_results.json").read_text())
 
-    print(f"\nHeld-out prompts: {len(prompts)} (sampled at temperature 1.0)")
+    print(f"\nHeld-out prompts: {len(prompts) // evaluation.SAMPLES_PER_PROMPT}, "
+          f"{evaluation.SAMPLES_PER_PROMPT} samples each at temperature {evaluation.TEMPERATURE}")
     print(f"{'model':<10} {'well-formed':>12} {'gold mean':>10}")
     for name, row in summary.items():
         print(f"{name:<10} {row['well_formed_rate']:>12.1%} {row['gold_mean']:>10.3f}")
-    print(f"\nTimes: " + ", ".join(f"{k[:-2]} {v:.0f}s" for k, v in timings.items()))
-    print(f"Results in {output_dir.resolve()} (SFT model: {sft_dir / models.MERGED_DIR})")
+    print(f"\nReward model: held-out pairwise accuracy {reward['eval_accuracy']:.3f} "
+          f"on {reward['num_eval_pairs']} pairs, mean margin {reward['eval_margin']:.2f}")
+    print("Times: " + ", ".join(f"{k[:-2]} {v:.0f}s" for k, v in timings.items()))
+    print(f"Results in {output_dir.resolve()}")
 
 
 def build_default(args) -> None:

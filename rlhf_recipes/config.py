@@ -29,6 +29,11 @@ class DatasetArguments(ScriptArguments):
             'e.g. {"question": "prompt", "answer": "response"} (JSON on the command line).'
         },
     )
+    use_chat_template: bool | None = field(
+        default=None,
+        metadata={"help": "Wrap plain-text prompts/responses in the tokenizer's chat template. Default: when it has one."},
+    )
+
     def __post_init__(self):
         if isinstance(self.column_mapping, str):
             try:
@@ -39,6 +44,15 @@ class DatasetArguments(ScriptArguments):
             isinstance(self.column_mapping, dict) and all(isinstance(v, str) for v in self.column_mapping.values())
         ):
             raise RecipeError(f"column_mapping: expected a mapping of column names, got {self.column_mapping!r}.")
+
+
+def uses_chat_template(script_args: DatasetArguments, tokenizer) -> bool:
+    """Whether plain-text data is wrapped in the chat template: as set, else when the tokenizer has one."""
+    if script_args.use_chat_template and tokenizer.chat_template is None:
+        raise RecipeError("use_chat_template: true, but the tokenizer has no chat template.")
+    if script_args.use_chat_template is None:
+        return tokenizer.chat_template is not None
+    return script_args.use_chat_template
 
 
 def bf16_supported() -> bool:

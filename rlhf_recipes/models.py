@@ -5,7 +5,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from accelerate.logging import get_logger
+from rlhf_recipes.logs import get_logger
 
 from rlhf_recipes import tiny_model
 from rlhf_recipes.errors import RecipeError
@@ -17,32 +17,49 @@ ADAPTER_CONFIG = "adapter_config.json"
 
 
 def resolve_model(model_args) -> str:
-    """Resolve `builtin:tiny` in `model_args.model_name_or_path` and check a local path exists."""
+    """Resolve `model_args.model_name_or_path` in place: `builtin:tiny`, or a stage's output folder -> its merged model."""
     name = model_args.model_name_or_path
     if not name:
         raise RecipeError("model_name_or_path is not set: give a hub id, a local folder, or builtin:tiny.")
-    resolved = tiny_model.resolve(name)
+    resolved = model_folder(tiny_model.resolve(name), "model_name_or_path")
     if resolved != name:
-        logger.info(f"model {name} -> {resolved}", main_process_only=True)
-    check_model_folder(resolved, "model_name_or_path")
+        logger.info(f"model_name_or_path {name} -> {resolved}")
     model_args.model_name_or_path = resolved
     return resolved
 
 
-def check_model_folder(path: str, field: str) -> None:
-    """A local model folder must hold a full model; hub ids are checked when they load."""
+def model_folder(path: str, field: str) -> str:
+    """A full model's folder: a stage's output folder stands for its `merged/`; hub ids pass through."""
     folder = Path(path)
     if not folder.exists():
         if path.startswith((".", "/", "~")) or path.count("/") > 1:
             raise RecipeError(f"{field}: {path!r} is no local folder (and not a hub id of the form org/name).")
-        return
+        return path
+    if (folder / MERGED_DIR / "config.json").exists():
+        return str(folder / MERGED_DIR)
     if (folder / ADAPTER_CONFIG).exists() and not (folder / "config.json").exists():
         raise RecipeError(
-            f"{field}: {path!r} holds only a LoRA adapter. Point to the merged model the stage saved beside it "
-            f"({folder / MERGED_DIR}), or to a full model."
+            f"{field}: {path!r} holds only a LoRA adapter and no merged model; point to a full model "
+            f"(a stage's output folder with its {MERGED_DIR}/ inside, or the {MERGED_DIR}/ folder itself)."
         )
     if not (folder / "config.json").exists():
         raise RecipeError(f"{field}: {path!r} is a folder but holds no model (no config.json).")
+    return path
+
+
+def check_reward_model(path: str, field: str) -> None:
+    """A reward model must be a sequence classifier with one output (the reward)."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(path)
+    architectures = config.architectures or []
+    if not any(a.endswith("ForSequenceClassification") for a in architectures) or config.num_labels != 1:
+        raise RecipeError(
+            f"{field}: {path!r} is not a reward model (architectures {architectures}, num_labels "
+            f"{config.num_labels}); a reward model is a sequence classifier with one output. A causal LM has no "
+            "trained reward head: loading it as one would add a randomly initialised head and give meaningless "
+            "scores. Train one with the reward stage and use its output folder."
+        )
 
 
 def load_tokenizer(model_name_or_path: str, padding_side: str = "right"):
@@ -75,7 +92,9 @@ def model_init_kwargs(model_args) -> dict:
     )
 
 
-def merge_adapter(base_path: str, adapter_dir: str | Path, output_dir: str | Path, tokenizer, model_class) -> Path:
+def merge_adapter(
+    base_path: str, adapter_dir: str | Path, output_dir: str | Path, tokenizer, model_class, **load_kwargs
+) -> Path:
     """Load the base in full precision, merge the adapter, save model + tokenizer to `output_dir`.
 
     Written to a temporary folder first and moved into place, so a half-written merge never looks
@@ -84,7 +103,7 @@ def merge_adapter(base_path: str, adapter_dir: str | Path, output_dir: str | Pat
     from peft import PeftModel
 
     output_dir = Path(output_dir)
-    base = model_class.from_pretrained(base_path, dtype="float32")
+    base = model_class.from_pretrained(base_path, dtype="float32", **load_kwargs)
     merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
     staging = Path(tempfile.mkdtemp(dir=output_dir.parent, prefix=f".{output_dir.name}-"))
     try:

@@ -9,27 +9,19 @@ others. Outputs in `output_dir`: the adapter, `trainer_state.json`, and `merged/
 its tokenizer) which the reward and PPO stages start from.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import trl
 from accelerate import PartialState
-from accelerate.logging import get_logger
+from rlhf_recipes.logs import get_logger
 from trl import ModelConfig, SFTTrainer, TrlParser, get_peft_config, get_quantization_config
 
 from rlhf_recipes import data, models
-from rlhf_recipes.config import DatasetArguments, PrecisionFromHardware, describe_precision, run
+from rlhf_recipes.config import DatasetArguments, PrecisionFromHardware, describe_precision, run, uses_chat_template
 from rlhf_recipes.errors import RecipeError
 
 logger = get_logger(__name__)
-
-
-@dataclass
-class SFTScriptArguments(DatasetArguments):
-    use_chat_template: bool | None = field(
-        default=None,
-        metadata={"help": "Wrap plain-text prompts/responses in the tokenizer's chat template. Default: when it has one."},
-    )
 
 
 @dataclass
@@ -37,24 +29,19 @@ class SFTConfig(PrecisionFromHardware, trl.SFTConfig):
     """TRL's SFTConfig; precision follows the hardware unless set."""
 
 
-def load_sft_dataset(script_args: SFTScriptArguments, split: str, tokenizer):
+def load_sft_dataset(script_args: DatasetArguments, split: str, tokenizer):
     """The SFT split as prompt/completion rows, wrapped in the chat template when one is used."""
     source = f"{script_args.dataset_name} [{split}]"
     rows = data.load_rows(script_args.dataset_name, split, script_args.dataset_config)
     rows = data.to_prompt_completion(rows, source, script_args.column_mapping)
-    use_chat = script_args.use_chat_template
-    if use_chat is None:
-        use_chat = tokenizer.chat_template is not None
-    if not use_chat:
+    if not uses_chat_template(script_args, tokenizer):
         if isinstance(rows[0]["prompt"], list):
             raise RecipeError(f"{source}: chat messages need a tokenizer with a chat template; this one has none.")
         return rows
-    if tokenizer.chat_template is None:
-        raise RecipeError("use_chat_template: true, but the tokenizer has no chat template.")
     return data.as_chat(rows)
 
 
-def main(script_args: SFTScriptArguments, training_args: SFTConfig, model_args: ModelConfig):
+def main(script_args: DatasetArguments, training_args: SFTConfig, model_args: ModelConfig):
     """Train the SFT adapter and save it with the merged model under `training_args.output_dir`."""
     state = PartialState()
     if model_args.use_peft and model_args.lora_task_type != "CAUSAL_LM":
@@ -68,8 +55,7 @@ def main(script_args: SFTScriptArguments, training_args: SFTConfig, model_args: 
     logger.info(
         f"SFT of {model_path} on {len(train_rows)} examples, {describe_precision(training_args)}, "
         f"{'LoRA r=' + str(model_args.lora_r) if model_args.use_peft else 'full fine-tuning'}, "
-        f"{state.num_processes} process(es).",
-        main_process_only=True,
+        f"{state.num_processes} process(es)."
     )
 
     training_args.model_init_kwargs = models.model_init_kwargs(model_args)
@@ -96,12 +82,12 @@ def main(script_args: SFTScriptArguments, training_args: SFTConfig, model_args: 
         trainer.save_model(str(merged_dir))
     trainer.save_state()
     state.wait_for_everyone()
-    logger.info(f"SFT done: adapter in {output_dir}, merged model in {merged_dir}", main_process_only=True)
+    logger.info(f"SFT done: adapter in {output_dir}, merged model in {merged_dir}")
     return trainer
 
 
 def make_parser() -> TrlParser:
-    return TrlParser((SFTScriptArguments, SFTConfig, ModelConfig))
+    return TrlParser((DatasetArguments, SFTConfig, ModelConfig))
 
 
 if __name__ == "__main__":

@@ -10,9 +10,10 @@ The gold labeler plays the human rater, who likes upbeat reviews:
   -1 negative) divided by three, so it lies in [-1, 1].
 
 Demonstrations come from a mediocre demonstrator (positive words only 40% of the time), so SFT
-learns the format and PPO has room to improve the content. A learned reward model that only
-counts positive words can be fooled by repetition or rambling; the gold labeler is not, which
-is what makes reward hacking visible.
+learns the format and PPO has room to improve the content. The rankings show the labelers some
+flawed drafts (rambling, never ending) but no off-topic or repetitive ones, so a reward model
+learned from them can be fooled by repetition ("great, great and great") or a wrong topic; the
+gold labeler is not, which is what makes reward hacking visible.
 """
 
 import random
@@ -44,6 +45,9 @@ MALFORMED_SCORE = -1.0
 RANKING_K = 4
 DEMONSTRATOR_WEIGHTS = (0.4, 0.3, 0.3)  # (positive, neutral, negative): room for RLHF to improve
 VALUE = {"positive": 1, "neutral": 0, "negative": -1}
+# The labelers ranked drafts that ramble or never end; they never saw off-topic or repetitive ones, so a reward
+# model trained on their rankings has no reason to punish those: the gold labeler does.
+RANKING_FLAWS = ("rambling", "never ends")
 
 _KIND_OF = {word: kind for kind, words in ADJECTIVES.items() for word in words}
 _PROMPT_PATTERNS = [re.compile("^" + re.escape(t).replace(r"\{topic\}", r"(?P<topic>\w+)") + "$") for t in PROMPT_TEMPLATES]
@@ -121,11 +125,10 @@ def demonstrate(prompt: str, rng: random.Random, weights: tuple = DEMONSTRATOR_W
     return format_review(topic, words)
 
 
-def _malformed(prompt: str, rng: random.Random) -> str:
-    """A flawed response of a kind the gold labeler rejects (but a word counter might like)."""
+def flawed(prompt: str, flaw: str, rng: random.Random) -> str:
+    """A response with one flaw the gold labeler rejects, built from positive words a word counter would like."""
     topic = parse_prompt(prompt)
     good = rng.sample(ADJECTIVES["positive"], MAX_ADJECTIVES + 1)
-    flaw = rng.choice(("repetition", "rambling", "off-topic", "never ends"))
     if flaw == "repetition":
         return format_review(topic, [good[0]] * rng.randint(2, MAX_ADJECTIVES))
     if flaw == "rambling":
@@ -139,7 +142,8 @@ def ranked_responses(prompt: str, k: int, rng: random.Random) -> list[str]:
     """K responses to one prompt with distinct gold scores, ordered best to worst."""
     by_score: dict[float, str] = {}
     while len(by_score) < k:
-        response = _malformed(prompt, rng) if rng.random() < 0.15 else demonstrate(prompt, rng)
+        flawed_draft = rng.random() < 0.15
+        response = flawed(prompt, rng.choice(RANKING_FLAWS), rng) if flawed_draft else demonstrate(prompt, rng)
         by_score.setdefault(score(prompt, response), response)
     return [by_score[s] for s in sorted(by_score, reverse=True)]
 

@@ -101,5 +101,5 @@ def test_column_mapping_of_a_missing_column_is_an_error(tmp_path):
 
 
 def test_unknown_hub_id_offline_is_explained():
-    with pytest.raises(RecipeError, match="not found on the hub|could not be loaded"):
+    with pytest.raises(RecipeError, match="no-such-org/no-such-dataset.*not a local file or folder, and the hub could not provide it"):
         data.load_rows("no-such-org/no-such-dataset")

@@ -1,0 +1,43 @@
+"""PNG plots of training logs and score distributions (matplotlib, no display needed)."""
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def plot_curves(log_history: list[dict], keys: dict[str, str], path: str | Path, title: str) -> Path | None:
+    """One panel per logged key ({key: label}) against the training step; None if nothing was logged."""
+    series = {
+        key: [(entry["step"], entry[key]) for entry in log_history if key in entry and "step" in entry]
+        for key in keys
+    }
+    series = {key: points for key, points in series.items() if points}
+    if not series:
+        return None
+    figure, axes = plt.subplots(1, len(series), figsize=(4.5 * len(series), 3.5), squeeze=False)
+    for axis, (key, points) in zip(axes[0], series.items()):
+        steps, values = zip(*points)
+        axis.plot(steps, values, marker="o" if len(points) < 30 else None)
+        axis.set(xlabel="step", title=keys[key])
+        axis.grid(alpha=0.3)
+    figure.suptitle(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return Path(path)
+
+
+def plot_distributions(samples: dict[str, list[float]], path: str | Path, title: str, xlabel: str) -> Path:
+    """Overlaid histograms of one score for several models."""
+    figure, axis = plt.subplots(figsize=(6, 3.5))
+    for label, values in samples.items():
+        axis.hist(values, bins=20, alpha=0.5, label=label)
+    axis.set(xlabel=xlabel, ylabel="responses", title=title)
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return Path(path)
