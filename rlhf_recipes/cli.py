@@ -1,15 +1,15 @@
-"""The `rlhf-recipes` command: the quickstart and the tools around the stages.
+"""The `rlhf-recipes` command: the quickstart, the pipeline and the tools around the stages.
 
-    rlhf-recipes quickstart [--output-dir outputs/quickstart]
+    rlhf-recipes quickstart [--output-dir outputs/quickstart] [--force]
+    rlhf-recipes pipeline recipes/<folder> [--output-dir DIR] [--force]
+    rlhf-recipes compare --policy DIR --reference DIR --reward_model DIR --prompts FILE [--output_dir DIR]
+    rlhf-recipes score MODEL_DIR --prompt TEXT --response TEXT [--response TEXT ...] | --file FILE
     rlhf-recipes build-default [--output-dir DIR]
 """
 
 import argparse
-import csv
-import json
 import logging
 import sys
-import time
 from pathlib import Path
 
 from rlhf_recipes.errors import RecipeError
@@ -18,62 +18,77 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 QUICKSTART = PROJECT_ROOT / "recipes" / "quickstart"
 
 
-def read_prompts(path: str | Path) -> list[str]:
-    """Prompts from a CSV file with a `Prompt` (or `prompt`) column."""
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    column = next((c for c in ("Prompt", "prompt") if rows and c in rows[0]), None)
-    if column is None:
-        raise RecipeError(f"{path}: expected a CSV with a `Prompt` column and at least one row.")
-    return [row[column] for row in rows]
+def pipeline(args) -> dict:
+    from rlhf_recipes.pipeline import run_pipeline
+
+    output_dir = Path(args.output_dir) if args.output_dir else None
+    report = run_pipeline(Path(args.recipes), output_dir, args.force)
+    print_summary(report)
+    return report
 
 
-def run_stage(stage: str, recipes: Path, output_dir: Path, data_file: str) -> Path:
-    """Run one stage from `recipes/<stage>.yaml`, writing to `output_dir/<stage>`."""
-    import importlib
+def quickstart(args) -> dict:
+    """The pipeline on the built-in tiny model and task, under one output folder."""
+    args.recipes = QUICKSTART
+    report = pipeline(args)
+    print(f"Everything is in {Path(args.output_dir).resolve()} (open report/report.md)")
+    return report
 
+
+def print_summary(report: dict) -> None:
+    f = report["policy_vs_reference"]
+    print(f"\nSFT vs RLHF on {f['num_prompts']} held-out prompts x {f['samples_per_prompt']} samples")
+    print(f"{'':<28}{'SFT':>10}{'PPO':>10}")
+    rows = [("reward model: mean", "reward_mean_reference", "reward_mean_policy"),
+            ("length (tokens)", "length_mean_reference", "length_mean_policy"),
+            ("gold labeler: mean", "gold_mean_reference", "gold_mean_policy"),
+            ("gold labeler: well-formed", "well_formed_reference", "well_formed_policy")]  # fmt: skip
+    for name, ref, pol in rows:
+        if ref in f:
+            print(f"{name:<28}{f[ref]:>10.3f}{f[pol]:>10.3f}")
+    print(f"win rate (reward model) {f['win_rate_reward_model']:.1%}, KL {f['kl_mean']:.3f} nats", end="")
+    print(f", win rate (gold) {f['gold_win_rate']:.1%}" if "gold_win_rate" in f else "")
+    print(f"reward model held-out accuracy: {report['reward_model'].get('eval_accuracy')}")
+    if f.get("reward_hacking"):
+        print("WARNING: reward hacking — the reward model's score rose while the gold labeler's fell.")
+    if report.get("timings"):
+        print("times: " + ", ".join(f"{k[:-2]} {v:.0f}s" for k, v in report["timings"].items()))
+
+
+def compare(argv: list[str]) -> None:
+    from rlhf_recipes import report
     from rlhf_recipes.config import parse
 
-    module = importlib.import_module(f"rlhf_recipes.{stage}")
-    args = ["--config", str(recipes / f"{stage}.yaml"), "--output_dir", str(output_dir / stage)]
-    args += ["--dataset_name", str(recipes / "data" / data_file)]
-    if stage != "sft":
-        args += ["--model_name_or_path", str(output_dir / "sft")]
-    module.main(*parse(module.make_parser(), args))
-    return output_dir / stage
+    (args,) = parse(report.make_parser(), argv)
+    print_summary(report.main(args))
+    print(f"Report in {Path(args.output_dir).resolve() / 'report.md'}")
 
 
-def quickstart(args) -> None:
-    """Build the tiny default, run the stages on the built-in task and judge the result."""
-    from rlhf_recipes import evaluation, models, tiny_model
+def score(args) -> None:
+    """Score prompt/response pairs with a reward model and print them, best first per prompt."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    output_dir = Path(args.output_dir)
-    timings = {}
-    start = time.perf_counter()
-    base = tiny_model.resolve(tiny_model.BUILTIN_TINY)
-    timings["build_default_s"] = time.perf_counter() - start
-    for stage, data_file in (("sft", "sft.jsonl"), ("reward", "rankings.csv")):
-        start = time.perf_counter()
-        run_stage(stage, args.recipes, output_dir, data_file)
-        timings[f"{stage}_s"] = time.perf_counter() - start
+    from rlhf_recipes import data, evaluation, models
 
-    prompts = read_prompts(args.recipes / "data" / "prompts_eval.csv") * evaluation.SAMPLES_PER_PROMPT
-    summary = {}
-    for name, folder in (("untrained", base), ("sft", output_dir / "sft" / models.MERGED_DIR)):
-        model, tokenizer = evaluation.load_policy(str(folder))
-        summary[name] = evaluation.gold_summary(prompts, evaluation.generate(model, tokenizer, prompts))
-    models.write_json(output_dir / "sft" / "gold_eval.json", {**summary, "timings": timings})
-    reward = json.loads((output_dir / "reward" / "eval_results.json").read_text())
-
-    print(f"\nHeld-out prompts: {len(prompts) // evaluation.SAMPLES_PER_PROMPT}, "
-          f"{evaluation.SAMPLES_PER_PROMPT} samples each at temperature {evaluation.TEMPERATURE}")
-    print(f"{'model':<10} {'well-formed':>12} {'gold mean':>10}")
-    for name, row in summary.items():
-        print(f"{name:<10} {row['well_formed_rate']:>12.1%} {row['gold_mean']:>10.3f}")
-    print(f"\nReward model: held-out pairwise accuracy {reward['eval_accuracy']:.3f} "
-          f"on {reward['num_eval_pairs']} pairs, mean margin {reward['eval_margin']:.2f}")
-    print("Times: " + ", ".join(f"{k[:-2]} {v:.0f}s" for k, v in timings.items()))
-    print(f"Results in {output_dir.resolve()}")
+    folder = models.model_folder(args.model, "model")
+    models.check_reward_model(folder, "model")
+    if args.file:
+        rows = data.canonical_columns(data.load_rows(args.file))
+        if not {"prompt", "response"} <= set(rows.column_names):
+            raise RecipeError(f"{args.file}: expected `prompt` and `response` columns, found {rows.column_names}.")
+        pairs = list(zip(rows["prompt"], rows["response"]))
+    elif args.prompt and args.response:
+        pairs = [(args.prompt, response) for response in args.response]
+    else:
+        raise RecipeError("give --prompt with one or more --response, or --file with prompt/response columns.")
+    model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    scores = evaluation.reward_scores(model, tokenizer, [p for p, _ in pairs], [r for _, r in pairs])
+    ranked = sorted(zip(pairs, scores), key=lambda item: (item[0][0], -item[1]))
+    width = min(60, max(len(r) for (_, r), _ in ranked))
+    print(f"{'reward':>8}  {'response':<{width}}  prompt")
+    for (prompt, response), value in ranked:
+        print(f"{value:>8.3f}  {response[:width]:<{width}}  {prompt}")
 
 
 def build_default(args) -> None:
@@ -86,10 +101,22 @@ def build_default(args) -> None:
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rlhf-recipes", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    start = commands.add_parser("quickstart", help="run the pipeline on the built-in tiny default (CPU, minutes)")
+    start = commands.add_parser("quickstart", help="the whole pipeline on the built-in tiny default (CPU, minutes)")
     start.add_argument("--output-dir", default="outputs/quickstart")
-    start.add_argument("--recipes", type=Path, default=QUICKSTART, help="folder with the quickstart YAMLs and data")
+    start.add_argument("--force", action="store_true", help="redo stages whose output is complete")
     start.set_defaults(func=quickstart)
+    run = commands.add_parser("pipeline", help="sft -> reward -> ppo -> report from a recipe folder")
+    run.add_argument("recipes", help="folder with sft.yaml, reward.yaml, ppo.yaml and report.yaml")
+    run.add_argument("--output-dir", help="put every stage's output under this folder (default: as the YAMLs say)")
+    run.add_argument("--force", action="store_true", help="redo stages whose output is complete")
+    run.set_defaults(func=pipeline)
+    commands.add_parser("compare", help="SFT vs RLHF report (see `rlhf-recipes compare --help`)", add_help=False)
+    rate = commands.add_parser("score", help="score prompt/response pairs with a reward model")
+    rate.add_argument("model", help="a reward model folder (or the reward stage's output folder)")
+    rate.add_argument("--prompt")
+    rate.add_argument("--response", action="append", help="repeat to compare several responses to one prompt")
+    rate.add_argument("--file", help="a json/jsonl/csv/parquet file with prompt and response columns")
+    rate.set_defaults(func=score)
     build = commands.add_parser("build-default", help="build the tiny model and tokenizer (cached)")
     build.add_argument("--output-dir", help="where to save it (default: the cache used by builtin:tiny)")
     build.set_defaults(func=build_default)
@@ -98,8 +125,12 @@ def make_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
-    args = make_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
     try:
+        if argv[:1] == ["compare"]:  # its options are the report's dataclass fields, parsed like a stage's
+            compare(argv[1:])
+            return
+        args = make_parser().parse_args(argv)
         args.func(args)
     except RecipeError as err:
         print(f"error: {err}", file=sys.stderr)

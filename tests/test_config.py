@@ -2,12 +2,12 @@ from pathlib import Path
 
 import pytest
 
-from rlhf_recipes import sft
+from rlhf_recipes import ppo, report, reward, sft
 from rlhf_recipes.config import parse
 from rlhf_recipes.errors import RecipeError
 from tests.conftest import REPO
 
-STAGE_PARSERS = {"sft": sft.make_parser}
+STAGE_PARSERS = {"sft": sft.make_parser, "reward": reward.make_parser, "ppo": ppo.make_parser, "report": report.make_parser}
 RECIPE_FILES = sorted(p for p in (REPO / "recipes").rglob("*.yaml") if p.stem.split("_")[0] in STAGE_PARSERS)
 
 
@@ -17,8 +17,18 @@ def test_there_are_recipes_to_parse():
 
 @pytest.mark.parametrize("path", RECIPE_FILES, ids=lambda p: str(p.relative_to(REPO)))
 def test_every_recipe_parses_with_its_stage_parser(path: Path):
-    script_args, training_args, model_args = parse(STAGE_PARSERS[path.stem.split("_")[0]](), ["--config", str(path)])
-    assert model_args.model_name_or_path and script_args.dataset_name and training_args.output_dir
+    parsed = parse(STAGE_PARSERS[path.stem.split("_")[0]](), ["--config", str(path)])
+    if path.stem.startswith("report"):
+        assert parsed[0].policy and parsed[0].prompts
+    elif path.stem.startswith("ppo"):
+        assert parsed[1].sft_model_path and parsed[1].reward_model_path and parsed[0].dataset_name
+    else:
+        assert parsed[2].model_name_or_path and parsed[0].dataset_name and parsed[1].output_dir
+
+
+def test_reward_recipes_default_to_a_sequence_classification_adapter():
+    _, _, model_args = parse(reward.make_parser(), ["--config", str(REPO / "recipes/quickstart/reward.yaml")])
+    assert model_args.lora_task_type == "SEQ_CLS"
 
 
 def quickstart_args(*overrides):

@@ -1,0 +1,73 @@
+import json
+
+import pytest
+import torch
+from peft import PeftModel
+from safetensors.torch import load_file
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+from rlhf_recipes import cli, evaluation, models, reward
+from rlhf_recipes.errors import RecipeError
+from tests.conftest import QUICKSTART, run_stage
+
+
+def test_loss_falls_and_held_out_accuracy_is_recorded(trained_reward):
+    trainer, output_dir = trained_reward
+    losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
+    assert losses[-1] < losses[0]
+    results = json.loads((output_dir / reward.EVAL_FILE).read_text())
+    assert results["num_eval_pairs"] > 0 and results["eval_accuracy"] > 0.6
+    assert (output_dir / "reward_training.png").stat().st_size > 1000
+
+
+def test_lora_and_score_head_change_while_base_weights_do_not(trained_reward, tiny_dir):
+    trainer, _ = trained_reward
+    base = load_file(f"{tiny_dir}/model.safetensors")
+    state = {k: v.detach() for k, v in trainer.model.state_dict().items()}
+    assert all(v.abs().sum() > 0 for k, v in state.items() if "lora_B" in k)
+    score = [v for k, v in state.items() if "score" in k and "modules_to_save" in k]
+    original_score = [v for k, v in state.items() if "score" in k and "original_module" in k]
+    assert score and original_score and not torch.equal(score[0], original_score[0])
+    frozen = {
+        k.replace("base_model.model.", "").replace(".base_layer", ""): v
+        for k, v in state.items()
+        if "lora_" not in k and "score" not in k
+    }
+    backbone = [k for k in base if k != "lm_head.weight"]  # a sequence classifier has no LM head
+    assert set(backbone) <= set(frozen)
+    assert all(torch.equal(base[k], frozen[k]) for k in backbone)
+
+
+def test_merged_model_scores_exactly_like_base_plus_adapter(trained_reward, tiny_dir):
+    _, output_dir = trained_reward
+    merged = AutoModelForSequenceClassification.from_pretrained(output_dir / models.MERGED_DIR).eval()
+    base = AutoModelForSequenceClassification.from_pretrained(tiny_dir, num_labels=1)
+    adapted = PeftModel.from_pretrained(base, output_dir).eval()
+    tokenizer = AutoTokenizer.from_pretrained(output_dir / models.MERGED_DIR)
+    prompts = ["Describe the pizza."] * 2
+    responses = ["The pizza was great and lovely.", "The pizza was awful."]
+    assert evaluation.reward_scores(merged, tokenizer, prompts, responses) == pytest.approx(
+        evaluation.reward_scores(adapted, tokenizer, prompts, responses), abs=1e-5
+    )
+
+
+def test_lora_task_type_causal_lm_is_refused(tmp_path, tiny_dir, rankings_file):
+    with pytest.raises(RecipeError, match="lora_task_type: a reward model needs SEQ_CLS"):
+        run_stage(reward, QUICKSTART / "reward.yaml", "--model_name_or_path", tiny_dir, "--lora_task_type",
+                  "CAUSAL_LM", "--dataset_name", str(rankings_file), "--output_dir", str(tmp_path / "r"))  # fmt: skip
+    assert not (tmp_path / "r").exists()
+
+
+def test_score_tool_ranks_a_good_response_above_a_bad_one(trained_reward, capsys):
+    _, output_dir = trained_reward
+    cli.main(["score", str(output_dir), "--prompt", "Describe the pizza.",
+              "--response", "The pizza was dull and awful.", "--response", "The pizza was great and lovely."])  # fmt: skip
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].split()[:2] == ["reward", "response"]
+    assert "great and lovely" in lines[1] and "dull and awful" in lines[2]
+
+
+def test_score_tool_refuses_a_causal_lm(tiny_dir, capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["score", tiny_dir, "--prompt", "Describe the pizza.", "--response", "The pizza was great."])
+    assert "is not a reward model" in capsys.readouterr().err
