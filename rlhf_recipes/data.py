@@ -139,9 +139,10 @@ def _parse_csv(path: Path, text: str) -> list[dict]:
         columns = next(reader)
     except StopIteration:
         raise RecipeError(f"{path}: the file is empty.") from None
-    rows = []
+    rows, blank = [], 0
     for fields in reader:
         if not any(fields):
+            blank += 1
             continue
         if len(fields) != len(columns):
             raise RecipeError(
@@ -149,6 +150,8 @@ def _parse_csv(path: Path, text: str) -> list[dict]:
                 f"({delimiter!r}-separated: {columns}). Quote fields that contain the delimiter."
             )
         rows.append(dict(zip(columns, fields)))
+    if blank:
+        logger.warning(f"{path}: skipped {blank} blank lines.")
     return rows
 
 

@@ -1,0 +1,103 @@
+import json
+import logging
+
+import pytest
+import yaml
+
+from rlhf_recipes import cli, models, task
+from rlhf_recipes.errors import RecipeError
+from rlhf_recipes.pipeline import STAGES, run_pipeline
+from tests.conftest import QUICKSTART, write_jsonl
+
+SMALL = {
+    "sft": {"num_train_epochs": 1},
+    "reward": {"num_train_epochs": 1, "eval_steps": 20},
+    "ppo": {"total_episodes": 64, "per_device_train_batch_size": 16, "local_rollout_forward_batch_size": 16,
+            "num_ppo_epochs": 2, "num_sample_generations": 0, "report_to": "none"},
+    "report": {"samples_per_prompt": 1},
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def small_recipes(tmp_path_factory, rankings_file):
+    """The quickstart recipes, shrunk to seconds: 400 demonstrations, 300 rankings, 64 PPO episodes."""
+    tmp_path = tmp_path_factory.mktemp("pipeline")
+    folder = tmp_path / "recipes"
+    folder.mkdir()
+    train, held_out = task.split_prompts()
+    data = {
+        "sft": write_jsonl(tmp_path / "sft.jsonl", task.sft_rows(train, 400, seed=5)),
+        "reward": rankings_file,
+        "ppo": write_jsonl(tmp_path / "prompts.jsonl", [{"prompt": p} for p in train]),
+        "report": write_jsonl(tmp_path / "held_out.jsonl", [{"prompt": p} for p in held_out[:16]]),
+    }
+    for stage in STAGES:
+        config = yaml.safe_load((QUICKSTART / f"{stage}.yaml").read_text()) | SMALL[stage]
+        config["prompts" if stage == "report" else "dataset_name"] = str(data[stage])
+        (folder / f"{stage}.yaml").write_text(yaml.safe_dump(config))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def finished(small_recipes):
+    output_dir = small_recipes.parent / "out"
+    return run_pipeline(small_recipes, output_dir), output_dir
+
+
+def test_pipeline_runs_every_stage_and_writes_the_report(finished):
+    report, out = finished
+    for stage in ("sft", "reward", "ppo"):
+        assert models.is_complete(out / stage)
+    saved = json.loads((out / "report" / "report.json").read_text())
+    figures = saved["policy_vs_reference"]
+    assert figures["num_prompts"] == 16
+    for key in ("reward_mean_policy", "reward_mean_reference", "kl_mean", "length_mean_policy",
+                "length_mean_reference", "gold_mean_policy", "gold_mean_reference"):  # fmt: skip
+        assert isinstance(figures[key], float), key
+    for key in ("win_rate_reward_model", "gold_win_rate"):
+        assert 0.0 <= figures[key] <= 1.0
+    assert figures["kl_mean"] > -0.05  # an estimate of KL(policy || reference) from the policy's own samples
+    assert 0.0 <= saved["reward_model"]["eval_accuracy"] <= 1.0
+    assert set(saved["timings"]) == {"sft_s", "reward_s", "ppo_s", "report_s", "total_s"}
+    assert saved["timings"]["total_s"] == pytest.approx(sum(v for k, v in saved["timings"].items() if k != "total_s"), abs=0.2)
+    for name in ("report.md", "reward_distributions.png", "ppo_training.png"):
+        assert (out / "report" / name).stat().st_size > 500
+    assert report["policy_vs_reference"] == figures
+
+
+def test_finished_stages_are_skipped_and_a_failed_stage_resumes(small_recipes, tmp_path, caplog):
+    import shutil
+
+    small_recipes = shutil.copytree(small_recipes, tmp_path / "recipes")
+    ppo_yaml = small_recipes / "ppo.yaml"
+    good = ppo_yaml.read_text()
+    ppo_yaml.write_text(good + "reward_classifier_label: no-such-label\n")
+    with pytest.raises(RecipeError, match="no-such-label"):
+        run_pipeline(small_recipes, tmp_path / "out")
+    sft_weights = (tmp_path / "out" / "sft" / models.MERGED_DIR / "model.safetensors").read_bytes()
+    assert models.is_complete(tmp_path / "out" / "reward") and not models.is_complete(tmp_path / "out" / "ppo")
+
+    ppo_yaml.write_text(good)
+    with caplog.at_level(logging.INFO):
+        run_pipeline(small_recipes, tmp_path / "out")
+    assert "sft: complete" in caplog.text and "reward: complete" in caplog.text and "ppo: running" in caplog.text
+    assert (tmp_path / "out" / "sft" / models.MERGED_DIR / "model.safetensors").read_bytes() == sft_weights
+
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        run_pipeline(small_recipes, tmp_path / "out", force=True)
+    assert "sft: running" in caplog.text
+
+
+def test_compare_command_writes_a_report(finished, small_recipes, tmp_path, capsys):
+    _, out = finished
+    cli.main(["compare", "--policy", str(out / "ppo"), "--reference", str(out / "sft"), "--reward-model",
+              str(out / "reward"), "--prompts", str(small_recipes.parent / "held_out.jsonl"), "--output_dir",
+              str(tmp_path / "cmp"), "--samples_per_prompt", "1"])  # fmt: skip
+    assert "SFT vs RLHF on 16 held-out prompts" in capsys.readouterr().out
+    assert (tmp_path / "cmp" / "report.json").exists()
+
+
+def test_a_folder_without_the_stage_yamls_is_refused(tmp_path):
+    with pytest.raises(RecipeError, match="no sft.yaml, reward.yaml, ppo.yaml, report.yaml"):
+        run_pipeline(tmp_path)
