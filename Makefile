@@ -2,7 +2,8 @@
 # and `make test`. Both create .venv and install into it first.
 VENV ?= .venv
 PY := $(VENV)/bin/python
-TORCH ?= torch==2.13.0   # CPU build on machines without a GPU; install torch first, then the rest
+# PyTorch goes in first, then the rest (so no package pulls a different build of it).
+TORCH ?= torch==2.13.0
 
 .PHONY: install quickstart test clean
 
