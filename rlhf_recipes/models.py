@@ -5,10 +5,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from rlhf_recipes.logs import get_logger
-
 from rlhf_recipes import tiny_model
 from rlhf_recipes.errors import RecipeError
+from rlhf_recipes.logs import get_logger
 
 logger = get_logger(__name__)
 
@@ -115,6 +114,27 @@ def merge_adapter(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return output_dir
+
+
+def save_stage(trainer, base_path: str, tokenizer, model_class, use_peft: bool = True, **load_kwargs) -> Path:
+    """Save a finished stage: the adapter and trainer state in `output_dir`, the merged model in `merged/`.
+
+    Only the main process writes the merged model; every process waits until it is there.
+    """
+    from accelerate import PartialState
+
+    state = PartialState()
+    output_dir = Path(trainer.args.output_dir)
+    merged_dir = output_dir / MERGED_DIR
+    if use_peft:
+        trainer.save_model(str(output_dir))
+        if state.is_main_process:
+            merge_adapter(base_path, output_dir, merged_dir, tokenizer, model_class, **load_kwargs)
+    else:
+        trainer.save_model(str(merged_dir))
+    trainer.save_state()
+    state.wait_for_everyone()
+    return merged_dir
 
 
 def is_complete(output_dir: str | Path) -> bool:

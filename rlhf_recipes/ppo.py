@@ -20,6 +20,8 @@ from pathlib import Path
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 
 from accelerate import PartialState  # noqa: E402
+from datasets import Dataset  # noqa: E402
+from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification  # noqa: E402
 from trl import ModelConfig, TrlParser, get_peft_config  # noqa: E402
 from trl.experimental.ppo import PPOConfig as TrlPPOConfig  # noqa: E402
 from trl.experimental.ppo import PPOTrainer  # noqa: E402
@@ -93,8 +95,6 @@ def load_prompts(script_args: PPOScriptArguments, split: str, tokenizer, max_len
                        f"max_prompt_length={max_length} tokens.")  # fmt: skip
     if not keep:
         raise RecipeError(f"{source}: every prompt is longer than max_prompt_length={max_length} tokens.")
-    from datasets import Dataset
-
     return Dataset.from_dict({"input_ids": keep})
 
 
@@ -113,9 +113,6 @@ def check_tokenizers_match(policy_tokenizer, reward_path: str) -> None:
 
 def main(script_args: PPOScriptArguments, training_args: PPOConfig, model_args: ModelConfig):
     """Optimise the policy adapter against the reward; save it with the merged policy under `output_dir`."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
-
     state = PartialState()
     if model_args.model_name_or_path is not None:
         raise RecipeError("model_name_or_path: PPO starts from `sft_model_path`; remove model_name_or_path.")
@@ -137,17 +134,19 @@ def main(script_args: PPOScriptArguments, training_args: PPOConfig, model_args: 
     if training_args.num_sample_generations > 0:
         evaluation_prompts = train.select(range(min(8, len(train))))
 
-    dtype = torch.bfloat16 if training_args.bf16 else torch.float16 if training_args.fp16 else torch.float32
-    policy = AutoModelForCausalLM.from_pretrained(sft_path, dtype=dtype)
+    load = models.model_init_kwargs(model_args)
+    policy = AutoModelForCausalLM.from_pretrained(sft_path, **load)
     if script_args.reward_classifier_label is None:
-        reward_model = AutoModelForSequenceClassification.from_pretrained(reward_path, dtype=dtype)
+        reward_model = AutoModelForSequenceClassification.from_pretrained(reward_path, **load)
     else:
         reward_model = ClassifierReward(
             reward_path, script_args.reward_classifier_label, script_args.reward_classifier_transform, tokenizer
         )
-    value_path = reward_path if script_args.value_model_init == "reward" and script_args.reward_classifier_label is None else sft_path
+    # A classifier's head predicts its labels, not values: its value model starts from the SFT model instead.
+    from_reward = script_args.value_model_init == "reward" and script_args.reward_classifier_label is None
+    value_path = reward_path if from_reward else sft_path
     value_model = AutoModelForSequenceClassification.from_pretrained(
-        value_path, num_labels=1, pad_token_id=tokenizer.pad_token_id, dtype=dtype
+        value_path, num_labels=1, pad_token_id=tokenizer.pad_token_id, **load
     )
     logger.info(
         f"PPO: policy {sft_path} + LoRA r={model_args.lora_r} (reference = adapter disabled), reward "
@@ -168,13 +167,10 @@ def main(script_args: PPOScriptArguments, training_args: PPOConfig, model_args: 
     trainer.train()
 
     output_dir = Path(training_args.output_dir)
-    trainer.save_model(str(output_dir))
+    merged_dir = models.save_stage(trainer, sft_path, tokenizer, AutoModelForCausalLM)
     if state.is_main_process:
-        models.merge_adapter(sft_path, output_dir, output_dir / models.MERGED_DIR, tokenizer, AutoModelForCausalLM)
-        trainer.state.save_to_json(str(output_dir / "trainer_state.json"))
         plots.plot_curves(trainer.state.log_history, PPO_CURVES, output_dir / "ppo_training.png", "PPO")
-    state.wait_for_everyone()
-    logger.info(f"PPO done: adapter in {output_dir}, merged policy in {output_dir / models.MERGED_DIR}")
+    logger.info(f"PPO done: adapter in {output_dir}, merged policy in {merged_dir}")
     return trainer
 
 

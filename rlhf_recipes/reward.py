@@ -16,9 +16,10 @@ from pathlib import Path
 
 import trl
 from accelerate import PartialState
+from transformers import AutoModelForSequenceClassification
 from trl import ModelConfig, RewardTrainer, TrlParser, get_peft_config, get_quantization_config
 
-from rlhf_recipes import data, models, plots
+from rlhf_recipes import data, models, plots, preferences
 from rlhf_recipes.config import DatasetArguments, PrecisionFromHardware, describe_precision, run, uses_chat_template
 from rlhf_recipes.errors import RecipeError
 from rlhf_recipes.logs import get_logger
@@ -65,18 +66,18 @@ def load_preferences(script_args: RewardScriptArguments, tokenizer):
         rows = splits[split]
         if len(rows) == 0:
             raise RecipeError(f"dataset {name!r}, split {split!r}, holds no rows.")
-        return data.to_preference_pairs(rows, f"{name} [{split}]", script_args.column_mapping)
+        return preferences.to_preference_pairs(rows, f"{name} [{split}]", script_args.column_mapping)
 
     train = pairs(script_args.dataset_train_split)
     if script_args.dataset_test_split in splits:
         held_out = pairs(script_args.dataset_test_split)
     else:
-        train, held_out = data.split_by_prompt(train, script_args.eval_fraction)
+        train, held_out = preferences.split_by_prompt(train, script_args.eval_fraction)
         if len(train) == 0:
             raise RecipeError(f"eval_fraction {script_args.eval_fraction} held out every prompt of {name!r}.")
     logger.info(f"{name}: {len(train)} training pairs, {len(held_out)} held-out pairs.")
     if uses_chat_template(script_args, tokenizer):
-        train, held_out = data.preferences_as_chat(train), data.preferences_as_chat(held_out) if len(held_out) else held_out
+        train, held_out = preferences.preferences_as_chat(train), preferences.preferences_as_chat(held_out) if len(held_out) else held_out
     return train, held_out
 
 
@@ -112,19 +113,10 @@ def main(script_args: RewardScriptArguments, training_args: RewardConfig, model_
     metrics = trainer.evaluate() if len(held_out) else {}
 
     output_dir = Path(training_args.output_dir)
-    merged_dir = output_dir / models.MERGED_DIR
-    if model_args.use_peft:
-        trainer.save_model(str(output_dir))
-        if state.is_main_process:
-            from transformers import AutoModelForSequenceClassification
-
-            models.merge_adapter(
-                model_path, output_dir, merged_dir, tokenizer, AutoModelForSequenceClassification,
-                num_labels=1, pad_token_id=tokenizer.pad_token_id,
-            )  # fmt: skip
-    else:
-        trainer.save_model(str(merged_dir))
-    trainer.save_state()
+    merged_dir = models.save_stage(
+        trainer, model_path, tokenizer, AutoModelForSequenceClassification, model_args.use_peft,
+        num_labels=1, pad_token_id=tokenizer.pad_token_id,
+    )  # fmt: skip
     if state.is_main_process:
         results = {
             "eval_accuracy": metrics.get("eval_accuracy"),
@@ -142,7 +134,6 @@ def main(script_args: RewardScriptArguments, training_args: RewardConfig, model_
             "Reward model",
         )
         logger.info(f"Reward model: held-out accuracy {results['eval_accuracy']}, margin {results['eval_margin']}.")
-    state.wait_for_everyone()
     logger.info(f"Reward stage done: adapter in {output_dir}, merged model in {merged_dir}")
     return trainer
 

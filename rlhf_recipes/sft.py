@@ -10,16 +10,16 @@ its tokenizer) which the reward and PPO stages start from.
 """
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import trl
 from accelerate import PartialState
-from rlhf_recipes.logs import get_logger
+from transformers import AutoModelForCausalLM
 from trl import ModelConfig, SFTTrainer, TrlParser, get_peft_config, get_quantization_config
 
 from rlhf_recipes import data, models
 from rlhf_recipes.config import DatasetArguments, PrecisionFromHardware, describe_precision, run, uses_chat_template
 from rlhf_recipes.errors import RecipeError
+from rlhf_recipes.logs import get_logger
 
 logger = get_logger(__name__)
 
@@ -70,19 +70,8 @@ def main(script_args: DatasetArguments, training_args: SFTConfig, model_args: Mo
     )
     trainer.train()
 
-    output_dir = Path(training_args.output_dir)
-    merged_dir = output_dir / models.MERGED_DIR
-    if model_args.use_peft:
-        trainer.save_model(str(output_dir))
-        if state.is_main_process:
-            from transformers import AutoModelForCausalLM
-
-            models.merge_adapter(model_path, output_dir, merged_dir, tokenizer, AutoModelForCausalLM)
-    else:
-        trainer.save_model(str(merged_dir))
-    trainer.save_state()
-    state.wait_for_everyone()
-    logger.info(f"SFT done: adapter in {output_dir}, merged model in {merged_dir}")
+    merged_dir = models.save_stage(trainer, model_path, tokenizer, AutoModelForCausalLM, model_args.use_peft)
+    logger.info(f"SFT done: adapter in {training_args.output_dir}, merged model in {merged_dir}")
     return trainer
 
 

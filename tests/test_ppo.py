@@ -62,7 +62,8 @@ def test_adapter_and_merged_policy_are_saved(trained_ppo):
 @pytest.fixture(scope="session")
 def emotion_classifier(tmp_path_factory):
     """A tiny two-label classifier with its own (different) tokenizer: labels `neutral` and `joy`."""
-    from tokenizers import Tokenizer, models as tok_models, pre_tokenizers, trainers
+    from tokenizers import Tokenizer, pre_tokenizers, trainers
+    from tokenizers import models as tok_models
     from transformers import PreTrainedTokenizerFast
 
     backend = Tokenizer(tok_models.WordLevel(unk_token="[UNK]"))

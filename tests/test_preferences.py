@@ -4,13 +4,13 @@ import logging
 import pandas as pd
 import pytest
 
-from rlhf_recipes import data
+from rlhf_recipes import data, preferences
 from rlhf_recipes.errors import RecipeError
 from tests.conftest import write_jsonl
 
 
 def pairs_of(path, mapping=None):
-    return data.to_preference_pairs(data.load_rows(str(path)), str(path), mapping).to_list()
+    return preferences.to_preference_pairs(data.load_rows(str(path)), str(path), mapping).to_list()
 
 
 def test_prompt_chosen_rejected(tmp_path):
@@ -23,7 +23,7 @@ def test_hh_transcripts_share_their_prompt(tmp_path):
     rows = [{"chosen": prompt + " An apple.", "rejected": prompt + " A chair."}]
     (pair,) = pairs_of(write_jsonl(tmp_path / "hh.jsonl", rows))
     assert pair == {"prompt": prompt, "chosen": "An apple.", "rejected": "A chair."}
-    (chat,) = data.preferences_as_chat(data.Dataset.from_list([pair])).to_list()
+    (chat,) = preferences.preferences_as_chat(data.Dataset.from_list([pair])).to_list()
     assert chat["prompt"] == [
         {"role": "user", "content": "Hi there."},
         {"role": "assistant", "content": "Hello!"},
@@ -97,10 +97,10 @@ def test_held_out_split_is_by_prompt_and_deterministic():
     rows = data.Dataset.from_list(
         [{"prompt": f"prompt {i // 3}", "chosen": f"a{i}", "rejected": f"b{i}"} for i in range(600)]
     )
-    train, held = data.split_by_prompt(rows, 0.2)
+    train, held = preferences.split_by_prompt(rows, 0.2)
     assert not set(train["prompt"]) & set(held["prompt"])
     assert len(train) + len(held) == 600 and 0.1 < len(held) / 600 < 0.3
-    again_train, _ = data.split_by_prompt(rows.shuffle(seed=1), 0.2)
+    again_train, _ = preferences.split_by_prompt(rows.shuffle(seed=1), 0.2)
     assert set(again_train["prompt"]) == set(train["prompt"])
 
 

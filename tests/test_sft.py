@@ -101,7 +101,7 @@ def test_quickstart_sft_recipe_learns_the_format(tmp_path, tiny_dir):
     """The shipped recipe, as it is: held-out responses are well-formed at least 90% of the time."""
     run_sft(tmp_path, "--dataset_name", str(QUICKSTART / "data" / "sft.jsonl"))
     with open(QUICKSTART / "data" / "prompts_eval.csv") as f:
-        prompts = [row["Prompt"] for row in csv.DictReader(f)]
+        prompts = [row["Prompt"] for row in csv.DictReader(f)] * evaluation.SAMPLES_PER_PROMPT
     summary = {}
     for name, folder in (("base", tiny_dir), ("sft", tmp_path / "sft" / models.MERGED_DIR)):
         model, tokenizer = evaluation.load_policy(str(folder))
