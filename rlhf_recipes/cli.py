@@ -8,10 +8,10 @@
 """
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
+from rlhf_recipes import logs
 from rlhf_recipes.errors import RecipeError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -124,7 +124,7 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    logs.setup()
     argv = sys.argv[1:] if argv is None else argv
     try:
         if argv[:1] == ["compare"]:  # its options are the report's dataclass fields, parsed like a stage's

@@ -6,16 +6,14 @@ line (TRL's `TrlParser`: command line beats YAML beats default). Unknown keys ar
 
 import difflib
 import json
-import logging
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 
 from trl import ScriptArguments
 
+from rlhf_recipes import logs
 from rlhf_recipes.errors import RecipeError
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -117,7 +115,7 @@ def _unknown_key(flag: str, source: str, known: list[str]) -> str:
 
 def run(main: Callable, make_parser: Callable) -> None:
     """Entry point of a stage module: parse, run, and turn bad input into a one-paragraph error."""
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    logs.setup()
     try:
         main(*parse(make_parser()))
     except RecipeError as err:

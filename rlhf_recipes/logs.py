@@ -16,3 +16,9 @@ class MainProcessLogger(logging.LoggerAdapter):
 
 def get_logger(name: str) -> MainProcessLogger:
     return MainProcessLogger(logging.getLogger(name), {})
+
+
+def setup() -> None:
+    """Readable console logging: the recipes' own steps at INFO, the libraries' at WARNING."""
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.WARNING)
+    logging.getLogger("rlhf_recipes").setLevel(logging.INFO)
