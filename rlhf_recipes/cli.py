@@ -4,6 +4,7 @@
     rlhf-recipes pipeline recipes/<folder> [--output-dir DIR] [--force]
     rlhf-recipes compare --policy DIR --reference DIR --reward_model DIR --prompts FILE [--output_dir DIR]
     rlhf-recipes score MODEL_DIR --prompt TEXT --response TEXT [--response TEXT ...] | --file FILE
+    rlhf-recipes check-config accelerate_configs/<name>.yaml
     rlhf-recipes build-default [--output-dir DIR]
 """
 
@@ -91,6 +92,14 @@ def score(args) -> None:
         print(f"{value:>8.3f}  {response[:width]:<{width}}  {prompt}")
 
 
+def check_config(args) -> None:
+    from rlhf_recipes.launch_config import check_accelerate_config
+
+    config = check_accelerate_config(args.config_file)
+    print(f"{args.config_file}: {config.get('distributed_type', 'NO')}, {config.get('num_processes', 1)} process(es), "
+          "can launch on this machine.")
+
+
 def build_default(args) -> None:
     from rlhf_recipes import tiny_model
 
@@ -117,6 +126,9 @@ def make_parser() -> argparse.ArgumentParser:
     rate.add_argument("--response", action="append", help="repeat to compare several responses to one prompt")
     rate.add_argument("--file", help="a json/jsonl/csv/parquet file with prompt and response columns")
     rate.set_defaults(func=score)
+    check = commands.add_parser("check-config", help="check an accelerate config file before launching with it")
+    check.add_argument("config_file")
+    check.set_defaults(func=check_config)
     build = commands.add_parser("build-default", help="build the tiny model and tokenizer (cached)")
     build.add_argument("--output-dir", help="where to save it (default: the cache used by builtin:tiny)")
     build.set_defaults(func=build_default)

@@ -74,6 +74,7 @@ def compare(args: ReportArguments) -> dict:
         "length_mean_policy": mean([len(s["response_ids"]) for s in samples["policy"]]),
         "length_mean_reference": mean([len(s["response_ids"]) for s in samples["reference"]]),
     }
+    gold = {}
     if evaluation.is_builtin_task(distinct):
         gold = {name: [evaluation.task.score(p, t) for p, t in zip(prompts, texts[name])] for name in texts}
         summary = {name: evaluation.gold_summary(prompts, texts[name]) for name in texts}
@@ -88,16 +89,18 @@ def compare(args: ReportArguments) -> dict:
         }
         figures["reward_hacking"] = figures["reward_delta"] > 0 and figures["gold_mean_policy"] < figures["gold_mean_reference"]
 
+    examples = [
+        {"prompt": prompts[i], "reference": texts["reference"][i], "policy": texts["policy"][i],
+         "reward_reference": rewards["reference"][i], "reward_policy": rewards["policy"][i]}
+        | ({"gold_reference": gold["reference"][i], "gold_policy": gold["policy"][i]} if gold else {})
+        for i in range(0, min(len(prompts), args.num_examples * args.samples_per_prompt), args.samples_per_prompt)
+    ]  # fmt: skip
     report = {
         "policy": policy_dir,
         "reference": reference_dir,
         "reward_model": {"path": reward_dir, **_reward_eval(args.reward_model)},
         "policy_vs_reference": figures,
-        "examples": [
-            {"prompt": prompts[i], "reference": texts["reference"][i], "policy": texts["policy"][i],
-             "reward_reference": rewards["reference"][i], "reward_policy": rewards["policy"][i]}
-            for i in range(0, min(len(prompts), args.num_examples * args.samples_per_prompt), args.samples_per_prompt)
-        ],  # fmt: skip
+        "examples": examples,
         "timings": json.loads(Path(args.timings).read_text()) if args.timings and Path(args.timings).exists() else {},
     }
     write(report, rewards, Path(args.output_dir), args.policy)
@@ -159,18 +162,25 @@ def markdown(report: dict, has_curves: bool) -> str:
     if "gold_win_rate" in f:
         lines.append(f"- Win rate of the policy, judged by the gold labeler: {f['gold_win_rate']:.1%} (ties count half)")
     if report["timings"]:
-        lines.append("- Times: " + ", ".join(f"{k} {v:.0f}s" for k, v in report["timings"].items()))
+        lines.append("- Times: " + ", ".join(f"{k.removesuffix('_s')} {v:.0f}s" for k, v in report["timings"].items()))
     lines += ["", "![reward distributions](reward_distributions.png)", ""]
     if has_curves:
         lines += ["![PPO training](ppo_training.png)", ""]
-    lines += ["## Samples", "", "| prompt | SFT (reference) | PPO (policy) |", "| --- | --- | --- |"]
-    lines += [f"| {_cell(e['prompt'])} | {_cell(e['reference'])} ({e['reward_reference']:.2f}) | "
-              f"{_cell(e['policy'])} ({e['reward_policy']:.2f}) |" for e in report["examples"]]  # fmt: skip
+    scores = "reward, gold" if "gold_mean_policy" in f else "reward"
+    lines += ["## Samples", "", f"In brackets: {scores}.", "", "| prompt | SFT (reference) | PPO (policy) |",
+              "| --- | --- | --- |"]  # fmt: skip
+    lines += [f"| {_cell(e['prompt'])} | {_cell(e['reference'])} ({_scores(e, 'reference')}) | "
+              f"{_cell(e['policy'])} ({_scores(e, 'policy')}) |" for e in report["examples"]]  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
 def _fmt(value) -> str:
     return "n/a" if value is None else f"{value:.3f}"
+
+
+def _scores(example: dict, model: str) -> str:
+    gold = example.get(f"gold_{model}")
+    return f"{example[f'reward_{model}']:.2f}" + ("" if gold is None else f", {gold:+.2f}")
 
 
 def _cell(text: str) -> str:
