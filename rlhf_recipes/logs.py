@@ -21,4 +21,5 @@ def get_logger(name: str) -> MainProcessLogger:
 def setup() -> None:
     """Readable console logging: the recipes' own steps at INFO, the libraries' at WARNING."""
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.WARNING)
-    logging.getLogger("rlhf_recipes").setLevel(logging.INFO)
+    for name in ("rlhf_recipes", "__main__"):  # "__main__": a stage run as `python -m rlhf_recipes.<stage>`
+        logging.getLogger(name).setLevel(logging.INFO)

@@ -24,7 +24,6 @@ from datasets import Dataset  # noqa: E402
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification  # noqa: E402
 from trl import ModelConfig, TrlParser, get_peft_config  # noqa: E402
 from trl.experimental.ppo import PPOConfig as TrlPPOConfig  # noqa: E402
-from trl.experimental.ppo import PPOTrainer  # noqa: E402
 
 from rlhf_recipes import data, models, plots  # noqa: E402
 from rlhf_recipes.config import (  # noqa: E402
@@ -34,6 +33,7 @@ from rlhf_recipes.config import (  # noqa: E402
     run,
     uses_chat_template,
 )
+from rlhf_recipes.distributed import PPOTrainer  # noqa: E402
 from rlhf_recipes.errors import RecipeError  # noqa: E402
 from rlhf_recipes.logs import get_logger  # noqa: E402
 from rlhf_recipes.reward_classifier import ClassifierReward  # noqa: E402

@@ -1,0 +1,89 @@
+"""Real 2-process DDP launches (gloo, on CPU) of every stage through the project's multi_gpu.yaml."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
+
+from rlhf_recipes import models, task
+from tests.conftest import QUICKSTART, REPO, write_jsonl
+
+pytestmark = pytest.mark.slow
+
+
+def launch(stage: str, *args: str) -> str:
+    """`accelerate launch --config_file accelerate_configs/multi_gpu.yaml -m rlhf_recipes.<stage>`; its log."""
+    env = os.environ | {"ACCELERATE_USE_CPU": "1", "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
+               str(REPO / "accelerate_configs" / "multi_gpu.yaml"), "-m", f"rlhf_recipes.{stage}",
+               "--config", str(QUICKSTART / f"{stage}.yaml"), "--disable_tqdm", "true", *args]  # fmt: skip
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    log = done.stdout + done.stderr
+    assert done.returncode == 0, log[-3000:]
+    return log
+
+
+def assert_same_as_one_process_merge(output_dir, base, model_class, tmp_path, **load):
+    tokenizer = AutoTokenizer.from_pretrained(output_dir / models.MERGED_DIR)
+    again = models.merge_adapter(str(base), output_dir, tmp_path / "again", tokenizer, model_class, **load)
+    ours, theirs = load_file(output_dir / models.MERGED_DIR / "model.safetensors"), load_file(again / "model.safetensors")
+    assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
+
+
+@pytest.fixture(scope="module")
+def sft_run(tmp_path_factory, tiny_dir):
+    tmp = tmp_path_factory.mktemp("ddp")
+    data = write_jsonl(tmp / "sft.jsonl", task.sft_rows(task.split_prompts()[0], 480, seed=11))
+    log = launch("sft", "--model_name_or_path", tiny_dir, "--dataset_name", str(data), "--output_dir",
+                 str(tmp / "sft"), "--num_train_epochs", "1")  # fmt: skip
+    return log, tmp
+
+
+def test_sft_runs_on_two_processes_and_writes_one_complete_output(sft_run, tiny_dir, tmp_path):
+    log, tmp = sft_run
+    assert "2 process(es)" in log
+    assert log.count("SFT done") == 1  # logged by the main process only
+    AutoModelForCausalLM.from_pretrained(tmp / "sft" / models.MERGED_DIR)
+    assert_same_as_one_process_merge(tmp / "sft", tiny_dir, AutoModelForCausalLM, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def reward_run(sft_run, rankings_file):
+    _, tmp = sft_run
+    log = launch("reward", "--model_name_or_path", str(tmp / "sft"), "--dataset_name", str(rankings_file),
+                 "--output_dir", str(tmp / "reward"), "--num_train_epochs", "1", "--eval_steps", "20")  # fmt: skip
+    return log, tmp
+
+
+def test_reward_runs_on_two_processes_with_one_split(reward_run, tmp_path):
+    log, tmp = reward_run
+    assert "2 process(es)" in log and log.count("Reward stage done") == 1
+    assert log.count("training pairs") == 1
+    model = AutoModelForSequenceClassification.from_pretrained(tmp / "reward" / models.MERGED_DIR)
+    assert model.config.num_labels == 1 and (tmp / "reward" / "eval_results.json").exists()
+    tokenizer = AutoTokenizer.from_pretrained(tmp / "sft" / models.MERGED_DIR)
+    assert_same_as_one_process_merge(tmp / "reward", tmp / "sft" / models.MERGED_DIR,
+                                     AutoModelForSequenceClassification, tmp_path, num_labels=1,
+                                     pad_token_id=tokenizer.pad_token_id)  # fmt: skip
+
+
+def test_ppo_runs_on_two_processes(reward_run, tmp_path):
+    import json
+
+    _, tmp = reward_run
+    prompts = write_jsonl(tmp_path / "prompts.jsonl", [{"prompt": p} for p in task.split_prompts()[0]])
+    log = launch("ppo", "--sft_model_path", str(tmp / "sft"), "--reward_model_path", str(tmp / "reward"),
+                 "--dataset_name", str(prompts), "--output_dir", str(tmp / "ppo"), "--total_episodes", "64",
+                 "--per_device_train_batch_size", "16", "--local_rollout_forward_batch_size", "16",
+                 "--num_sample_generations", "0", "--report_to", "none")  # fmt: skip
+    assert "2 process(es)" in log and log.count("PPO done") == 1
+    history = json.loads((tmp / "ppo" / "trainer_state.json").read_text())["log_history"]
+    updates = [e for e in history if "objective/kl" in e]
+    assert len(updates) == 2  # 64 episodes / (16 per process x 2 processes)
+    assert abs(updates[0]["objective/kl"]) < 1e-3  # the reference is the SFT model on every rank
+    AutoModelForCausalLM.from_pretrained(tmp / "ppo" / models.MERGED_DIR)
+    assert_same_as_one_process_merge(tmp / "ppo", tmp / "sft" / models.MERGED_DIR, AutoModelForCausalLM, tmp_path)
