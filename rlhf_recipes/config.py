@@ -94,6 +94,11 @@ def parse(parser, args: Sequence[str] | None = None) -> tuple:
         )
     except FileNotFoundError as err:
         raise RecipeError(f"config file {err.filename!r} does not exist.") from None
+    except ValueError as err:  # a dataclass's own check (e.g. TRL's ModelConfig: 4-bit and 8-bit together)
+        if isinstance(err, RecipeError):
+            raise
+        where = f"config file {config_file} and command line" if config_file else "command line"
+        raise RecipeError(f"{where}: {err}. Change the settings it names.") from None
     known = [f.name for dataclass_type in parser.dataclass_types for f in fields(dataclass_type)]
     problems = [
         _unknown_key(key, source, known)

@@ -84,6 +84,31 @@ def _first_line(err: Exception) -> str:
     return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
 
 
+def quantization(model_args):
+    """TRL's BitsAndBytesConfig for `load_in_4bit` / `load_in_8bit` (None without), checked to be usable here."""
+    import importlib.util
+
+    from trl import get_quantization_config
+
+    if not (model_args.load_in_4bit or model_args.load_in_8bit):
+        return None
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise RecipeError(
+            f"load_in_{'4' if model_args.load_in_4bit else '8'}bit needs bitsandbytes, which is not installed: "
+            "pip install bitsandbytes (or remove the setting to train in full precision)."
+        )
+    if not model_args.use_peft:
+        raise RecipeError("load_in_4bit/load_in_8bit trains an adapter on frozen quantized weights: set use_peft: true.")
+    return get_quantization_config(model_args)
+
+
+def describe_quantization(model_args) -> str:
+    if model_args.load_in_4bit:
+        nested = ", double quantization" if model_args.use_bnb_nested_quant else ""
+        return f"4-bit {model_args.bnb_4bit_quant_type} base (QLoRA{nested})"
+    return "8-bit base" if model_args.load_in_8bit else "full-precision base"
+
+
 def model_init_kwargs(model_args) -> dict:
     """How a trainer loads the model from its path (as TRL's own scripts set it)."""
     return dict(

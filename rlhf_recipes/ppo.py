@@ -135,7 +135,7 @@ def main(script_args: PPOScriptArguments, training_args: PPOConfig, model_args: 
         evaluation_prompts = train.select(range(min(8, len(train))))
 
     load = models.model_init_kwargs(model_args)
-    policy = AutoModelForCausalLM.from_pretrained(sft_path, **load)
+    policy = AutoModelForCausalLM.from_pretrained(sft_path, quantization_config=models.quantization(model_args), **load)
     if script_args.reward_classifier_label is None:
         reward_model = AutoModelForSequenceClassification.from_pretrained(reward_path, **load)
     else:
@@ -149,7 +149,8 @@ def main(script_args: PPOScriptArguments, training_args: PPOConfig, model_args: 
         value_path, num_labels=1, pad_token_id=tokenizer.pad_token_id, **load
     )
     logger.info(
-        f"PPO: policy {sft_path} + LoRA r={model_args.lora_r} (reference = adapter disabled), reward "
+        f"PPO: policy {sft_path} ({models.describe_quantization(model_args)}) + LoRA r={model_args.lora_r} "
+        f"(reference = adapter disabled), reward "
         f"{reward_path}, value model from {value_path}; {len(train)} prompts, {training_args.total_episodes} "
         f"episodes, {describe_precision(training_args)}, {state.num_processes} process(es)."
     )

@@ -17,7 +17,7 @@ from pathlib import Path
 import trl
 from accelerate import PartialState
 from transformers import AutoModelForSequenceClassification
-from trl import ModelConfig, RewardTrainer, TrlParser, get_peft_config, get_quantization_config
+from trl import ModelConfig, RewardTrainer, TrlParser, get_peft_config
 
 from rlhf_recipes import data, models, plots, preferences
 from rlhf_recipes.config import DatasetArguments, PrecisionFromHardware, describe_precision, run, uses_chat_template
@@ -95,7 +95,8 @@ def main(script_args: RewardScriptArguments, training_args: RewardConfig, model_
     if len(held_out) == 0 and training_args.eval_strategy != "no":
         raise RecipeError("eval_strategy is set but no pairs are held out: raise eval_fraction or add a test split.")
     logger.info(
-        f"Reward model from {model_path}: a new one-output `score` head on its backbone (any LM head is dropped), "
+        f"Reward model from {model_path} ({models.describe_quantization(model_args)}): a new one-output `score` "
+        f"head on its backbone (any LM head is dropped), "
         f"{describe_precision(training_args)}, {state.num_processes} process(es)."
     )
 
@@ -107,8 +108,14 @@ def main(script_args: RewardScriptArguments, training_args: RewardConfig, model_
         eval_dataset=held_out if len(held_out) else None,
         processing_class=tokenizer,
         peft_config=get_peft_config(model_args),
-        quantization_config=get_quantization_config(model_args),
+        quantization_config=models.quantization(model_args),
     )
+    if model_args.load_in_4bit and not (training_args.bf16 or training_args.fp16):
+        # TRL casts QLoRA's trainable weights to bf16, relying on mixed-precision autocast; without it (CPU, fp32)
+        # the bf16 score head cannot read fp32 hidden states, so keep the trainable weights in fp32.
+        for param in trainer.model.parameters():
+            if param.requires_grad:
+                param.data = param.data.float()
     trainer.train()
     metrics = trainer.evaluate() if len(held_out) else {}
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import trl
 from accelerate import PartialState
 from transformers import AutoModelForCausalLM
-from trl import ModelConfig, SFTTrainer, TrlParser, get_peft_config, get_quantization_config
+from trl import ModelConfig, SFTTrainer, TrlParser, get_peft_config
 
 from rlhf_recipes import data, models
 from rlhf_recipes.config import DatasetArguments, PrecisionFromHardware, describe_precision, run, uses_chat_template
@@ -54,7 +54,8 @@ def main(script_args: DatasetArguments, training_args: SFTConfig, model_args: Mo
         eval_rows = load_sft_dataset(script_args, script_args.dataset_test_split, tokenizer)
     logger.info(
         f"SFT of {model_path} on {len(train_rows)} examples, {describe_precision(training_args)}, "
-        f"{'LoRA r=' + str(model_args.lora_r) if model_args.use_peft else 'full fine-tuning'}, "
+        f"{'LoRA r=' + str(model_args.lora_r) if model_args.use_peft else 'full fine-tuning'} on a "
+        f"{models.describe_quantization(model_args)}, "
         f"{state.num_processes} process(es)."
     )
 
@@ -66,7 +67,7 @@ def main(script_args: DatasetArguments, training_args: SFTConfig, model_args: Mo
         eval_dataset=eval_rows,
         processing_class=tokenizer,
         peft_config=get_peft_config(model_args),
-        quantization_config=get_quantization_config(model_args),
+        quantization_config=models.quantization(model_args),
     )
     trainer.train()
 
