@@ -118,10 +118,26 @@ def _unknown_key(flag: str, source: str, known: list[str]) -> str:
     return f"Unknown key `{key}` in the {source}{hint}."
 
 
+def check_launch() -> None:
+    """Refuse a DeepSpeed or FSDP launch on a machine without a CUDA GPU before any library trips over it."""
+    import os
+
+    import torch
+
+    launched = [name for name in ("DEEPSPEED", "FSDP") if os.environ.get(f"ACCELERATE_USE_{name}", "").lower() == "true"]
+    if launched and not torch.cuda.is_available():
+        raise RecipeError(
+            f"launched with a {launched[0]} accelerate config, which needs a CUDA GPU, and this machine has none. "
+            "For several processes on CPU use accelerate_configs/multi_gpu.yaml with ACCELERATE_USE_CPU=1; "
+            "`rlhf-recipes check-config FILE` checks a config before launching."
+        )
+
+
 def run(main: Callable, make_parser: Callable) -> None:
     """Entry point of a stage module: parse, run, and turn bad input into a one-paragraph error."""
     logs.setup()
     try:
+        check_launch()
         main(*parse(make_parser()))
     except RecipeError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -46,3 +46,17 @@ def test_single_gpu_and_cpu_ddp_configs_can_launch_on_this_machine(monkeypatch, 
     monkeypatch.setenv("ACCELERATE_USE_CPU", "1")
     cli.main(["check-config", str(REPO / "accelerate_configs" / "multi_gpu.yaml")])
     assert "MULTI_GPU, 2 process(es), can launch on this machine" in capsys.readouterr().out
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks what a machine without a GPU is told")
+def test_an_fsdp_launch_without_a_gpu_stops_with_the_fix():
+    import os
+    import subprocess
+    import sys
+
+    env = os.environ | {"ACCELERATE_USE_FSDP": "true", "PYTHONPATH": str(REPO)}
+    command = [sys.executable, "-m", "rlhf_recipes.sft", "--config", str(REPO / "recipes/quickstart/sft.yaml")]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2
+    assert "launched with a FSDP accelerate config, which needs a CUDA GPU" in done.stderr
+    assert "Traceback" not in done.stderr
