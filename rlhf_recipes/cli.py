@@ -60,7 +60,9 @@ def compare(argv: list[str]) -> None:
     from rlhf_recipes import report
     from rlhf_recipes.config import parse
 
-    (args,) = parse(report.make_parser(), argv)
+    parser = report.make_parser()
+    parser.prog = "rlhf-recipes compare"
+    (args,) = parse(parser, argv)
     print_summary(report.main(args))
     print(f"Report in {Path(args.output_dir).resolve() / 'report.md'}")
 
