@@ -1,0 +1,145 @@
+"""One timed training run, in its own process: `python -m bench.worker STAGE VARIANT MODEL_DIR DATA_DIR OUT_DIR`.
+
+VARIANT is `recipe` (the stage's own `main`, as a user runs it) or `plain` (a minimal script that
+calls the same TRL trainer directly, as TRL's docs do). Prints one JSON line of figures.
+"""
+
+import json
+import os
+import resource
+import sys
+import time
+
+os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from bench.settings import SETTINGS  # noqa: E402
+
+TIMES = {}
+
+
+def timed(cls):
+    """Record the wall time of `cls.train` (the training loop alone)."""
+    original = cls.train
+
+    def train(self, *args, **kwargs):
+        start = time.perf_counter()
+        result = original(self, *args, **kwargs)
+        TIMES["train_s"] = time.perf_counter() - start
+        TIMES["log"] = self.state.log_history
+        return result
+
+    cls.train = train
+
+
+def split_ppo_time() -> None:
+    """Time PPO's generation and scoring calls; the rest of each update is optimisation."""
+    import torch
+    from trl.experimental.ppo import ppo_trainer
+
+    def clock(name, fn, only_without_grad=False):
+        def wrapped(*args, **kwargs):
+            if only_without_grad and torch.is_grad_enabled():
+                return fn(*args, **kwargs)
+            start = time.perf_counter()
+            result = fn(*args, **kwargs)
+            TIMES[name] = TIMES.get(name, 0.0) + time.perf_counter() - start
+            return result
+
+        return wrapped
+
+    ppo_trainer.batch_generation = clock("generation_s", ppo_trainer.batch_generation)
+    ppo_trainer.get_reward = clock("scoring_s", ppo_trainer.get_reward)  # reward and value passes
+    ppo_trainer.forward = clock("scoring_s", ppo_trainer.forward, only_without_grad=True)  # reference pass
+
+
+def recipe(stage, model_dir, data_dir, out_dir):
+    import importlib
+
+    from rlhf_recipes.config import parse
+
+    module = importlib.import_module(f"rlhf_recipes.{stage}")
+    args = ["--config", f"recipes/quickstart/{stage}.yaml", "--output_dir", out_dir, "--disable_tqdm", "true",
+            "--report_to", "none", *SETTINGS[stage]["args"]]  # fmt: skip
+    if stage == "ppo":
+        args += ["--sft_model_path", model_dir, "--reward_model_path", f"{data_dir}/reward_model"]
+    else:
+        args += ["--model_name_or_path", model_dir]
+    args += ["--dataset_name", f"{data_dir}/{SETTINGS[stage]['data']}"]
+    module.main(*parse(module.make_parser(), args))
+
+
+def plain(stage, model_dir, data_dir, out_dir):
+    """The same training with TRL alone: no format detection, checks, merge or plots."""
+    from datasets import load_dataset
+    from peft import LoraConfig
+    from transformers import AutoTokenizer
+
+    from rlhf_recipes.config import parse  # only to read the same YAML values
+
+    module = __import__(f"rlhf_recipes.{stage}", fromlist=["make_parser"])
+    args = ["--config", f"recipes/quickstart/{stage}.yaml", "--output_dir", out_dir, "--disable_tqdm", "true",
+            "--report_to", "none", *SETTINGS[stage]["args"]]  # fmt: skip
+    _, training_args, model_args = parse(module.make_parser(), args)
+    lora = LoraConfig(r=model_args.lora_r, lora_alpha=model_args.lora_alpha, lora_dropout=model_args.lora_dropout,
+                      target_modules="all-linear", task_type="SEQ_CLS" if stage == "reward" else "CAUSAL_LM")  # fmt: skip
+    data = load_dataset("json", data_files=f"{data_dir}/{SETTINGS[stage]['plain_data']}")["train"]
+    if stage == "sft":
+        from trl import SFTTrainer
+
+        tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        trainer = SFTTrainer(model=model_dir, args=training_args, train_dataset=data, processing_class=tokenizer,
+                             peft_config=lora)  # fmt: skip
+    elif stage == "reward":
+        from trl import RewardTrainer
+
+        tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        trainer = RewardTrainer(model=model_dir, args=training_args, train_dataset=data, processing_class=tokenizer,
+                                peft_config=lora)  # fmt: skip
+    else:
+        from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+        from trl.experimental.ppo import PPOTrainer
+
+        tokenizer = AutoTokenizer.from_pretrained(model_dir, padding_side="left")
+        data = data.map(lambda row: {"input_ids": tokenizer.apply_chat_template(
+            [{"role": "user", "content": row["prompt"]}], add_generation_prompt=True, tokenize=True, return_dict=False)},
+            remove_columns=data.column_names)  # fmt: skip
+        reward_dir = f"{data_dir}/reward_model"
+        trainer = PPOTrainer(
+            args=training_args, processing_class=tokenizer, model=AutoModelForCausalLM.from_pretrained(model_dir),
+            ref_model=None, reward_model=AutoModelForSequenceClassification.from_pretrained(reward_dir),
+            train_dataset=data, value_model=AutoModelForSequenceClassification.from_pretrained(reward_dir),
+            peft_config=lora,
+        )  # fmt: skip
+    trainer.train()
+    trainer.save_model(out_dir)
+
+
+def main():
+    stage, variant, model_dir, data_dir, out_dir = sys.argv[1:6]
+    import trl
+    from trl.experimental.ppo import PPOTrainer
+
+    for cls in (trl.SFTTrainer, trl.RewardTrainer, PPOTrainer):
+        timed(cls)
+    split_ppo_time()
+    start = time.perf_counter()
+    (recipe if variant == "recipe" else plain)(stage, model_dir, data_dir, out_dir)
+    total = time.perf_counter() - start
+    log = TIMES["log"]
+    figures = {"stage": stage, "variant": variant, "train_s": TIMES["train_s"], "total_s": total,
+               "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}  # fmt: skip
+    tokens = [e["num_tokens"] for e in log if "num_tokens" in e]
+    if tokens:
+        figures["tokens_per_s"] = max(tokens) / TIMES["train_s"]
+    episodes = [e["episode"] for e in log if "episode" in e]
+    if episodes:
+        figures["episodes_per_s"] = max(episodes) / TIMES["train_s"]
+        for part in ("generation_s", "scoring_s"):
+            figures[part] = TIMES.get(part, 0.0)
+        figures["optimization_s"] = TIMES["train_s"] - figures["generation_s"] - figures["scoring_s"]
+    print("BENCH " + json.dumps(figures), flush=True)
+
+
+if __name__ == "__main__":
+    main()
