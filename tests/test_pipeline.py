@@ -56,7 +56,8 @@ def test_pipeline_runs_every_stage_and_writes_the_report(finished):
         assert isinstance(figures[key], float), key
     for key in ("win_rate_reward_model", "gold_win_rate"):
         assert 0.0 <= figures[key] <= 1.0
-    assert figures["kl_mean"] > -0.05  # an estimate of KL(policy || reference) from the policy's own samples
+    # A Monte-Carlo estimate from the policy's own samples: near zero (either sign) after 64 episodes.
+    assert abs(figures["kl_mean"]) < 1.0
     assert 0.0 <= saved["reward_model"]["eval_accuracy"] <= 1.0
     assert set(saved["timings"]) == {"sft_s", "reward_s", "ppo_s", "report_s", "total_s"}
     assert saved["timings"]["total_s"] == pytest.approx(sum(v for k, v in saved["timings"].items() if k != "total_s"), abs=0.2)
