@@ -77,6 +77,9 @@ def main() -> None:
     import transformers
     import trl
 
+    hardware = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, " + (
+        torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU")
+    versions = f"torch {torch.__version__}, transformers {transformers.__version__}, trl {trl.__version__}"
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -96,13 +99,14 @@ def main() -> None:
                          "plain_train_s": median["plain"]["train_s"], "plain_total_s": median["plain"]["total_s"],
                          "overhead_train": median["recipe"]["train_s"] / median["plain"]["train_s"],
                          "overhead_total": median["recipe"]["total_s"] / median["plain"]["total_s"]})  # fmt: skip
-    hardware = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, " + (
-        torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU")
-    versions = f"torch {torch.__version__}, transformers {transformers.__version__}, trl {trl.__version__}"
-    results = {"hardware": hardware, "versions": versions, "repeats": args.repeats, "rows": rows}
-    (BENCH / f"results_{args.model}.json").write_text(json.dumps(results, indent=2) + "\n")
+            write(args.model, {"hardware": hardware, "versions": versions, "repeats": args.repeats, "rows": rows})
+
+
+def write(model: str, results: dict) -> None:
+    """results_<model>.json (after every stage, so a long run keeps what it measured) and RESULTS.md."""
+    (BENCH / f"results_{model}.json").write_text(json.dumps(results, indent=2) + "\n")
     (BENCH / "RESULTS.md").write_text(markdown([json.loads(p.read_text()) for p in sorted(BENCH.glob("results_*.json"))]))
-    print(json.dumps(results, indent=2))
+    print(json.dumps(results, indent=2), flush=True)
 
 
 def markdown(all_results: list[dict]) -> str:
