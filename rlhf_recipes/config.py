@@ -81,7 +81,9 @@ def describe_precision(args) -> str:
         return "bf16 mixed precision"
     if args.fp16:
         return "fp16 mixed precision"
-    return "fp32 (no GPU with bf16 or fp16 found)" if not getattr(args, "use_cpu", False) else "fp32"
+    import torch
+
+    return "fp32" if torch.cuda.is_available() else "fp32 (no GPU found)"
 
 
 def parse(parser, args: Sequence[str] | None = None) -> tuple:

@@ -63,7 +63,11 @@ def _load_dataset(name: str, config: str | None) -> DatasetDict:
 
 
 def _load_split(name: str, split: str, config: str | None) -> Dataset:
-    splits = _load_dataset(name, config)
+    return select_split(_load_dataset(name, config), name, split)
+
+
+def select_split(splits: DatasetDict, name: str, split: str) -> Dataset:
+    """One split by name; a missing or empty split is an error naming the dataset and its splits."""
     if split not in splits:
         raise RecipeError(f"dataset {name!r} has no split {split!r}; it has {sorted(splits)}.")
     if len(splits[split]) == 0:

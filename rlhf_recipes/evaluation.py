@@ -4,7 +4,7 @@ from collections import Counter
 
 import torch
 
-from rlhf_recipes import task
+from rlhf_recipes import models, task
 
 EVAL_BATCH_SIZE = 64
 SAMPLES_PER_PROMPT = 4  # responses sampled per held-out prompt, for steadier rates
@@ -20,19 +20,12 @@ def load_policy(model_dir: str):
     return model, tokenizer
 
 
-def encode_prompts(tokenizer, prompts: list[str]) -> list[list[int]]:
-    """Prompt token ids as the stages see them: through the chat template when the tokenizer has one."""
-    if tokenizer.chat_template is None:
-        return [tokenizer(p)["input_ids"] for p in prompts]
-    chats = [[{"role": "user", "content": p}] for p in prompts]
-    return [tokenizer.apply_chat_template(c, add_generation_prompt=True, tokenize=True, return_dict=False) for c in chats]
-
-
 @torch.no_grad()
 def sample(model, tokenizer, prompts: list[str], max_new_tokens: int = 32, temperature: float = TEMPERATURE, seed: int = 0):
     """One sampled response per prompt: a list of {"prompt_ids", "response_ids", "text"}."""
     torch.manual_seed(seed)
-    encoded = encode_prompts(tokenizer, prompts)
+    use_chat = tokenizer.chat_template is not None
+    encoded = [models.encode_prompt(tokenizer, p, use_chat) for p in prompts]
     samples = []
     for start in range(0, len(encoded), EVAL_BATCH_SIZE):
         chunk = encoded[start : start + EVAL_BATCH_SIZE]

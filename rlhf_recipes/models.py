@@ -80,6 +80,14 @@ def load_tokenizer(model_name_or_path: str, padding_side: str = "right"):
     return tokenizer
 
 
+def encode_prompt(tokenizer, prompt, use_chat: bool) -> list[int]:
+    """A prompt's token ids as the policy sees it: a chat turn (or turns) with the generation prompt, or plain text."""
+    if not use_chat:
+        return tokenizer(prompt)["input_ids"]
+    turns = prompt if isinstance(prompt, list) else [{"role": "user", "content": prompt}]
+    return tokenizer.apply_chat_template(turns, add_generation_prompt=True, tokenize=True, return_dict=False)
+
+
 def _first_line(err: Exception) -> str:
     return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
 

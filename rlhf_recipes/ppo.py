@@ -81,14 +81,7 @@ def load_prompts(script_args: PPOScriptArguments, split: str, tokenizer, max_len
     rows = data.load_rows(script_args.dataset_name, split, script_args.dataset_config)
     prompts = data.to_prompts(rows, source, script_args.column_mapping, script_args.prompt_words)
     use_chat = uses_chat_template(script_args, tokenizer)
-
-    def tokenize(prompt):
-        if use_chat:
-            turns = prompt if isinstance(prompt, list) else [{"role": "user", "content": prompt}]
-            return tokenizer.apply_chat_template(turns, add_generation_prompt=True, tokenize=True, return_dict=False)
-        return tokenizer(prompt, add_special_tokens=True)["input_ids"]
-
-    encoded = [tokenize(p) for p in prompts]
+    encoded = [models.encode_prompt(tokenizer, p, use_chat) for p in prompts]
     keep = [ids for ids in encoded if len(ids) <= max_length]
     if len(keep) < len(encoded):
         logger.warning(f"{source}: dropped {len(encoded) - len(keep)} of {len(encoded)} prompts longer than "

@@ -69,8 +69,9 @@ def to_preference_pairs(rows: Dataset, source: str, column_mapping: dict | None 
     kept = [p for p in pairs if p["chosen"] != p["rejected"]]
     if len(kept) < len(pairs):
         dropped["chosen identical to rejected"] += len(pairs) - len(kept)
-    logger.info(f"{source}: read {len(rows)} rows ({kind}), made {len(pairs) + dropped['tied scores']} pairs.")
-    report_dropped(dropped, len(pairs) + dropped["tied scores"], source)
+    made = len(pairs) + dropped["tied scores"]
+    logger.info(f"{source}: read {len(rows)} rows ({kind}), made {made} pairs.")
+    report_dropped(dropped, made, source)
     if not kept:
         raise RecipeError(f"{source}: every pair is a tie or has chosen identical to rejected; nothing to train on.")
     return Dataset.from_list(kept)
@@ -141,7 +142,7 @@ def transcript_to_messages(text: str) -> list[dict]:
 
 def preferences_as_chat(rows: Dataset) -> Dataset:
     """Plain-text preference pairs -> chat turns (HH transcripts become their turns)."""
-    if isinstance(rows[0]["prompt"], list):
+    if len(rows) == 0 or isinstance(rows[0]["prompt"], list):
         return rows
 
     def to_chat(row):

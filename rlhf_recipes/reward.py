@@ -59,13 +59,9 @@ def load_preferences(script_args: RewardScriptArguments, tokenizer):
     """(train, held-out) preference pairs: the data's test split, or prompts held out by `eval_fraction`."""
     name = script_args.dataset_name
     splits = data.load_splits(name, script_args.dataset_config)
-    if script_args.dataset_train_split not in splits:
-        raise RecipeError(f"dataset {name!r} has no split {script_args.dataset_train_split!r}; it has {sorted(splits)}.")
 
     def pairs(split):
-        rows = splits[split]
-        if len(rows) == 0:
-            raise RecipeError(f"dataset {name!r}, split {split!r}, holds no rows.")
+        rows = data.select_split(splits, name, split)
         return preferences.to_preference_pairs(rows, f"{name} [{split}]", script_args.column_mapping)
 
     train = pairs(script_args.dataset_train_split)
@@ -77,7 +73,7 @@ def load_preferences(script_args: RewardScriptArguments, tokenizer):
             raise RecipeError(f"eval_fraction {script_args.eval_fraction} held out every prompt of {name!r}.")
     logger.info(f"{name}: {len(train)} training pairs, {len(held_out)} held-out pairs.")
     if uses_chat_template(script_args, tokenizer):
-        train, held_out = preferences.preferences_as_chat(train), preferences.preferences_as_chat(held_out) if len(held_out) else held_out
+        train, held_out = preferences.preferences_as_chat(train), preferences.preferences_as_chat(held_out)
     return train, held_out
 
 

@@ -37,6 +37,26 @@ def run_stage(module, config: Path, *overrides: str):
     return module.main(*parse(module.make_parser(), ["--config", str(config), "--disable_tqdm", "true", *overrides]))
 
 
+def accelerate_launch(accelerate_config: str, stage: str, *args: str, launcher_args: tuple = (),
+                      env: dict | None = None) -> str:  # fmt: skip
+    """`accelerate launch --config_file accelerate_configs/<name>.yaml -m rlhf_recipes.<stage>`; its log.
+
+    The stage reads its quickstart YAML plus `args`; `launcher_args` go to accelerate (e.g. --num_processes).
+    """
+    import os
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
+               str(REPO / "accelerate_configs" / f"{accelerate_config}.yaml"), *launcher_args, "-m", f"rlhf_recipes.{stage}",
+               "--config", str(QUICKSTART / f"{stage}.yaml"), "--disable_tqdm", "true", *args]  # fmt: skip
+    done = subprocess.run(command, env=os.environ | {"PYTHONPATH": str(REPO)} | (env or {}), capture_output=True,
+                          text=True, timeout=600)  # fmt: skip
+    log = done.stdout + done.stderr
+    assert done.returncode == 0, log[-3000:]
+    return log
+
+
 @pytest.fixture(scope="session")
 def rankings_file(tmp_path_factory) -> Path:
     """300 four-way rankings of the built-in task in the pipe-separated CSV layout."""

@@ -1,25 +1,17 @@
 """Every stage under DeepSpeed ZeRO-2/3 and FSDP on one GPU: these run only where a CUDA GPU exists."""
 
-import os
-import subprocess
-import sys
-
 import pytest
 import torch
 
 from rlhf_recipes import models, task
-from tests.conftest import QUICKSTART, REPO, write_jsonl
+from tests.conftest import accelerate_launch, write_jsonl
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 CONFIGS = ["deepspeed_zero2", "deepspeed_zero3", "fsdp"]
 
 
 def launch(config: str, stage: str, *args: str) -> None:
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
-               str(REPO / "accelerate_configs" / f"{config}.yaml"), "--num_processes", "1", "-m",
-               f"rlhf_recipes.{stage}", "--config", str(QUICKSTART / f"{stage}.yaml"), "--disable_tqdm", "true", *args]  # fmt: skip
-    done = subprocess.run(command, env=os.environ | {"PYTHONPATH": str(REPO)}, capture_output=True, text=True)
-    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    accelerate_launch(config, stage, *args, launcher_args=("--num_processes", "1"))
 
 
 @pytest.mark.parametrize("config", CONFIGS)

@@ -1,30 +1,19 @@
 """Real 2-process DDP launches (gloo, on CPU) of every stage through the project's multi_gpu.yaml."""
 
-import os
-import subprocess
-import sys
-
 import pytest
 import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 
 from rlhf_recipes import models, task
-from tests.conftest import QUICKSTART, REPO, write_jsonl
+from tests.conftest import accelerate_launch, write_jsonl
 
 pytestmark = pytest.mark.slow
 
 
 def launch(stage: str, *args: str) -> str:
-    """`accelerate launch --config_file accelerate_configs/multi_gpu.yaml -m rlhf_recipes.<stage>`; its log."""
-    env = os.environ | {"ACCELERATE_USE_CPU": "1", "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
-               str(REPO / "accelerate_configs" / "multi_gpu.yaml"), "-m", f"rlhf_recipes.{stage}",
-               "--config", str(QUICKSTART / f"{stage}.yaml"), "--disable_tqdm", "true", *args]  # fmt: skip
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
-    log = done.stdout + done.stderr
-    assert done.returncode == 0, log[-3000:]
-    return log
+    """The stage as 2 CPU processes (gloo) through the project's multi_gpu.yaml; its log."""
+    return accelerate_launch("multi_gpu", stage, *args, env={"ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"})
 
 
 def assert_same_as_one_process_merge(output_dir, base, model_class, tmp_path, **load):

@@ -9,14 +9,13 @@ from transformers import AutoModelForCausalLM
 from rlhf_recipes import evaluation, models, sft, task
 from rlhf_recipes.config import parse
 from rlhf_recipes.errors import RecipeError
-from tests.conftest import QUICKSTART, write_jsonl
+from tests.conftest import QUICKSTART, run_stage, write_jsonl
 
 CONFIG = str(QUICKSTART / "sft.yaml")
 
 
 def run_sft(tmp_path, *overrides):
-    args = ["--config", CONFIG, "--output_dir", str(tmp_path / "sft"), "--disable_tqdm", "true", *overrides]
-    return sft.main(*parse(sft.make_parser(), args))
+    return run_stage(sft, QUICKSTART / "sft.yaml", "--output_dir", str(tmp_path / "sft"), *overrides)
 
 
 @pytest.fixture(scope="module")
