@@ -7,6 +7,7 @@ line (TRL's `TrlParser`: command line beats YAML beats default). Unknown keys ar
 import difflib
 import json
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 
@@ -74,6 +75,28 @@ class PrecisionFromHardware:
                 "to let the precision follow the hardware, or set `bf16: false`."
             )
         super().__post_init__()
+
+
+@dataclass
+class PadTokenOption:
+    """Mixin for TRL configs: `pad_token` for a tokenizer that has none (GPT-2, Pythia).
+
+    TRL's SFT/Reward configs carry a deprecated field of that name; here the stage sets it on the
+    tokenizer itself (TRL's advice), and a new token grows the model's embeddings in the SFT stage.
+    """
+
+    pad_token: str | None = field(
+        default=None,
+        metadata={
+            "help": "Pad token to give a tokenizer: a token of its vocabulary, or (SFT stage) a new one such as "
+            "'<|pad|>', for which the embeddings grow by one row. Later stages inherit it from the SFT model."
+        },
+    )
+
+    def __post_init__(self):
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*pad_token.*deprecated")
+            super().__post_init__()
 
 
 def describe_precision(args) -> str:

@@ -1,7 +1,7 @@
 """Datasets in, the columns TRL expects out; every check on user data lives here.
 
 `load_rows` reads a local json / jsonl / csv (any common delimiter) / parquet file, a local folder
-or a hub id. `to_prompt_completion` (SFT) and `to_prompts` (PPO, reports) recognize a format from
+or a hub id. `to_sft_examples` (SFT) and `to_prompts` (PPO, reports) recognize a format from
 its columns (after `column_mapping`) and return the columns a trainer needs, counting every row
 they drop and saying why. Preference data has its own module, `preferences`.
 """
@@ -9,6 +9,7 @@ they drop and saying why. Preference data has its own module, `preferences`.
 import csv
 import io
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -25,7 +26,11 @@ SFT_FORMATS = {
     "prompt/response": ("prompt", "response"),
     "prompt/completion": ("prompt", "completion"),
     "chat messages": ("messages",),
+    "chosen transcripts": ("chosen",),  # Anthropic HH: SFT on the preferred conversation
+    "plain text": ("text",),  # language modelling on whole texts
 }
+TRANSCRIPT_ASSISTANT = "\n\nAssistant:"
+TRANSCRIPT_ROLES = {"Human": "user", "Assistant": "assistant"}
 
 
 def load_rows(name: str, split: str = "train", config: str | None = None) -> Dataset:
@@ -206,27 +211,47 @@ def report_dropped(dropped: Counter, total: int, source: str) -> None:
         logger.warning(f"{source}: dropped {count} of {total} rows: {reason}.")
 
 
-def to_prompt_completion(rows: Dataset, source: str, column_mapping: dict | None = None) -> Dataset:
-    """SFT data in any accepted format -> `prompt` / `completion` columns (plain text or chat turns).
+def to_sft_examples(rows: Dataset, source: str, column_mapping: dict | None = None) -> Dataset:
+    """SFT data in any accepted format -> `prompt` / `completion` columns (plain text or chat turns),
+    or a `text` column for plain language modelling.
 
     Chat `messages` become the conversation before the last turn (prompt) and the last turn, which
-    must be the assistant's (completion), so the loss falls on the response only.
+    must be the assistant's (completion); a HH transcript splits before its last assistant turn. So
+    the loss falls on the response only.
     """
     rows = rename_columns(rows, column_mapping, source)
     kind = detect_format(rows, SFT_FORMATS, source)
     check_present(rows, SFT_FORMATS[kind], source)
+    if kind == "plain text":
+        rows = rows.select_columns(["text"]).rename_column("text", "completion")
     if kind == "prompt/response":
         rows = rows.rename_column("response", "completion")
     if kind == "chat messages":
         rows = rows.map(_split_last_turn, fn_kwargs={"source": source}, with_indices=True)
-    rows = rows.select_columns(["prompt", "completion"])
+    if kind == "chosen transcripts":
+        rows = rows.map(_split_transcript, fn_kwargs={"source": source}, with_indices=True)
+    columns = ["completion"] if kind == "plain text" else ["prompt", "completion"]
+    rows = rows.select_columns(columns)
     keep = [i for i, completion in enumerate(rows["completion"]) if _text_of(completion).strip()]
     dropped = Counter({"empty response": len(rows) - len(keep)} if len(keep) < len(rows) else {})
     report_dropped(dropped, len(rows), source)
     if not keep:
         raise RecipeError(f"{source}: every row has an empty response; nothing to train on.")
     logger.info(f"{source}: {len(rows)} rows in {kind} format, {len(keep)} kept.")
-    return rows.select(keep)
+    rows = rows.select(keep)
+    return rows.rename_column("completion", "text") if kind == "plain text" else rows
+
+
+def _split_transcript(row: dict, index: int, source: str) -> dict:
+    text = row["chosen"]
+    cut = text.rfind(TRANSCRIPT_ASSISTANT) if isinstance(text, str) else -1
+    if cut < 0:
+        raise RecipeError(
+            f"{source}, row {index + 1}: `chosen` is not a transcript in the '\\n\\nHuman: ...\\n\\nAssistant: ...' "
+            "layout; give `prompt`/`response` columns or map yours with `column_mapping`."
+        )
+    end = cut + len(TRANSCRIPT_ASSISTANT)
+    return {"prompt": text[:end], "completion": text[end:]}
 
 
 def _split_last_turn(row: dict, index: int, source: str) -> dict:
@@ -241,6 +266,21 @@ def _split_last_turn(row: dict, index: int, source: str) -> dict:
     return {"prompt": messages[:-1], "completion": messages[-1:]}
 
 
+def transcript_to_messages(text: str) -> list[dict]:
+    """'\\n\\nHuman: a\\n\\nAssistant: b\\n\\nAssistant:' -> chat turns (the empty last turn is dropped)."""
+    parts = re.split(r"\n\n(Human|Assistant):", text)
+    turns = [{"role": TRANSCRIPT_ROLES[parts[i]], "content": parts[i + 1].strip()} for i in range(1, len(parts), 2)]
+    return [t for t in turns if t["content"]]
+
+
+def prompt_turns(prompt) -> list[dict]:
+    """A prompt as chat turns: its own turns, the turns of a HH transcript, or one user turn."""
+    if isinstance(prompt, list):
+        return prompt
+    turns = transcript_to_messages(prompt) if TRANSCRIPT_ASSISTANT in prompt else []
+    return turns or [{"role": "user", "content": prompt}]
+
+
 def _text_of(value) -> str:
     if isinstance(value, list):  # chat turns
         return "".join(str(turn.get("content") or "") for turn in value)
@@ -248,13 +288,13 @@ def _text_of(value) -> str:
 
 
 def as_chat(rows: Dataset) -> Dataset:
-    """Plain-text prompt/completion -> one user turn and one assistant turn, for the chat template."""
+    """Plain-text prompt/completion -> user turn(s) and one assistant turn, for the chat template."""
     if isinstance(rows[0]["prompt"], list):
         return rows
     return rows.map(
         lambda row: {
-            "prompt": [{"role": "user", "content": row["prompt"]}],
-            "completion": [{"role": "assistant", "content": row["completion"]}],
+            "prompt": prompt_turns(row["prompt"]),
+            "completion": [{"role": "assistant", "content": row["completion"].strip()}],
         }
     )
 
@@ -267,13 +307,17 @@ def to_prompts(rows: Dataset, source: str, column_mapping: dict | None = None, p
         prompts = list(rows["prompt"])
     elif "messages" in rows.column_names:
         prompts = [m[:-1] if m and m[-1].get("role") == "assistant" else m for m in rows["messages"]]
+    elif "chosen" in rows.column_names:  # HH transcripts: the conversation up to the last assistant turn
+        prompts = [t[: t.rfind(TRANSCRIPT_ASSISTANT) + len(TRANSCRIPT_ASSISTANT)] if TRANSCRIPT_ASSISTANT in t else ""
+                   for t in rows["chosen"]]  # fmt: skip
     elif "text" in rows.column_names and prompt_words:
         prompts = [" ".join(str(text or "").split()[:prompt_words]) for text in rows["text"]]
     else:
         hint = " (set `prompt_words` to cut prompts from it)" if "text" in rows.column_names else ""
         raise RecipeError(
             f"{source}: no prompts found{hint}. Columns found: {rows.column_names}; expected `prompt` "
-            "(e.g. a CSV with a `Prompt` column), chat `messages`, or `text` with `prompt_words`."
+            "(e.g. a CSV with a `Prompt` column), chat `messages`, HH `chosen` transcripts, or `text` with "
+            "`prompt_words`."
         )
     kept = [p for p in prompts if p and _text_of(p).strip()]
     report_dropped(Counter({"empty prompt": len(prompts) - len(kept)} if len(kept) < len(prompts) else {}), len(prompts), source)

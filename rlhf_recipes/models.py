@@ -5,7 +5,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from rlhf_recipes import tiny_model
+from rlhf_recipes import data, tiny_model
 from rlhf_recipes.errors import RecipeError
 from rlhf_recipes.logs import get_logger
 
@@ -61,8 +61,8 @@ def check_reward_model(path: str, field: str) -> None:
         )
 
 
-def load_tokenizer(model_name_or_path: str, padding_side: str = "right"):
-    """The model's tokenizer, checked to have a pad token."""
+def load_tokenizer(model_name_or_path: str, padding_side: str = "right", pad_token: str | None = None, allow_new=False):
+    """The model's tokenizer with a pad token: its own, or `pad_token` (a new one only where `allow_new`)."""
     from transformers import AutoTokenizer
 
     try:
@@ -72,20 +72,46 @@ def load_tokenizer(model_name_or_path: str, padding_side: str = "right"):
             f"model_name_or_path {model_name_or_path!r}: could not load a tokenizer ({_first_line(err)}). "
             "Give a local folder saved with save_pretrained or a hub id (the hub needs network access)."
         ) from None
+    if pad_token and pad_token != tokenizer.pad_token:
+        if pad_token in tokenizer.get_vocab():
+            tokenizer.pad_token = pad_token
+        elif allow_new:
+            tokenizer.add_special_tokens({"pad_token": pad_token})
+            logger.info(f"pad_token {pad_token!r} added to the tokenizer (id {tokenizer.pad_token_id}).")
+        else:
+            raise RecipeError(
+                f"pad_token {pad_token!r} is not in the vocabulary of {model_name_or_path!r}. Only the SFT stage adds "
+                "a new pad token (and grows the embeddings); later stages inherit it from the SFT model."
+            )
     if tokenizer.pad_token is None:
         raise RecipeError(
-            f"the tokenizer of {model_name_or_path!r} has no pad token. Give it one that is not its eos token "
-            "(tokenizer.pad_token = ...; tokenizer.save_pretrained(folder)) and point model_name_or_path there."
+            f"the tokenizer of {model_name_or_path!r} has no pad token. Set `pad_token` in the SFT stage's YAML: "
+            "a new token such as '<|pad|>' (the embeddings grow by one row) or an unused token of its vocabulary "
+            "(Pythia: '<|padding|>'). It must differ from the eos token, which PPO reads as the end of a response."
         )
     return tokenizer
+
+
+def grown_vocabulary(model_path: str, tokenizer) -> bool:
+    """Whether the tokenizer has more tokens than the model has embeddings (a pad token was added)."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(model_path)
+    vocab_size = getattr(config, "vocab_size", None) or getattr(config.get_text_config(), "vocab_size", None)
+    return vocab_size is not None and len(tokenizer) > vocab_size
+
+
+def fit_embeddings(model, tokenizer) -> None:
+    """Grow the embeddings (and a tied LM head) to the tokenizer's size; new rows start at the mean embedding."""
+    if len(tokenizer) > model.get_input_embeddings().num_embeddings:
+        model.resize_token_embeddings(len(tokenizer))
 
 
 def encode_prompt(tokenizer, prompt, use_chat: bool) -> list[int]:
     """A prompt's token ids as the policy sees it: a chat turn (or turns) with the generation prompt, or plain text."""
     if not use_chat:
         return tokenizer(prompt)["input_ids"]
-    turns = prompt if isinstance(prompt, list) else [{"role": "user", "content": prompt}]
-    return tokenizer.apply_chat_template(turns, add_generation_prompt=True, tokenize=True, return_dict=False)
+    return tokenizer.apply_chat_template(data.prompt_turns(prompt), add_generation_prompt=True, tokenize=True, return_dict=False)
 
 
 def _first_line(err: Exception) -> str:
@@ -136,6 +162,7 @@ def merge_adapter(
 
     output_dir = Path(output_dir)
     base = model_class.from_pretrained(base_path, dtype="float32", **load_kwargs)
+    fit_embeddings(base, tokenizer)
     merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
     staging = Path(tempfile.mkdtemp(dir=output_dir.parent, prefix=f".{output_dir.name}-"))
     try:

@@ -28,6 +28,7 @@ from trl.experimental.ppo import PPOConfig as TrlPPOConfig  # noqa: E402
 from rlhf_recipes import data, models, plots  # noqa: E402
 from rlhf_recipes.config import (  # noqa: E402
     DatasetArguments,
+    PadTokenOption,
     PrecisionFromHardware,
     describe_precision,
     run,
@@ -69,7 +70,7 @@ class PPOScriptArguments(DatasetArguments):
 
 
 @dataclass
-class PPOConfig(PrecisionFromHardware, TrlPPOConfig):
+class PPOConfig(PadTokenOption, PrecisionFromHardware, TrlPPOConfig):
     """TRL's PPOConfig; precision follows the hardware, and responses stop at the eos token by default."""
 
     stop_token: str | None = field(default="eos", metadata={"help": "Truncate responses after this token ('eos')."})
@@ -113,7 +114,7 @@ def main(script_args: PPOScriptArguments, training_args: PPOConfig, model_args: 
         raise RecipeError("use_peft: false is not supported by this recipe; PPO trains a LoRA adapter on the SFT model.")
     sft_path = models.model_folder(training_args.sft_model_path, "sft_model_path")
     reward_path = models.model_folder(training_args.reward_model_path, "reward_model_path")
-    tokenizer = models.load_tokenizer(sft_path, padding_side="left")
+    tokenizer = models.load_tokenizer(sft_path, padding_side="left", pad_token=training_args.pad_token)
     if tokenizer.pad_token_id == tokenizer.eos_token_id:
         raise RecipeError(
             f"sft_model_path {sft_path!r}: the pad token is the eos token ({tokenizer.eos_token!r}). PPO marks where "

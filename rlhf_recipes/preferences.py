@@ -7,19 +7,16 @@ K(K-1)/2 pairs), and scored answers (WebGPT; ties dropped). Every dropped pair i
 
 import hashlib
 import json
-import re
 from collections import Counter
 
 from datasets import Dataset
 
-from rlhf_recipes.data import canonical_columns, rename_columns, report_dropped
+from rlhf_recipes.data import TRANSCRIPT_ASSISTANT, canonical_columns, prompt_turns, rename_columns, report_dropped
 from rlhf_recipes.errors import RecipeError
 from rlhf_recipes.logs import get_logger
 
 logger = get_logger(__name__)
 
-TRANSCRIPT_ASSISTANT = "\n\nAssistant:"
-TRANSCRIPT_ROLES = {"Human": "user", "Assistant": "assistant"}
 
 
 def ranked_columns(columns: list[str]) -> list[str]:
@@ -59,7 +56,7 @@ def to_preference_pairs(rows: Dataset, source: str, column_mapping: dict | None 
     for index, row in enumerate(rows):
         where = f"{source}, row {index + 1}"
         if kind == "prompt/chosen/rejected":
-            pairs.append({"prompt": row["prompt"], "chosen": row["chosen"], "rejected": row["rejected"]})
+            pairs.append(prompted_pair(row, where))
         elif kind == "chosen/rejected transcripts":
             pairs.append(split_transcripts(row["chosen"], row["rejected"], where))
         elif kind == "ranked responses":
@@ -75,6 +72,16 @@ def to_preference_pairs(rows: Dataset, source: str, column_mapping: dict | None 
     if not kept:
         raise RecipeError(f"{source}: every pair is a tie or has chosen identical to rejected; nothing to train on.")
     return Dataset.from_list(kept)
+
+
+def prompted_pair(row: dict, where: str) -> dict:
+    """A prompt/chosen/rejected row; chat turns that repeat the prompt (UltraFeedback) keep only the replies."""
+    chosen, rejected = row["chosen"], row["rejected"]
+    if isinstance(chosen, list) and isinstance(rejected, list):
+        if chosen and rejected and chosen[0] == rejected[0]:
+            return split_transcripts(chosen, rejected, where)
+        return {"prompt": prompt_turns(row["prompt"]), "chosen": chosen, "rejected": rejected}
+    return {"prompt": row["prompt"], "chosen": chosen, "rejected": rejected}
 
 
 def ranking_to_pairs(row: dict, where: str) -> list[dict]:
@@ -130,14 +137,7 @@ def split_transcripts(chosen: str, rejected: str, where: str) -> dict:
             "give a `prompt` column or transcripts in the '\\n\\nHuman: ...\\n\\nAssistant: ...' layout."
         )
     end = cut + len(TRANSCRIPT_ASSISTANT)
-    return {"prompt": chosen[:end], "chosen": chosen[end:].strip(), "rejected": rejected[end:].strip()}
-
-
-def transcript_to_messages(text: str) -> list[dict]:
-    """'\\n\\nHuman: a\\n\\nAssistant: b\\n\\nAssistant:' -> chat turns (the empty last turn is dropped)."""
-    parts = re.split(r"\n\n(Human|Assistant):", text)
-    turns = [{"role": TRANSCRIPT_ROLES[parts[i]], "content": parts[i + 1].strip()} for i in range(1, len(parts), 2)]
-    return [t for t in turns if t["content"]]
+    return {"prompt": chosen[:end], "chosen": chosen[end:], "rejected": rejected[end:]}  # " reply": reads on from "Assistant:"
 
 
 def preferences_as_chat(rows: Dataset) -> Dataset:
@@ -146,12 +146,10 @@ def preferences_as_chat(rows: Dataset) -> Dataset:
         return rows
 
     def to_chat(row):
-        prompt = row["prompt"]
-        turns = transcript_to_messages(prompt) if TRANSCRIPT_ASSISTANT in prompt else []
         return {
-            "prompt": turns or [{"role": "user", "content": prompt}],
-            "chosen": [{"role": "assistant", "content": row["chosen"]}],
-            "rejected": [{"role": "assistant", "content": row["rejected"]}],
+            "prompt": prompt_turns(row["prompt"]),
+            "chosen": [{"role": "assistant", "content": row["chosen"].strip()}],
+            "rejected": [{"role": "assistant", "content": row["rejected"].strip()}],
         }
 
     return rows.map(to_chat)

@@ -20,7 +20,14 @@ from transformers import AutoModelForSequenceClassification
 from trl import ModelConfig, RewardTrainer, TrlParser, get_peft_config
 
 from rlhf_recipes import data, models, plots, preferences
-from rlhf_recipes.config import DatasetArguments, PrecisionFromHardware, describe_precision, run, uses_chat_template
+from rlhf_recipes.config import (
+    DatasetArguments,
+    PadTokenOption,
+    PrecisionFromHardware,
+    describe_precision,
+    run,
+    uses_chat_template,
+)
 from rlhf_recipes.errors import RecipeError
 from rlhf_recipes.logs import get_logger
 
@@ -42,7 +49,7 @@ class RewardScriptArguments(DatasetArguments):
 
 
 @dataclass
-class RewardConfig(PrecisionFromHardware, trl.RewardConfig):
+class RewardConfig(PadTokenOption, PrecisionFromHardware, trl.RewardConfig):
     """TRL's RewardConfig; precision follows the hardware unless set."""
 
 
@@ -86,7 +93,7 @@ def main(script_args: RewardScriptArguments, training_args: RewardConfig, model_
             f"{model_args.lora_task_type}; with CAUSAL_LM the score head is not trained or saved."
         )
     model_path = models.resolve_model(model_args)
-    tokenizer = models.load_tokenizer(model_path)
+    tokenizer = models.load_tokenizer(model_path, pad_token=training_args.pad_token)
     train, held_out = load_preferences(script_args, tokenizer)
     if len(held_out) == 0 and training_args.eval_strategy != "no":
         raise RecipeError("eval_strategy is set but no pairs are held out: raise eval_fraction or add a test split.")

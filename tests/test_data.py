@@ -12,7 +12,7 @@ PAIRS = [{"prompt": f"Describe the pizza {i}.", "response": f"The pizza was grea
 
 
 def sft_rows(path, mapping=None):
-    return data.to_prompt_completion(data.load_rows(str(path)), str(path), mapping)
+    return data.to_sft_examples(data.load_rows(str(path)), str(path), mapping)
 
 
 def test_prompt_response_json_list(tmp_path):
@@ -40,6 +40,24 @@ def test_chat_messages_split_into_conversation_and_last_assistant_turn(tmp_path)
     ]
     rows = sft_rows(write_jsonl(tmp_path / "chat.jsonl", [{"messages": messages}]))
     assert rows[0]["prompt"] == messages[:2] and rows[0]["completion"] == messages[2:]
+
+
+def test_hh_chosen_transcripts_split_before_the_last_assistant_turn(tmp_path):
+    transcript = "\n\nHuman: Hi.\n\nAssistant: Hello!\n\nHuman: Name a fruit.\n\nAssistant: An apple."
+    rows = sft_rows(write_jsonl(tmp_path / "hh.jsonl", [{"chosen": transcript, "rejected": "x"}]))
+    assert rows[0]["prompt"] + rows[0]["completion"] == transcript
+    assert rows[0]["completion"] == " An apple."
+    (chat,) = data.as_chat(rows).to_list()
+    assert chat["prompt"] == [{"role": "user", "content": "Hi."}, {"role": "assistant", "content": "Hello!"},
+                              {"role": "user", "content": "Name a fruit."}]  # fmt: skip
+    assert chat["completion"] == [{"role": "assistant", "content": "An apple."}]
+    with pytest.raises(RecipeError, match=r"row 1: `chosen` is not a transcript"):
+        sft_rows(write_jsonl(tmp_path / "bad.jsonl", [{"chosen": "no turns here"}]))
+
+
+def test_plain_text_is_kept_whole_for_language_modelling(tmp_path):
+    rows = sft_rows(write_jsonl(tmp_path / "t.jsonl", [{"text": "I am so happy today", "labels": [17]}, {"text": " "}]))
+    assert rows.to_list() == [{"text": "I am so happy today"}]
 
 
 def test_column_mapping_renames_other_names(tmp_path):

@@ -22,7 +22,8 @@ def test_hh_transcripts_share_their_prompt(tmp_path):
     prompt = "\n\nHuman: Hi there.\n\nAssistant: Hello!\n\nHuman: Name a fruit.\n\nAssistant:"
     rows = [{"chosen": prompt + " An apple.", "rejected": prompt + " A chair."}]
     (pair,) = pairs_of(write_jsonl(tmp_path / "hh.jsonl", rows))
-    assert pair == {"prompt": prompt, "chosen": "An apple.", "rejected": "A chair."}
+    # prompt + response is the transcript again (TRL joins them as text without a separator)
+    assert pair == {"prompt": prompt, "chosen": " An apple.", "rejected": " A chair."}
     (chat,) = preferences.preferences_as_chat(data.Dataset.from_list([pair])).to_list()
     assert chat["prompt"] == [
         {"role": "user", "content": "Hi there."},
@@ -30,6 +31,26 @@ def test_hh_transcripts_share_their_prompt(tmp_path):
         {"role": "user", "content": "Name a fruit."},
     ]
     assert chat["chosen"] == [{"role": "assistant", "content": "An apple."}]
+
+
+def test_ultrafeedback_turns_that_repeat_the_prompt_keep_only_the_replies(tmp_path):
+    ask = {"role": "user", "content": "Name a fruit."}
+    rows = [{"prompt": "Name a fruit.", "prompt_id": "a1",
+             "chosen": [ask, {"role": "assistant", "content": "An apple."}],
+             "rejected": [ask, {"role": "assistant", "content": "A chair."}],
+             "score_chosen": 8.0, "score_rejected": 2.0}]  # fmt: skip
+    (pair,) = pairs_of(write_jsonl(tmp_path / "uf.jsonl", rows))
+    assert pair["prompt"] == [ask]
+    assert pair["chosen"] == [{"role": "assistant", "content": "An apple."}]
+    assert pair["rejected"] == [{"role": "assistant", "content": "A chair."}]
+
+
+def test_chat_pairs_with_a_text_prompt_get_a_user_turn(tmp_path):
+    rows = [{"prompt": "Name a fruit.", "chosen": [{"role": "assistant", "content": "An apple."}],
+             "rejected": [{"role": "assistant", "content": "A chair."}]}]  # fmt: skip
+    (pair,) = pairs_of(write_jsonl(tmp_path / "c.jsonl", rows))
+    assert pair["prompt"] == [{"role": "user", "content": "Name a fruit."}]
+    assert pair["chosen"] == rows[0]["chosen"]
 
 
 def test_three_way_ranking_csv_with_pipes_gives_three_ordered_pairs_per_prompt(tmp_path):
