@@ -84,15 +84,37 @@ def test_adapter_only_folder_is_refused(tmp_path):
         run_sft(tmp_path, "--model_name_or_path", str(tmp_path / "adapter"))
 
 
-def test_tokenizer_without_pad_token_is_refused(tiny_dir, tmp_path):
+@pytest.fixture
+def no_pad_model(tiny_dir, tmp_path) -> str:
+    """The tiny model with a tokenizer that has no pad token (as GPT-2's)."""
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_dir)
     tokenizer.pad_token = None
     AutoModelForCausalLM.from_pretrained(tiny_dir).save_pretrained(tmp_path / "nopad")
     tokenizer.save_pretrained(tmp_path / "nopad")
-    with pytest.raises(RecipeError, match="has no pad token"):
-        run_sft(tmp_path, "--model_name_or_path", str(tmp_path / "nopad"))
+    return str(tmp_path / "nopad")
+
+
+def test_tokenizer_without_pad_token_is_refused(no_pad_model, tmp_path):
+    with pytest.raises(RecipeError, match="has no pad token. Set `pad_token`"):
+        run_sft(tmp_path, "--model_name_or_path", no_pad_model)
+
+
+def test_a_new_pad_token_grows_the_embeddings_and_later_stages_inherit_it(no_pad_model, tmp_path):
+    rows = write_jsonl(tmp_path / "sft.jsonl", task.sft_rows(task.split_prompts()[0], 64, seed=1))
+    base_size = AutoModelForCausalLM.from_pretrained(no_pad_model).get_input_embeddings().num_embeddings
+    run_sft(tmp_path, "--model_name_or_path", no_pad_model, "--pad_token", "<|newpad|>", "--dataset_name", str(rows),
+            "--max_steps", "2")  # fmt: skip
+    merged = tmp_path / "sft" / models.MERGED_DIR
+    tokenizer = models.load_tokenizer(str(merged))  # no pad_token given: the saved tokenizer has it
+    assert tokenizer.pad_token == "<|newpad|>" and tokenizer.pad_token_id == base_size
+    model = AutoModelForCausalLM.from_pretrained(merged)
+    assert model.get_input_embeddings().num_embeddings == base_size + 1 == len(tokenizer)
+    assert model.config.vocab_size == base_size + 1
+    with pytest.raises(RecipeError, match="Only the SFT stage adds a new pad token"):
+        models.load_tokenizer(no_pad_model, pad_token="<|otherpad|>")
+    assert models.load_tokenizer(no_pad_model, pad_token="<|unk|>").pad_token == "<|unk|>"  # in the vocabulary
 
 
 @pytest.mark.slow
