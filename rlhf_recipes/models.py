@@ -143,6 +143,16 @@ def describe_quantization(model_args) -> str:
     return "8-bit base" if model_args.load_in_8bit else "full-precision base"
 
 
+def add_value_adapter(value_model, model_args):
+    """A quantized value model trains a LoRA adapter (the LoRA settings of `model_args`) and its score head."""
+    from peft import get_peft_model
+    from trl import get_peft_config
+
+    config = get_peft_config(model_args)
+    config.task_type = "SEQ_CLS"  # keeps the `score` head trainable (modules_to_save)
+    return get_peft_model(value_model, config)
+
+
 def model_init_kwargs(model_args) -> dict:
     """How a trainer loads the model from its path (as TRL's own scripts set it)."""
     return dict(

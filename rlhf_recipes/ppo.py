@@ -7,7 +7,9 @@ The policy is `sft_model_path` (the SFT stage's output folder or a full model) p
 adapter; with the adapter disabled it is exactly the SFT model, which serves as the KL reference
 (no second copy in memory). The reward comes from `reward_model_path` (the reward stage's output)
 or, with `reward_classifier_label`, from one label of any text classifier (its own tokenizer is
-used). The value model starts from the reward model or the SFT model (`value_model_init`).
+used). The value model starts from the reward model or the SFT model (`value_model_init`); it is
+trained in full, or, with `load_in_4bit`/`load_in_8bit` (all three models quantized), as a LoRA
+adapter plus its score head.
 Prompts: a `prompt` column (any case), chat `messages`, or the first `prompt_words` words of a
 `text` column. Outputs in `output_dir`: the adapter, `merged/`, `trainer_state.json` (PPO metrics
 per update) and `ppo_training.png`.
@@ -129,9 +131,12 @@ def main(script_args: PPOScriptArguments, training_args: PPOConfig, model_args: 
         evaluation_prompts = train.select(range(min(8, len(train))))
 
     load = models.model_init_kwargs(model_args)
-    policy = AutoModelForCausalLM.from_pretrained(sft_path, quantization_config=models.quantization(model_args), **load)
+    quantization = models.quantization(model_args)
+    policy = AutoModelForCausalLM.from_pretrained(sft_path, quantization_config=quantization, **load)
     if script_args.reward_classifier_label is None:
-        reward_model = AutoModelForSequenceClassification.from_pretrained(reward_path, **load)
+        reward_model = AutoModelForSequenceClassification.from_pretrained(
+            reward_path, quantization_config=quantization, **load
+        )
     else:
         reward_model = ClassifierReward(
             reward_path, script_args.reward_classifier_label, script_args.reward_classifier_transform, tokenizer
@@ -140,8 +145,10 @@ def main(script_args: PPOScriptArguments, training_args: PPOConfig, model_args: 
     from_reward = script_args.value_model_init == "reward" and script_args.reward_classifier_label is None
     value_path = reward_path if from_reward else sft_path
     value_model = AutoModelForSequenceClassification.from_pretrained(
-        value_path, num_labels=1, pad_token_id=tokenizer.pad_token_id, **load
+        value_path, num_labels=1, pad_token_id=tokenizer.pad_token_id, quantization_config=quantization, **load
     )
+    if quantization is not None:  # 4-bit weights cannot be trained in full: the value model trains an adapter too
+        value_model = models.add_value_adapter(value_model, model_args)
     logger.info(
         f"PPO: policy {sft_path} ({models.describe_quantization(model_args)}) + LoRA r={model_args.lora_r} "
         f"(reference = adapter disabled), reward "

@@ -56,7 +56,11 @@ def test_reward_and_ppo_run_with_a_4bit_base(qlora_sft, rankings_file, tmp_path)
                         "--total_episodes", "32", "--per_device_train_batch_size", "16",
                         "--local_rollout_forward_batch_size", "16", "--num_sample_generations", "0",
                         "--report_to", "none", *FOUR_BIT)  # fmt: skip
-    assert is_4bit(trainer.model.policy)
+    assert is_4bit(trainer.model.policy) and is_4bit(trainer.reward_model) and is_4bit(trainer.model.value_model)
+    trainable = [name for name, p in trainer.model.value_model.named_parameters() if p.requires_grad]
+    assert trainable and all("lora_" in name or "score" in name for name in trainable)
+    value_losses = [e["loss/value_avg"] for e in trainer.state.log_history if "loss/value_avg" in e]
+    assert value_losses and all(torch.isfinite(torch.tensor(value_losses)))
     assert not is_4bit(AutoModelForCausalLM.from_pretrained(tmp_path / "ppo" / models.MERGED_DIR))
 
 
