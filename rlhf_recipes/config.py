@@ -33,7 +33,17 @@ class DatasetArguments(ScriptArguments):
         metadata={"help": "Wrap plain-text prompts/responses in the tokenizer's chat template. Default: when it has one."},
     )
 
+    prompt_template: str | None = field(
+        default=None,
+        metadata={
+            "help": "Without a chat template: how a plain-text prompt is shown to the model, with {prompt} where it "
+            "goes, e.g. 'Question: {prompt}\\nAnswer:\\n'. The response follows it directly. Default: as it is."
+        },
+    )
+
     def __post_init__(self):
+        if self.prompt_template is not None and "{prompt}" not in self.prompt_template:
+            raise RecipeError(f"prompt_template: {self.prompt_template!r} has no {{prompt}} placeholder.")
         if isinstance(self.column_mapping, str):
             try:
                 self.column_mapping = json.loads(self.column_mapping)
@@ -43,6 +53,13 @@ class DatasetArguments(ScriptArguments):
             isinstance(self.column_mapping, dict) and all(isinstance(v, str) for v in self.column_mapping.values())
         ):
             raise RecipeError(f"column_mapping: expected a mapping of column names, got {self.column_mapping!r}.")
+
+
+def apply_prompt_template(script_args: DatasetArguments, prompt):
+    """A plain-text prompt inside `prompt_template` (chat turns and an unset template leave it as it is)."""
+    if script_args.prompt_template is None or not isinstance(prompt, str):
+        return prompt
+    return script_args.prompt_template.replace("{prompt}", prompt)
 
 
 def uses_chat_template(script_args: DatasetArguments, tokenizer) -> bool:

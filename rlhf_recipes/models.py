@@ -163,7 +163,7 @@ def model_init_kwargs(model_args) -> dict:
 def merge_adapter(
     base_path: str, adapter_dir: str | Path, output_dir: str | Path, tokenizer, model_class, **load_kwargs
 ) -> Path:
-    """Load the base in full precision, merge the adapter, save model + tokenizer to `output_dir`.
+    """Load the base unquantized (float32 unless `dtype` is given), merge the adapter, save model + tokenizer.
 
     Written to a temporary folder first and moved into place, so a half-written merge never looks
     finished. Reloading the base (instead of merging the trained object) works for 4-bit training too.
@@ -171,7 +171,8 @@ def merge_adapter(
     from peft import PeftModel
 
     output_dir = Path(output_dir)
-    base = model_class.from_pretrained(base_path, dtype="float32", **load_kwargs)
+    load_kwargs["dtype"] = load_kwargs.get("dtype") or "float32"
+    base = model_class.from_pretrained(base_path, **load_kwargs)
     fit_embeddings(base, tokenizer)
     merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
     staging = Path(tempfile.mkdtemp(dir=output_dir.parent, prefix=f".{output_dir.name}-"))

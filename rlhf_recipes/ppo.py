@@ -32,6 +32,7 @@ from rlhf_recipes.config import (  # noqa: E402
     DatasetArguments,
     PadTokenOption,
     PrecisionFromHardware,
+    apply_prompt_template,
     describe_precision,
     run,
     uses_chat_template,
@@ -84,6 +85,8 @@ def load_prompts(script_args: PPOScriptArguments, split: str, tokenizer, max_len
     rows = data.load_rows(script_args.dataset_name, split, script_args.dataset_config)
     prompts = data.to_prompts(rows, source, script_args.column_mapping, script_args.prompt_words)
     use_chat = uses_chat_template(script_args, tokenizer)
+    if not use_chat:
+        prompts = [apply_prompt_template(script_args, p) for p in prompts]
     encoded = [models.encode_prompt(tokenizer, p, use_chat) for p in prompts]
     keep = [ids for ids in encoded if len(ids) <= max_length]
     if len(keep) < len(encoded):
@@ -169,7 +172,7 @@ def main(script_args: PPOScriptArguments, training_args: PPOConfig, model_args: 
     trainer.train()
 
     output_dir = Path(training_args.output_dir)
-    merged_dir = models.save_stage(trainer, sft_path, tokenizer, AutoModelForCausalLM)
+    merged_dir = models.save_stage(trainer, sft_path, tokenizer, AutoModelForCausalLM, dtype=model_args.dtype)
     if state.is_main_process:
         plots.plot_curves(trainer.state.log_history, PPO_CURVES, output_dir / "ppo_training.png", "PPO")
     logger.info(f"PPO done: adapter in {output_dir}, merged policy in {merged_dir}")

@@ -24,6 +24,7 @@ from rlhf_recipes.config import (
     DatasetArguments,
     PadTokenOption,
     PrecisionFromHardware,
+    apply_prompt_template,
     describe_precision,
     run,
     uses_chat_template,
@@ -80,7 +81,10 @@ def load_preferences(script_args: RewardScriptArguments, tokenizer):
             raise RecipeError(f"eval_fraction {script_args.eval_fraction} held out every prompt of {name!r}.")
     logger.info(f"{name}: {len(train)} training pairs, {len(held_out)} held-out pairs.")
     if uses_chat_template(script_args, tokenizer):
-        train, held_out = preferences.preferences_as_chat(train), preferences.preferences_as_chat(held_out)
+        return preferences.preferences_as_chat(train), preferences.preferences_as_chat(held_out)
+    if script_args.prompt_template is not None:
+        template = lambda row: {"prompt": apply_prompt_template(script_args, row["prompt"])}  # noqa: E731
+        train, held_out = train.map(template), held_out.map(template)
     return train, held_out
 
 
@@ -125,7 +129,7 @@ def main(script_args: RewardScriptArguments, training_args: RewardConfig, model_
     output_dir = Path(training_args.output_dir)
     merged_dir = models.save_stage(
         trainer, model_path, tokenizer, AutoModelForSequenceClassification, model_args.use_peft,
-        num_labels=1, pad_token_id=tokenizer.pad_token_id,
+        num_labels=1, pad_token_id=tokenizer.pad_token_id, dtype=model_args.dtype,
     )  # fmt: skip
     if state.is_main_process:
         results = {

@@ -21,6 +21,7 @@ from rlhf_recipes.config import (
     DatasetArguments,
     PadTokenOption,
     PrecisionFromHardware,
+    apply_prompt_template,
     describe_precision,
     run,
     uses_chat_template,
@@ -46,7 +47,7 @@ def load_sft_dataset(script_args: DatasetArguments, split: str, tokenizer):
     if not uses_chat_template(script_args, tokenizer):
         if isinstance(rows[0]["prompt"], list):
             raise RecipeError(f"{source}: chat messages need a tokenizer with a chat template; this one has none.")
-        return rows
+        return rows.map(lambda row: {"prompt": apply_prompt_template(script_args, row["prompt"])})
     return data.as_chat(rows)
 
 
@@ -98,7 +99,9 @@ def main(script_args: DatasetArguments, training_args: SFTConfig, model_args: Mo
     )
     trainer.train()
 
-    merged_dir = models.save_stage(trainer, model_path, tokenizer, AutoModelForCausalLM, model_args.use_peft)
+    merged_dir = models.save_stage(
+        trainer, model_path, tokenizer, AutoModelForCausalLM, model_args.use_peft, dtype=model_args.dtype
+    )
     logger.info(f"SFT done: adapter in {training_args.output_dir}, merged model in {merged_dir}")
     return trainer
 
