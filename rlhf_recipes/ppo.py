@@ -129,6 +129,12 @@ def main(script_args: PPOScriptArguments, training_args: PPOConfig, model_args: 
         models.check_reward_model(reward_path, "reward_model_path")
         check_tokenizers_match(tokenizer, reward_path)
     train = load_prompts(script_args, script_args.dataset_train_split, tokenizer, script_args.max_prompt_length)
+    per_update = training_args.per_device_train_batch_size * training_args.gradient_accumulation_steps
+    if len(train) < per_update:  # TRL drops incomplete batches: with none complete it would loop forever
+        raise RecipeError(
+            f"{script_args.dataset_name}: {len(train)} prompts, fewer than one PPO batch (per_device_train_batch_size"
+            f" x gradient_accumulation_steps = {per_update}). Add prompts or lower the batch size."
+        )
     evaluation_prompts = None
     if training_args.num_sample_generations > 0:
         evaluation_prompts = train.select(range(min(8, len(train))))

@@ -116,6 +116,13 @@ def test_pad_equal_to_eos_is_refused(tmp_path, trained_reward, prompts_file):
         run_ppo(tmp_path / "ppo", folder, trained_reward[1], prompts_file)
 
 
+def test_fewer_prompts_than_one_batch_is_refused_not_looped_forever(tmp_path, tiny_dir, trained_reward):
+    few = tmp_path / "few.csv"
+    few.write_text("Prompt\n" + "\n".join(task.split_prompts()[0][:10]) + "\n")
+    with pytest.raises(RecipeError, match=r"10 prompts, fewer than one PPO batch .* = 16\)"):
+        run_ppo(tmp_path / "ppo", tiny_dir, trained_reward[1], few)
+
+
 def test_adapter_only_policy_folder_is_refused(tmp_path, trained_ppo, trained_reward, prompts_file):
     (tmp_path / "adapter").mkdir()
     (tmp_path / "adapter" / models.ADAPTER_CONFIG).write_text("{}")
