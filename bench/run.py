@@ -1,56 +1,81 @@
-"""Benchmarks: throughput and peak memory of each stage, and the recipes' overhead over plain TRL.
+"""Benchmarks: throughput, peak memory and model FLOPs utilisation of each stage, and the recipes'
+overhead over plain TRL.
 
-    python -m bench.run [--model tiny|small] [--stages sft reward ppo] [--repeats 3]
+    python -m bench.run [--model tiny|small|qwen2.5-0.5b|qwen2.5-1.5b] [--stages sft reward ppo] [--repeats 3]
+    python -m bench.run --model tiny --stages sft --try="--activation_checkpointing true"
 
-Each run is a fresh process (`bench.worker`); the recipe and the plain-TRL script alternate, and the
-overhead is the ratio of their median training-loop times (the trainer is the same, so it should be
-1.00) and of their median end-to-end times (the recipe also checks data and writes a merged model).
-Writes bench/results.json and bench/RESULTS.md.
+Each run is a fresh process (`bench.worker`). By default the recipe and a plain-TRL script alternate,
+and the overhead is the ratio of their median training-loop times (the trainer is the same, so it
+should be 1.00) and of their median end-to-end times (the recipe also checks data and writes a
+merged model). With `--try ARGS` the recipe runs with and without ARGS instead, and the speed-up is
+recorded as an experiment. Writes bench/results_<model>.json, bench/experiments.json, bench/RESULTS.md.
 """
 
 import argparse
 import json
 import platform
+import shlex
 import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+from bench.settings import GPU_PEAK_BF16, MODELS
 from rlhf_recipes import task, tiny_model
 
 BENCH = Path(__file__).resolve().parent
-SMALL_SHAPE = dict(hidden_size=448, intermediate_size=1792, num_hidden_layers=6, num_attention_heads=8,
-                   num_key_value_heads=8)  # fmt: skip
+EXPERIMENTS = BENCH / "experiments.json"
 
 
 def write_jsonl(path: Path, rows) -> None:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
-def prepare(model: str, folder: Path) -> str:
-    """The model folder and the data files (recipe and plain formats) in `folder`."""
+def build_model(name: str, folder: Path) -> str:
+    """The model folder: the built-in tiny model, or a randomly initialised one of a preset shape."""
     import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     model_dir = tiny_model.resolve(tiny_model.BUILTIN_TINY)
-    if model == "small":  # same family and tokenizer, ~20M parameters, random weights (speed only)
-        tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        config = LlamaConfig(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
-                             eos_token_id=tokenizer.eos_token_id, bos_token_id=None, max_position_embeddings=256,
-                             tie_word_embeddings=True, **SMALL_SHAPE)  # fmt: skip
-        torch.manual_seed(0)
-        LlamaForCausalLM(config).save_pretrained(folder / "model")
-        tokenizer.save_pretrained(folder / "model")
-        model_dir = str(folder / "model")
+    shape = MODELS[name]["config"]
+    if shape is None:
+        return model_dir
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    shape = {"vocab_size": len(tokenizer), **shape}
+    config = AutoConfig.for_model(**shape, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+                                  bos_token_id=None, max_position_embeddings=4096)  # fmt: skip
+    torch.manual_seed(0)
+    AutoModelForCausalLM.from_config(config).save_pretrained(folder / "model")
+    tokenizer.save_pretrained(folder / "model")
+    return str(folder / "model")
+
+
+def long_response(rng, words: int) -> str:
+    """A well-formed-looking response of about `words` task words (for sequence-length benchmarks)."""
+    vocabulary = [word for words in task.ADJECTIVES.values() for word in words]
+    return " ".join(rng.choice(vocabulary) for _ in range(words)) + "."
+
+
+def prepare(name: str, folder: Path) -> str:
+    """The model folder and the data files (recipe and plain formats) in `folder`."""
+    import random
+
+    model_dir = build_model(name, folder)
+    preset = MODELS[name]
     train, _ = task.split_prompts()
-    sft = task.sft_rows(train, 1024, seed=1)
+    sft = task.sft_rows(train, preset["rows"], seed=1)
+    pairs = [{"prompt": r["prompt"], "chosen": r["responses"][0], "rejected": r["responses"][-1]}
+             for r in task.ranking_rows(train, preset["rows"], 2, seed=2)]  # fmt: skip
+    if preset["response_words"]:
+        rng = random.Random(0)
+        sft = [{**r, "response": long_response(rng, preset["response_words"])} for r in sft]
+        pairs = [{**p, "chosen": long_response(rng, preset["response_words"]),
+                  "rejected": long_response(rng, preset["response_words"])} for p in pairs]  # fmt: skip
     write_jsonl(folder / "sft.jsonl", sft)
     user = lambda text: [{"role": "user", "content": text}]  # noqa: E731
     assistant = lambda text: [{"role": "assistant", "content": text}]  # noqa: E731
     write_jsonl(folder / "sft_chat.jsonl", [{"prompt": user(r["prompt"]), "completion": assistant(r["response"])} for r in sft])
-    pairs = [{"prompt": r["prompt"], "chosen": r["responses"][0], "rejected": r["responses"][-1]}
-             for r in task.ranking_rows(train, 1024, 2, seed=2)]  # fmt: skip
     write_jsonl(folder / "pairs.jsonl", pairs)
     write_jsonl(folder / "pairs_chat.jsonl", [{"prompt": user(p["prompt"]), "chosen": assistant(p["chosen"]),
                                                "rejected": assistant(p["rejected"])} for p in pairs])  # fmt: skip
@@ -58,8 +83,8 @@ def prepare(model: str, folder: Path) -> str:
     return model_dir
 
 
-def worker(stage: str, variant: str, model_dir: str, folder: Path, out: Path) -> dict:
-    command = [sys.executable, "-m", "bench.worker", stage, variant, model_dir, str(folder), str(out)]
+def worker(stage: str, variant: str, model_dir: str, folder: Path, out: Path, extra: list[str]) -> dict:
+    command = [sys.executable, "-m", "bench.worker", stage, variant, model_dir, str(folder), str(out), json.dumps(extra)]
     done = subprocess.run(command, capture_output=True, text=True, cwd=BENCH.parent)
     lines = [line for line in done.stdout.splitlines() if line.startswith("BENCH ")]
     if done.returncode != 0 or not lines:
@@ -67,71 +92,167 @@ def worker(stage: str, variant: str, model_dir: str, folder: Path, out: Path) ->
     return json.loads(lines[-1][len("BENCH "):])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", choices=["tiny", "small"], default="tiny")
-    parser.add_argument("--stages", nargs="+", default=["sft", "reward", "ppo"])
-    parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
+def flops_per_token(run: dict, lora: bool) -> float:
+    """Model FLOPs per trained token: (4 if LoRA else 6) x N + 12 x layers x hidden x mean sequence length.
+
+    N = weights of every linear layer (LM head included, embeddings excluded). LoRA skips the weight
+    gradients of the frozen base (2N of the 6N); attention (12 L d s, PaLM's count) is the same either way.
+    """
+    return (4 if lora else 6) * run["matmul_params"] + 12 * run["layers"] * run["hidden"] * run["seq_mean"]
+
+
+def gpu_peak() -> float | None:
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    name = torch.cuda.get_device_name()
+    return next((peak for key, peak in GPU_PEAK_BF16.items() if key in name), None)
+
+
+def medians(runs: list[dict]) -> dict:
+    return {k: statistics.median(r[k] for r in runs) for k in runs[0] if isinstance(runs[0][k], (int, float))}
+
+
+def summary(stage: str, model: str, run: dict) -> dict:
+    """A row's shape, throughput, FLOP/s and MFU from the median figures of one variant."""
+    row = {"stage": stage, "model": model, **run}
+    if "tokens_per_s" in run:  # SFT and reward; PPO's FLOPs mix generation, scoring and training
+        row["model_tflops"] = run["tokens_per_s"] * flops_per_token(run, lora=True) / 1e12
+        peak = gpu_peak()
+        row["mfu"] = row["model_tflops"] * 1e12 / peak if peak else None
+    return row
+
+
+def environment() -> dict:
+    import peft
     import torch
     import transformers
     import trl
 
     hardware = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, " + (
         torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU")
-    versions = f"torch {torch.__version__}, transformers {transformers.__version__}, trl {trl.__version__}"
+    versions = (f"torch {torch.__version__}, transformers {transformers.__version__}, trl {trl.__version__}, "
+                f"peft {peft.__version__}")  # fmt: skip
+    return {"hardware": hardware, "versions": versions}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", choices=list(MODELS), default="tiny")
+    parser.add_argument("--stages", nargs="+", default=["sft", "reward", "ppo"])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--try", dest="candidate", help="overrides to compare against the recipe's defaults")
+    args = parser.parse_args()
+    candidate = shlex.split(args.candidate) if args.candidate else None
+    variants = ("recipe", "candidate") if candidate else ("recipe", "plain")
+    env = environment()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         model_dir = prepare(args.model, folder)
         if "ppo" in args.stages:  # PPO needs a reward model with the policy's tokenizer
-            worker("reward", "recipe", model_dir, folder, folder / "reward_run")
+            extra = MODELS[args.model]["args"].get("reward", [])
+            worker("reward", "recipe", model_dir, folder, folder / "reward_run", [*extra, "--max_steps", "2"])
             (folder / "reward_model").symlink_to(folder / "reward_run" / "merged")
         for stage in args.stages:
-            runs = {"recipe": [], "plain": []}
+            base = MODELS[args.model]["args"].get(stage, [])
+            extra = {"recipe": base, "plain": base, "candidate": [*base, *(candidate or [])]}
+            runs = {v: [] for v in variants}
             for i in range(args.repeats):
-                for variant in ("recipe", "plain") if i % 2 == 0 else ("plain", "recipe"):
-                    runs[variant].append(worker(stage, variant, model_dir, folder, folder / f"{stage}-{variant}-{i}"))
+                for variant in variants if i % 2 == 0 else variants[::-1]:
+                    kind = "recipe" if variant == "candidate" else variant
+                    out = folder / f"{stage}-{variant}-{i}"
+                    runs[variant].append(worker(stage, kind, model_dir, folder, out, extra[variant]))
                     print(stage, variant, runs[variant][-1], flush=True)
-            median = {v: {k: statistics.median(r[k] for r in rs) for k in rs[0] if isinstance(rs[0][k], float)}
-                      for v, rs in runs.items()}  # fmt: skip
-            rows.append({"stage": stage, "model": args.model, **{f"recipe_{k}": v for k, v in median["recipe"].items()},
+            median = {v: medians(rs) for v, rs in runs.items()}
+            if candidate:
+                record_experiment(env, args, stage, median)
+                continue
+            rows.append({**summary(stage, args.model, median["recipe"]),
                          "plain_train_s": median["plain"]["train_s"], "plain_total_s": median["plain"]["total_s"],
                          "overhead_train": median["recipe"]["train_s"] / median["plain"]["train_s"],
                          "overhead_total": median["recipe"]["total_s"] / median["plain"]["total_s"]})  # fmt: skip
-            write(args.model, {"hardware": hardware, "versions": versions, "repeats": args.repeats, "rows": rows})
+            write(args.model, {**env, "repeats": args.repeats, "rows": rows})
+
+
+def record_experiment(env: dict, args, stage: str, median: dict) -> None:
+    """Append one with/without comparison to experiments.json and re-render RESULTS.md."""
+    before, after = median["recipe"], median["candidate"]
+    speed = "tokens_per_s" if "tokens_per_s" in before else "episodes_per_s"
+    experiments = json.loads(EXPERIMENTS.read_text()) if EXPERIMENTS.exists() else []
+    experiments.append({**env, "stage": stage, "model": args.model, "repeats": args.repeats, "try": args.candidate,
+                        "before": before, "after": after, "speedup": after[speed] / before[speed],
+                        "peak_rss_ratio": after["peak_rss_mb"] / before["peak_rss_mb"]})  # fmt: skip
+    EXPERIMENTS.write_text(json.dumps(experiments, indent=2) + "\n")
+    render()
+    print(json.dumps(experiments[-1], indent=2), flush=True)
 
 
 def write(model: str, results: dict) -> None:
     """results_<model>.json (after every stage, so a long run keeps what it measured) and RESULTS.md."""
     (BENCH / f"results_{model}.json").write_text(json.dumps(results, indent=2) + "\n")
-    (BENCH / "RESULTS.md").write_text(markdown([json.loads(p.read_text()) for p in sorted(BENCH.glob("results_*.json"))]))
+    render()
     print(json.dumps(results, indent=2), flush=True)
 
 
-def markdown(all_results: list[dict]) -> str:
-    """RESULTS.md: one table row per stage and model, with the hardware and versions it ran on."""
+def render() -> None:
+    results = [json.loads(p.read_text()) for p in sorted(BENCH.glob("results_*.json"))]
+    experiments = json.loads(EXPERIMENTS.read_text()) if EXPERIMENTS.exists() else []
+    (BENCH / "RESULTS.md").write_text(markdown(results, experiments))
+
+
+def _number(value, digits=0) -> str:
+    return "–" if value is None else f"{value:,.{digits}f}"
+
+
+def _percent(value) -> str:
+    return "–" if value is None else f"{value:.1%}"
+
+
+def markdown(all_results: list[dict], experiments: list[dict]) -> str:
+    """RESULTS.md: one row per stage and model, stating hardware, shape, lengths, batch and versions."""
     lines = ["# Benchmarks", "", "Written by `python -m bench.run`; medians of alternating runs, each in a fresh process.",
-             "Throughput counts non-padding tokens (SFT, reward) or episodes (PPO) per second of the training loop;",
-             "overhead = recipe / plain TRL (training loop, and end to end: loading, checks, training, saving, merging).", ""]  # fmt: skip
+             "Throughput counts non-padding tokens (SFT, reward) or episodes (PPO) per second of the training loop.",
+             "Overhead = recipe / plain TRL (training loop; end to end: loading, checks, training, saving, merging).",
+             "Model FLOPs per token (LoRA) = 4N + 12·L·d·s: N = weights of every linear layer (LM head included,",
+             "embeddings excluded; full fine-tuning would be 6N), L layers, width d, s the mean sequence length;",
+             "MFU = achieved model FLOP/s / the GPU's dense bf16 peak. Sequence lengths are in tokens (PPO: prompt",
+             "+ response_length); batch = sequences (pairs, rollouts) per optimizer step.", ""]  # fmt: skip
     for results in all_results:
         lines += [f"Hardware: {results['hardware']}; {results['versions']}; {results['repeats']} runs each.", "",
-                  "| stage | model | tokens/s | episodes/s | train s | peak RSS MB | overhead (loop) | overhead (end to end) |",
-                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+                  "| stage | model (L x d, N) | seq mean / max | batch | tokens/s | episodes/s | model TFLOP/s | MFU "
+                  "| train s | peak RSS MB | overhead (loop) | overhead (end to end) |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
         for r in results["rows"]:
-            tokens, episodes = r.get("recipe_tokens_per_s"), r.get("recipe_episodes_per_s")
+            shape = (f"{r['model']} ({r['layers']:.0f} x {r['hidden']:.0f}, {r['matmul_params'] / 1e6:.2f}M)"
+                     if "layers" in r else r["model"])  # fmt: skip
+            lengths = f"{r['seq_mean']:.0f} / {r['seq_max']:.0f}" if "seq_mean" in r else "–"
             lines.append(
-                f"| {r['stage']} | {r['model']} | {f'{tokens:.0f}' if tokens else '–'} | "
-                f"{f'{episodes:.1f}' if episodes else '–'} | {r['recipe_train_s']:.1f} | {r['recipe_peak_rss_mb']:.0f} | "
+                f"| {r['stage']} | {shape} | {lengths} | {_number(r.get('batch'))} | {_number(r.get('tokens_per_s'))} | "
+                f"{_number(r.get('episodes_per_s'), 1)} | {_number(r.get('model_tflops'), 4)} | "
+                f"{_percent(r.get('mfu'))} | {r['train_s']:.1f} | {r['peak_rss_mb']:.0f} | "
                 f"{r['overhead_train']:.3f} | {r['overhead_total']:.3f} |"
             )
         lines.append("")
         for r in results["rows"]:
-            if "recipe_generation_s" in r:
-                parts = {k: r[f"recipe_{k}_s"] for k in ("generation", "scoring", "optimization")}
+            if "generation_s" in r:
+                parts = {k: r[f"{k}_s"] for k in ("generation", "scoring", "optimization")}
                 total = sum(parts.values())
                 lines.append(f"PPO update time ({r['model']}): " + ", ".join(
                     f"{k} {v:.1f} s ({v / total:.0%})" for k, v in parts.items()) + ".")  # fmt: skip
+        lines.append("")
+    if experiments:
+        lines += ["## Defaults tried", "", "`python -m bench.run --model M --stages S --try=\"ARGS\"`: the recipe as it is "
+                  "(before) and with ARGS (after), alternating; speed-up = after / before throughput.", "",
+                  "| stage | model | tried | before | after | speed-up | peak RSS after/before | hardware |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+        for e in experiments:
+            unit = "tokens/s" if "tokens_per_s" in e["before"] else "episodes/s"
+            key = "tokens_per_s" if unit == "tokens/s" else "episodes_per_s"
+            lines.append(f"| {e['stage']} | {e['model']} | `{e['try']}` | {e['before'][key]:,.1f} {unit} | "
+                         f"{e['after'][key]:,.1f} {unit} | {e['speedup']:.3f} | {e['peak_rss_ratio']:.2f} | "
+                         f"{e['hardware']} |")  # fmt: skip
         lines.append("")
     return "\n".join(lines)
 

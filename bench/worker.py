@@ -1,7 +1,10 @@
-"""One timed training run, in its own process: `python -m bench.worker STAGE VARIANT MODEL_DIR DATA_DIR OUT_DIR`.
+"""One timed training run, in its own process:
+
+    python -m bench.worker STAGE VARIANT MODEL_DIR DATA_DIR OUT_DIR [EXTRA_ARGS_JSON]
 
 VARIANT is `recipe` (the stage's own `main`, as a user runs it) or `plain` (a minimal script that
-calls the same TRL trainer directly, as TRL's docs do). Prints one JSON line of figures.
+calls the same TRL trainer directly, as TRL's docs do). EXTRA_ARGS_JSON is a JSON list of more
+command-line overrides for both. Prints one JSON line of figures.
 """
 
 import json
@@ -13,9 +16,10 @@ import time
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from bench.settings import SETTINGS  # noqa: E402
+from bench.settings import STAGES  # noqa: E402
 
 TIMES = {}
+SHAPE = {}
 
 
 def timed(cls):
@@ -27,9 +31,30 @@ def timed(cls):
         result = original(self, *args, **kwargs)
         TIMES["train_s"] = time.perf_counter() - start
         TIMES["log"] = self.state.log_history
+        SHAPE.update(shape_of(self))
         return result
 
     cls.train = train
+
+
+def shape_of(trainer) -> dict:
+    """What a row must state: matmul parameters, layers, width, batch and the sequence lengths trained on."""
+    import torch
+
+    model = trainer.model.policy if hasattr(trainer.model, "policy") else trainer.model
+    linear = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    config = model.config
+    args = trainer.args
+    shape = {"matmul_params": float(sum(m.in_features * m.out_features for m in linear)),
+             "layers": config.num_hidden_layers, "hidden": config.hidden_size,
+             "batch": args.per_device_train_batch_size * args.gradient_accumulation_steps}  # fmt: skip
+    dataset = trainer.train_dataset
+    columns = [c for c in ("input_ids", "chosen_ids", "rejected_ids") if c in dataset.column_names]
+    lengths = [len(ids) for c in columns for ids in dataset[c]]
+    if hasattr(args, "response_length"):  # PPO: prompt + response
+        lengths = [n + args.response_length for n in lengths]
+    shape["seq_mean"], shape["seq_max"] = sum(lengths) / len(lengths), float(max(lengths))
+    return shape
 
 
 def split_ppo_time() -> None:
@@ -53,23 +78,27 @@ def split_ppo_time() -> None:
     ppo_trainer.forward = clock("scoring_s", ppo_trainer.forward, only_without_grad=True)  # reference pass
 
 
-def recipe(stage, model_dir, data_dir, out_dir):
+def stage_args(stage, out_dir, extra):
+    return ["--config", f"recipes/quickstart/{stage}.yaml", "--output_dir", out_dir, "--disable_tqdm", "true",
+            "--report_to", "none", *STAGES[stage]["args"], *extra]  # fmt: skip
+
+
+def recipe(stage, model_dir, data_dir, out_dir, extra):
     import importlib
 
     from rlhf_recipes.config import parse
 
     module = importlib.import_module(f"rlhf_recipes.{stage}")
-    args = ["--config", f"recipes/quickstart/{stage}.yaml", "--output_dir", out_dir, "--disable_tqdm", "true",
-            "--report_to", "none", *SETTINGS[stage]["args"]]  # fmt: skip
+    args = stage_args(stage, out_dir, extra)
     if stage == "ppo":
         args += ["--sft_model_path", model_dir, "--reward_model_path", f"{data_dir}/reward_model"]
     else:
         args += ["--model_name_or_path", model_dir]
-    args += ["--dataset_name", f"{data_dir}/{SETTINGS[stage]['data']}"]
+    args += ["--dataset_name", f"{data_dir}/{STAGES[stage]['data']}"]
     module.main(*parse(module.make_parser(), args))
 
 
-def plain(stage, model_dir, data_dir, out_dir):
+def plain(stage, model_dir, data_dir, out_dir, extra):
     """The same training with TRL alone: no format detection, checks, merge or plots."""
     from datasets import load_dataset
     from peft import LoraConfig
@@ -78,12 +107,10 @@ def plain(stage, model_dir, data_dir, out_dir):
     from rlhf_recipes.config import parse  # only to read the same YAML values
 
     module = __import__(f"rlhf_recipes.{stage}", fromlist=["make_parser"])
-    args = ["--config", f"recipes/quickstart/{stage}.yaml", "--output_dir", out_dir, "--disable_tqdm", "true",
-            "--report_to", "none", *SETTINGS[stage]["args"]]  # fmt: skip
-    _, training_args, model_args = parse(module.make_parser(), args)
+    _, training_args, model_args = parse(module.make_parser(), stage_args(stage, out_dir, extra))
     lora = LoraConfig(r=model_args.lora_r, lora_alpha=model_args.lora_alpha, lora_dropout=model_args.lora_dropout,
                       target_modules="all-linear", task_type="SEQ_CLS" if stage == "reward" else "CAUSAL_LM")  # fmt: skip
-    data = load_dataset("json", data_files=f"{data_dir}/{SETTINGS[stage]['plain_data']}")["train"]
+    data = load_dataset("json", data_files=f"{data_dir}/{STAGES[stage]['plain_data']}")["train"]
     if stage == "sft":
         from trl import SFTTrainer
 
@@ -117,6 +144,7 @@ def plain(stage, model_dir, data_dir, out_dir):
 
 def main():
     stage, variant, model_dir, data_dir, out_dir = sys.argv[1:6]
+    extra = json.loads(sys.argv[6]) if len(sys.argv) > 6 else []
     import trl
     from trl.experimental.ppo import PPOTrainer
 
@@ -124,11 +152,15 @@ def main():
         timed(cls)
     split_ppo_time()
     start = time.perf_counter()
-    (recipe if variant == "recipe" else plain)(stage, model_dir, data_dir, out_dir)
+    (recipe if variant == "recipe" else plain)(stage, model_dir, data_dir, out_dir, extra)
     total = time.perf_counter() - start
     log = TIMES["log"]
     figures = {"stage": stage, "variant": variant, "train_s": TIMES["train_s"], "total_s": total,
-               "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}  # fmt: skip
+               "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, **SHAPE}  # fmt: skip
+    import torch
+
+    if torch.cuda.is_available():
+        figures["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
     tokens = [e["num_tokens"] for e in log if "num_tokens" in e]
     if tokens:
         figures["tokens_per_s"] = max(tokens) / TIMES["train_s"]
