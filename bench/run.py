@@ -183,7 +183,8 @@ def record_experiment(env: dict, args, stage: str, median: dict) -> None:
     experiments = json.loads(EXPERIMENTS.read_text()) if EXPERIMENTS.exists() else []
     experiments.append({**env, "stage": stage, "model": args.model, "repeats": args.repeats, "try": args.candidate,
                         "before": before, "after": after, "speedup": after[speed] / before[speed],
-                        "peak_rss_ratio": after["peak_rss_mb"] / before["peak_rss_mb"]})  # fmt: skip
+                        "peak_rss_ratio": after["peak_rss_mb"] / before["peak_rss_mb"],
+                        "verdict": ""})  # fmt: skip  # filled in by hand once the stage-level check is done
     EXPERIMENTS.write_text(json.dumps(experiments, indent=2) + "\n")
     render()
     print(json.dumps(experiments[-1], indent=2), flush=True)
@@ -245,14 +246,14 @@ def markdown(all_results: list[dict], experiments: list[dict]) -> str:
     if experiments:
         lines += ["## Defaults tried", "", "`python -m bench.run --model M --stages S --try=\"ARGS\"`: the recipe as it is "
                   "(before) and with ARGS (after), alternating; speed-up = after / before throughput.", "",
-                  "| stage | model | tried | before | after | speed-up | peak RSS after/before | hardware |",
-                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+                  "| stage | model | tried | before | after | speed-up | peak RSS after/before | hardware | verdict |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
         for e in experiments:
             unit = "tokens/s" if "tokens_per_s" in e["before"] else "episodes/s"
             key = "tokens_per_s" if unit == "tokens/s" else "episodes_per_s"
             lines.append(f"| {e['stage']} | {e['model']} | `{e['try']}` | {e['before'][key]:,.1f} {unit} | "
                          f"{e['after'][key]:,.1f} {unit} | {e['speedup']:.3f} | {e['peak_rss_ratio']:.2f} | "
-                         f"{e['hardware']} |")  # fmt: skip
+                         f"{e['hardware']} | {e.get('verdict', '')} |")  # fmt: skip
         lines.append("")
     return "\n".join(lines)
 
