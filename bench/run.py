@@ -169,7 +169,8 @@ def main() -> None:
             if candidate:
                 record_experiment(env, args, stage, median)
                 continue
-            rows.append({**summary(stage, args.model, median["recipe"]),
+            every = [r["train_s"] for rs in runs.values() for r in rs]
+            rows.append({**summary(stage, args.model, median["recipe"]), "train_s_range": [min(every), max(every)],
                          "plain_train_s": median["plain"]["train_s"], "plain_total_s": median["plain"]["total_s"],
                          "overhead_train": median["recipe"]["train_s"] / median["plain"]["train_s"],
                          "overhead_total": median["recipe"]["total_s"] / median["plain"]["total_s"]})  # fmt: skip
@@ -207,6 +208,11 @@ def _number(value, digits=0) -> str:
     return "–" if value is None else f"{value:,.{digits}f}"
 
 
+def _train_time(row: dict) -> str:
+    low, high = row.get("train_s_range", (None, None))
+    return f"{row['train_s']:.1f}" + (f" ({low:.1f}-{high:.1f})" if low is not None else "")
+
+
 def _percent(value) -> str:
     return "–" if value is None else f"{value:.1%}"
 
@@ -220,6 +226,11 @@ def markdown(all_results: list[dict], experiments: list[dict]) -> str:
              "embeddings excluded; full fine-tuning would be 6N), L layers, width d, s the mean sequence length;",
              "MFU = achieved model FLOP/s / the GPU's dense bf16 peak. Sequence lengths are in tokens (PPO: prompt",
              "+ response_length); batch = sequences (pairs, rollouts) per optimizer step.", ""]  # fmt: skip
+    if all("no GPU" in r["hardware"] for r in all_results):
+        lines += ["No GPU figures yet: every run below is on CPU, so there is no MFU. On a GPU, "
+                  "`python -m bench.run --model qwen2.5-0.5b` (and `qwen2.5-1.5b`) adds bf16 rows with MFU.", ""]
+    lines += ["`train s` is the recipe's median with the range of all runs of both variants: where the ranges",
+              "overlap widely, the overhead ratio is within the machine's run-to-run noise.", ""]
     for results in all_results:
         lines += [f"Hardware: {results['hardware']}; {results['versions']}; {results['repeats']} runs each.", "",
                   "| stage | model (L x d, N) | seq mean / max | batch | tokens/s | episodes/s | model TFLOP/s | MFU "
@@ -232,7 +243,7 @@ def markdown(all_results: list[dict], experiments: list[dict]) -> str:
             lines.append(
                 f"| {r['stage']} | {shape} | {lengths} | {_number(r.get('batch'))} | {_number(r.get('tokens_per_s'))} | "
                 f"{_number(r.get('episodes_per_s'), 1)} | {_number(r.get('model_tflops'), 4)} | "
-                f"{_percent(r.get('mfu'))} | {r['train_s']:.1f} | {r['peak_rss_mb']:.0f} | "
+                f"{_percent(r.get('mfu'))} | {_train_time(r)} | {r['peak_rss_mb']:.0f} | "
                 f"{r['overhead_train']:.3f} | {r['overhead_total']:.3f} |"
             )
         lines.append("")
