@@ -4,7 +4,7 @@ from collections import Counter
 
 import torch
 
-from rlhf_recipes import models, task
+from rlhf_recipes import data, models, task
 
 EVAL_BATCH_SIZE = 64
 SAMPLES_PER_PROMPT = 4  # responses sampled per held-out prompt, for steadier rates
@@ -16,7 +16,8 @@ def load_policy(model_dir: str):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir, padding_side="left")
-    model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = AutoModelForCausalLM.from_pretrained(model_dir).to(device).eval()
     return model, tokenizer
 
 
@@ -74,7 +75,7 @@ def render(tokenizer, prompt: str, response: str) -> str:
     """Prompt and response as the reward stage trained on them (chat template, or text + eos)."""
     if tokenizer.chat_template is None:
         return prompt + response + tokenizer.eos_token
-    turns = [{"role": "user", "content": prompt}, {"role": "assistant", "content": response}]
+    turns = [*data.prompt_turns(prompt), {"role": "assistant", "content": response}]
     return tokenizer.apply_chat_template(turns, tokenize=False)
 
 

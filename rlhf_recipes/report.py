@@ -16,7 +16,7 @@ from pathlib import Path
 from trl import TrlParser
 
 from rlhf_recipes import evaluation, models, plots
-from rlhf_recipes.config import run
+from rlhf_recipes.config import apply_prompt_template, run
 from rlhf_recipes.logs import get_logger
 
 logger = get_logger(__name__)
@@ -27,7 +27,12 @@ class ReportArguments:
     policy: str = field(metadata={"help": "The RLHF policy: the PPO stage's output folder or a full model."})
     reference: str = field(metadata={"help": "The reference policy: the SFT stage's output folder or a full model."})
     reward_model: str = field(metadata={"help": "The reward stage's output folder or a reward model."})
-    prompts: str = field(metadata={"help": "Held-out prompts: a file with a `prompt` column (any case)."})
+    prompts: str = field(metadata={"help": "Held-out prompts: a file with a `prompt` column (any case), or a dataset."})
+    split: str = field(default="test", metadata={"help": "The dataset's split to read (a single file has one)."})
+    max_prompts: int | None = field(default=None, metadata={"help": "Use only the first N distinct prompts."})
+    prompt_template: str | None = field(
+        default=None, metadata={"help": "The stages' `prompt_template`, for models without a chat template."}
+    )
     output_dir: str = field(default="outputs/report", metadata={"help": "Where report.json/.md and plots go."})
     samples_per_prompt: int = field(default=evaluation.SAMPLES_PER_PROMPT, metadata={"help": "Responses per prompt."})
     max_new_tokens: int = field(default=32, metadata={"help": "Longest response sampled, in tokens."})
@@ -47,7 +52,8 @@ def compare(args: ReportArguments) -> dict:
     reference_dir = models.model_folder(args.reference, "reference")
     reward_dir = models.model_folder(args.reward_model, "reward_model")
     models.check_reward_model(reward_dir, "reward_model")
-    distinct = data.to_prompts(data.load_rows(args.prompts), args.prompts)
+    distinct = data.to_prompts(data.load_rows(args.prompts, args.split), args.prompts)[: args.max_prompts]
+    distinct = [apply_prompt_template(args, p) for p in distinct]
     prompts = [p for p in distinct for _ in range(args.samples_per_prompt)]
 
     policy, tokenizer = evaluation.load_policy(policy_dir)
@@ -59,7 +65,7 @@ def compare(args: ReportArguments) -> dict:
     kl = [p - r for p, r in zip(evaluation.sequence_logprobs(policy, samples["policy"], args.temperature),
                                 evaluation.sequence_logprobs(reference, samples["policy"], args.temperature))]  # fmt: skip
 
-    reward_model = AutoModelForSequenceClassification.from_pretrained(reward_dir).eval()
+    reward_model = AutoModelForSequenceClassification.from_pretrained(reward_dir).to(policy.device).eval()
     reward_tokenizer = AutoTokenizer.from_pretrained(reward_dir)
     rewards = {name: evaluation.reward_scores(reward_model, reward_tokenizer, prompts, texts[name]) for name in texts}
     mean = lambda values: sum(values) / len(values)  # noqa: E731

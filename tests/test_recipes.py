@@ -95,6 +95,13 @@ def test_hh_rlhf_qwen_recipe_reads_hh_transcripts(hh_rlhf, chat_tokenizer):
     prompts = prompts_of(recipe_args(recipe, "ppo", hh_rlhf)[0], chat_tokenizer)
     assert len(prompts) == 12 and "Name a pet, please" in prompts[0] and "A cat" not in prompts[0]
 
+    from rlhf_recipes import data, report
+
+    (report_args,) = parse(report.make_parser(), ["--config", str(RECIPES / recipe / "report.yaml")])
+    assert (report_args.prompts, report_args.split) == ("Anthropic/hh-rlhf", "test")
+    held_out = data.to_prompts(data.load_rows(str(hh_rlhf), report_args.split), "hh-rlhf")
+    assert len(held_out) == 4 and held_out[0].endswith("\n\nAssistant:")
+
 
 # trl-lib/tldr and trl-lib/tldr-preference: data/<split>-00000-of-00001.parquet.
 TLDR_PROMPT = "SUBREDDIT: r/cooking\n\nTITLE: Burnt rice again\n\nPOST: Every time I cook rice it sticks. ({})\n\nTL;DR:"
@@ -247,3 +254,15 @@ def test_tutorial_gpt2_recipe_runs_all_stages_on_a_model_like_gpt2(tiny_dir, tmp
     assert trainer.processing_class.pad_token_id == len(tokenizer)  # the new row, not eos
     policy = AutoModelForCausalLM.from_pretrained(Path(out["ppo"]) / models.MERGED_DIR)
     assert policy.get_input_embeddings().num_embeddings == len(tokenizer) + 1
+
+    from rlhf_recipes import report
+
+    result = run_report(report, recipe / "report.yaml", "--policy", out["ppo"], "--reference", out["sft"],
+                        "--reward_model", out["reward"], "--output_dir", str(tmp_path / "report"))  # fmt: skip
+    assert result["policy_vs_reference"]["num_prompts"] == 8
+    assert all(e["prompt"].startswith("Question: ") for e in result["examples"])  # the stages' template
+    assert (tmp_path / "report" / "report.md").exists()
+
+
+def run_report(module, config: Path, *overrides: str) -> dict:
+    return module.main(*parse(module.make_parser(), ["--config", str(config), *overrides]))
