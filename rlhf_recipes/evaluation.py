@@ -82,11 +82,11 @@ def render(tokenizer, prompt: str, response: str) -> str:
 @torch.no_grad()
 def reward_scores(reward_model, tokenizer, prompts: list[str], responses: list[str]) -> list[float]:
     """The reward model's score of each (prompt, response)."""
-    tokenizer.padding_side = "right"
     scores = []
     for start in range(0, len(prompts), EVAL_BATCH_SIZE):
         texts = [render(tokenizer, p, r) for p, r in zip(prompts[start : start + EVAL_BATCH_SIZE], responses[start:])]
-        batch = tokenizer(texts, padding=True, add_special_tokens=False, return_tensors="pt").to(reward_model.device)
+        batch = tokenizer(texts, padding=True, padding_side="right", add_special_tokens=False, return_tensors="pt")
+        batch = batch.to(reward_model.device)
         scores += reward_model(**batch).logits[:, 0].float().tolist()
     return scores
 
