@@ -74,3 +74,8 @@ def test_column_mapping_from_the_command_line_is_json():
     assert script_args.column_mapping == {"question": "prompt"}
     with pytest.raises(RecipeError, match="column_mapping: expected a JSON object"):
         quickstart_args("--column_mapping", "question=prompt")
+
+
+def test_prompt_template_needs_its_placeholder():
+    with pytest.raises(RecipeError, match=r"prompt_template: 'Question:' has no \{prompt\} placeholder"):
+        quickstart_args("--prompt_template", "Question:")

@@ -96,6 +96,15 @@ def no_pad_model(tiny_dir, tmp_path) -> str:
     return str(tmp_path / "nopad")
 
 
+def test_plain_text_trains_as_language_modelling(tmp_path):
+    texts = [{"text": f"The {topic} was lovely and fine."} for topic in task.TOPICS]
+    trainer = run_sft(tmp_path, "--dataset_name", str(write_jsonl(tmp_path / "text.jsonl", texts)), "--max_steps", "3",
+                      "--logging_steps", "1")  # fmt: skip
+    losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
+    assert len(losses) == 3 and all(loss > 0 for loss in losses)
+    assert (tmp_path / "sft" / models.MERGED_DIR / "config.json").exists()
+
+
 def test_tokenizer_without_pad_token_is_refused(no_pad_model, tmp_path):
     with pytest.raises(RecipeError, match="has no pad token. Set `pad_token`"):
         run_sft(tmp_path, "--model_name_or_path", no_pad_model)
