@@ -116,6 +116,11 @@ class PadTokenOption:
             super().__post_init__()
 
 
+@dataclass
+class StageSettings(PadTokenOption, PrecisionFromHardware):
+    """What every stage adds to its TRL config: precision from the hardware and `pad_token`."""
+
+
 def describe_precision(args) -> str:
     if args.bf16:
         return "bf16 mixed precision"

@@ -222,35 +222,37 @@ def to_sft_examples(rows: Dataset, source: str, column_mapping: dict | None = No
     rows = rename_columns(rows, column_mapping, source)
     kind = detect_format(rows, SFT_FORMATS, source)
     check_present(rows, SFT_FORMATS[kind], source)
-    if kind == "plain text":
-        rows = rows.select_columns(["text"]).rename_column("text", "completion")
     if kind == "prompt/response":
         rows = rows.rename_column("response", "completion")
     if kind == "chat messages":
         rows = rows.map(_split_last_turn, fn_kwargs={"source": source}, with_indices=True)
     if kind == "chosen transcripts":
         rows = rows.map(_split_transcript, fn_kwargs={"source": source}, with_indices=True)
-    columns = ["completion"] if kind == "plain text" else ["prompt", "completion"]
+    columns = ["text"] if kind == "plain text" else ["prompt", "completion"]
     rows = rows.select_columns(columns)
-    keep = [i for i, completion in enumerate(rows["completion"]) if _text_of(completion).strip()]
+    keep = [i for i, target in enumerate(rows[columns[-1]]) if _text_of(target).strip()]
     dropped = Counter({"empty response": len(rows) - len(keep)} if len(keep) < len(rows) else {})
     report_dropped(dropped, len(rows), source)
     if not keep:
         raise RecipeError(f"{source}: every row has an empty response; nothing to train on.")
     logger.info(f"{source}: {len(rows)} rows in {kind} format, {len(keep)} kept.")
-    rows = rows.select(keep)
-    return rows.rename_column("completion", "text") if kind == "plain text" else rows
+    return rows.select(keep)
+
+
+def transcript_prompt_length(text) -> int:
+    """Length of a HH transcript's prompt: up to and including its last `Assistant:` (0 if it has none)."""
+    cut = text.rfind(TRANSCRIPT_ASSISTANT) if isinstance(text, str) else -1
+    return 0 if cut < 0 else cut + len(TRANSCRIPT_ASSISTANT)
 
 
 def _split_transcript(row: dict, index: int, source: str) -> dict:
     text = row["chosen"]
-    cut = text.rfind(TRANSCRIPT_ASSISTANT) if isinstance(text, str) else -1
-    if cut < 0:
+    end = transcript_prompt_length(text)
+    if not end:
         raise RecipeError(
             f"{source}, row {index + 1}: `chosen` is not a transcript in the '\\n\\nHuman: ...\\n\\nAssistant: ...' "
             "layout; give `prompt`/`response` columns or map yours with `column_mapping`."
         )
-    end = cut + len(TRANSCRIPT_ASSISTANT)
     return {"prompt": text[:end], "completion": text[end:]}
 
 
@@ -308,8 +310,7 @@ def to_prompts(rows: Dataset, source: str, column_mapping: dict | None = None, p
     elif "messages" in rows.column_names:
         prompts = [m[:-1] if m and m[-1].get("role") == "assistant" else m for m in rows["messages"]]
     elif "chosen" in rows.column_names:  # HH transcripts: the conversation up to the last assistant turn
-        prompts = [t[: t.rfind(TRANSCRIPT_ASSISTANT) + len(TRANSCRIPT_ASSISTANT)] if TRANSCRIPT_ASSISTANT in t else ""
-                   for t in rows["chosen"]]  # fmt: skip
+        prompts = [t[: transcript_prompt_length(t)] for t in rows["chosen"]]
     elif "text" in rows.column_names and prompt_words:
         prompts = [" ".join(str(text or "").split()[:prompt_words]) for text in rows["text"]]
     else:

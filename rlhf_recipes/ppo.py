@@ -30,8 +30,7 @@ from trl.experimental.ppo import PPOConfig as TrlPPOConfig  # noqa: E402
 from rlhf_recipes import data, models, plots  # noqa: E402
 from rlhf_recipes.config import (  # noqa: E402
     DatasetArguments,
-    PadTokenOption,
-    PrecisionFromHardware,
+    StageSettings,
     apply_prompt_template,
     describe_precision,
     run,
@@ -73,7 +72,7 @@ class PPOScriptArguments(DatasetArguments):
 
 
 @dataclass
-class PPOConfig(PadTokenOption, PrecisionFromHardware, TrlPPOConfig):
+class PPOConfig(StageSettings, TrlPPOConfig):
     """TRL's PPOConfig; precision follows the hardware, and responses stop at the eos token by default."""
 
     stop_token: str | None = field(default="eos", metadata={"help": "Truncate responses after this token ('eos')."})

@@ -22,8 +22,7 @@ from trl import ModelConfig, RewardTrainer, TrlParser, get_peft_config
 from rlhf_recipes import data, models, plots, preferences
 from rlhf_recipes.config import (
     DatasetArguments,
-    PadTokenOption,
-    PrecisionFromHardware,
+    StageSettings,
     apply_prompt_template,
     describe_precision,
     run,
@@ -50,7 +49,7 @@ class RewardScriptArguments(DatasetArguments):
 
 
 @dataclass
-class RewardConfig(PadTokenOption, PrecisionFromHardware, trl.RewardConfig):
+class RewardConfig(StageSettings, trl.RewardConfig):
     """TRL's RewardConfig; precision follows the hardware unless set."""
 
 

@@ -19,8 +19,7 @@ from trl import ModelConfig, SFTTrainer, TrlParser, get_peft_config
 from rlhf_recipes import data, models
 from rlhf_recipes.config import (
     DatasetArguments,
-    PadTokenOption,
-    PrecisionFromHardware,
+    StageSettings,
     apply_prompt_template,
     describe_precision,
     run,
@@ -33,7 +32,7 @@ logger = get_logger(__name__)
 
 
 @dataclass
-class SFTConfig(PadTokenOption, PrecisionFromHardware, trl.SFTConfig):
+class SFTConfig(StageSettings, trl.SFTConfig):
     """TRL's SFTConfig; precision follows the hardware unless set; `pad_token` may add a new token."""
 
 
