@@ -1,7 +1,7 @@
 """The `rlhf-recipes` command: the quickstart, the pipeline and the tools around the stages.
 
-    rlhf-recipes quickstart [--output-dir outputs/quickstart] [--force]
-    rlhf-recipes pipeline recipes/<folder> [--output-dir DIR] [--force]
+    rlhf-recipes quickstart [--output-dir outputs/quickstart] [--seed S] [--force]
+    rlhf-recipes pipeline recipes/<folder> [--output-dir DIR] [--seed S] [--force]
     rlhf-recipes compare --policy DIR --reference DIR --reward_model DIR --prompts FILE [--output_dir DIR]
     rlhf-recipes score MODEL_DIR --prompt TEXT --response TEXT [--response TEXT ...] | --file FILE
     rlhf-recipes check-config accelerate_configs/<name>.yaml
@@ -23,7 +23,7 @@ def pipeline(args) -> dict:
     from rlhf_recipes.pipeline import run_pipeline
 
     output_dir = Path(args.output_dir) if args.output_dir else None
-    report = run_pipeline(Path(args.recipes), output_dir, args.force)
+    report = run_pipeline(Path(args.recipes), output_dir, args.force, args.seed)
     print_summary(report)
     return report
 
@@ -51,7 +51,7 @@ def print_summary(report: dict) -> None:
     print(f", win rate (gold) {f['gold_win_rate']:.1%}" if "gold_win_rate" in f else "")
     print(f"reward model held-out accuracy: {report['reward_model'].get('eval_accuracy')}")
     if f.get("reward_hacking"):
-        print("WARNING: reward hacking — the reward model's score rose while the gold labeler's fell.")
+        print("WARNING: reward hacking — the reward model prefers the policy while the gold labeler prefers SFT.")
     if report.get("timings"):
         print("times: " + ", ".join(f"{k[:-2]} {v:.0f}s" for k, v in report["timings"].items()))
 
@@ -115,11 +115,13 @@ def make_parser() -> argparse.ArgumentParser:
     start = commands.add_parser("quickstart", help="the whole pipeline on the built-in tiny default (CPU, minutes)")
     start.add_argument("--output-dir", default="outputs/quickstart")
     start.add_argument("--force", action="store_true", help="redo stages whose output is complete")
+    start.add_argument("--seed", type=int, help="every stage's seed (default: as the YAMLs say)")
     start.set_defaults(func=quickstart)
     run = commands.add_parser("pipeline", help="sft -> reward -> ppo -> report from a recipe folder")
     run.add_argument("recipes", help="folder with sft.yaml, reward.yaml, ppo.yaml and report.yaml")
     run.add_argument("--output-dir", help="put every stage's output under this folder (default: as the YAMLs say)")
     run.add_argument("--force", action="store_true", help="redo stages whose output is complete")
+    run.add_argument("--seed", type=int, help="every stage's seed (default: as the YAMLs say)")
     run.set_defaults(func=pipeline)
     commands.add_parser("compare", help="SFT vs RLHF report (see `rlhf-recipes compare --help`)", add_help=False)
     rate = commands.add_parser("score", help="score prompt/response pairs with a reward model")

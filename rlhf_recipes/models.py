@@ -161,9 +161,12 @@ def model_init_kwargs(model_args) -> dict:
 
 
 def merge_adapter(
-    base_path: str, adapter_dir: str | Path, output_dir: str | Path, tokenizer, model_class, **load_kwargs
+    base_path: str, adapter_dir: str | Path, output_dir: str | Path, tokenizer, model_class,
+    config_updates: dict | None = None, **load_kwargs,
 ) -> Path:
     """Load the base unquantized (float32 unless `dtype` is given), merge the adapter, save model + tokenizer.
+
+    `config_updates` are written into the merged model's config.json (e.g. the reward's statistics).
 
     Written to a temporary folder first and moved into place, so a half-written merge never looks
     finished. Reloading the base (instead of merging the trained object) works for 4-bit training too.
@@ -175,6 +178,7 @@ def merge_adapter(
     base = model_class.from_pretrained(base_path, **load_kwargs)
     fit_embeddings(base, tokenizer)
     merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
+    merged.config.update(config_updates or {})
     staging = Path(tempfile.mkdtemp(dir=output_dir.parent, prefix=f".{output_dir.name}-"))
     try:
         merged.save_pretrained(staging)
@@ -187,8 +191,13 @@ def merge_adapter(
     return output_dir
 
 
-def save_stage(trainer, base_path: str, tokenizer, model_class, use_peft: bool = True, **load_kwargs) -> Path:
+def save_stage(
+    trainer, base_path: str, tokenizer, model_class, use_peft: bool = True, config_updates: dict | None = None,
+    **load_kwargs,
+) -> Path:
     """Save a finished stage: the adapter and trainer state in `output_dir`, the merged model in `merged/`.
+
+    `config_updates` go into the merged model's config.json.
 
     Only the main process writes the merged model; every process waits until it is there.
     """
@@ -200,8 +209,9 @@ def save_stage(trainer, base_path: str, tokenizer, model_class, use_peft: bool =
     if use_peft:
         trainer.save_model(str(output_dir))
         if state.is_main_process:
-            merge_adapter(base_path, output_dir, merged_dir, tokenizer, model_class, **load_kwargs)
+            merge_adapter(base_path, output_dir, merged_dir, tokenizer, model_class, config_updates, **load_kwargs)
     else:
+        trainer.accelerator.unwrap_model(trainer.model).config.update(config_updates or {})
         trainer.save_model(str(merged_dir))
     trainer.save_state()
     state.wait_for_everyone()

@@ -32,8 +32,15 @@ def chained(stage: str, output_dir: Path) -> list[str]:
     }[stage]  # fmt: skip
 
 
-def run_pipeline(recipes: Path, output_dir: Path | None = None, force: bool = False) -> dict:
-    """Run the stages of `recipes`; returns the report. `output_dir` moves every stage's output under it."""
+def run_pipeline(
+    recipes: Path, output_dir: Path | None = None, force: bool = False, seed: int | None = None,
+    overrides: dict[str, list[str]] | None = None,
+) -> dict:
+    """Run the stages of `recipes`; returns the report.
+
+    `output_dir` moves every stage's output under it; `seed` sets every stage's seed (the report's
+    sampling too); `overrides` adds command-line overrides per stage, e.g. {"sft": ["--learning_rate", "1e-3"]}.
+    """
     recipes = Path(recipes)
     missing = [s for s in STAGES if not (recipes / f"{s}.yaml").exists()]
     if missing:
@@ -41,9 +48,10 @@ def run_pipeline(recipes: Path, output_dir: Path | None = None, force: bool = Fa
                           f"{', '.join(s + '.yaml' for s in STAGES)}.")  # fmt: skip
     parsed = {}
     for stage in STAGES:
-        overrides = chained(stage, output_dir) if output_dir else []
+        extra = chained(stage, output_dir) if output_dir else []
+        extra += (["--seed", str(seed)] if seed is not None else []) + (overrides or {}).get(stage, [])
         module = importlib.import_module(f"rlhf_recipes.{stage}")
-        parsed[stage] = (module, parse(module.make_parser(), ["--config", str(recipes / f"{stage}.yaml"), *overrides]))
+        parsed[stage] = (module, parse(module.make_parser(), ["--config", str(recipes / f"{stage}.yaml"), *extra]))
     report_dir = Path(parsed["report"][1][0].output_dir)
     timings_path = report_dir / TIMINGS_FILE
     timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}

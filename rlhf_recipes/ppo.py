@@ -27,7 +27,7 @@ from transformers import AutoModelForCausalLM, AutoModelForSequenceClassificatio
 from trl import ModelConfig, TrlParser, get_peft_config  # noqa: E402
 from trl.experimental.ppo import PPOConfig as TrlPPOConfig  # noqa: E402
 
-from rlhf_recipes import data, models, plots  # noqa: E402
+from rlhf_recipes import data, models, normalization, plots  # noqa: E402
 from rlhf_recipes.config import (  # noqa: E402
     DatasetArguments,
     StageSettings,
@@ -65,6 +65,11 @@ class PPOScriptArguments(DatasetArguments):
         default=None,
         metadata={"help": "Use `reward_model_path` as a text classifier and this label's score as the reward."},
     )
+    normalize_reward: bool = field(
+        default=True,
+        metadata={"help": "Standardize the reward model's score with the mean/std the reward stage recorded, so "
+                  "kl_coef means the same for every reward model (a classifier's reward is used as it is)."},
+    )  # fmt: skip
     reward_classifier_transform: str = field(
         default="probability",
         metadata={"help": "How the label's logit becomes the reward.", "choices": ["probability", "logit"]},
@@ -145,6 +150,8 @@ def main(script_args: PPOScriptArguments, training_args: PPOConfig, model_args: 
         reward_model = AutoModelForSequenceClassification.from_pretrained(
             reward_path, quantization_config=quantization, **load
         )
+        if script_args.normalize_reward:
+            normalization.standardize(reward_model, reward_path)
     else:
         reward_model = ClassifierReward(
             reward_path, script_args.reward_classifier_label, script_args.reward_classifier_transform, tokenizer
@@ -155,6 +162,8 @@ def main(script_args: PPOScriptArguments, training_args: PPOConfig, model_args: 
     value_model = AutoModelForSequenceClassification.from_pretrained(
         value_path, num_labels=1, pad_token_id=tokenizer.pad_token_id, quantization_config=quantization, **load
     )
+    if from_reward and script_args.normalize_reward:  # values start on the standardized reward's scale
+        normalization.standardize(value_model, value_path)
     if quantization is not None:  # 4-bit weights cannot be trained in full: the value model trains an adapter too
         value_model = models.add_value_adapter(value_model, model_args)
     logger.info(

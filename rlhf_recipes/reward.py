@@ -19,7 +19,7 @@ from accelerate import PartialState
 from transformers import AutoModelForSequenceClassification
 from trl import ModelConfig, RewardTrainer, TrlParser, get_peft_config
 
-from rlhf_recipes import data, models, plots, preferences
+from rlhf_recipes import data, models, normalization, plots, preferences
 from rlhf_recipes.config import (
     DatasetArguments,
     StageSettings,
@@ -124,16 +124,18 @@ def main(script_args: RewardScriptArguments, training_args: RewardConfig, model_
                 param.data = param.data.float()
     trainer.train()
     metrics = trainer.evaluate() if len(held_out) else {}
+    statistics = normalization.score_statistics(trainer)  # saved in the merged config.json, for PPO
 
     output_dir = Path(training_args.output_dir)
     merged_dir = models.save_stage(
         trainer, model_path, tokenizer, AutoModelForSequenceClassification, model_args.use_peft,
-        num_labels=1, pad_token_id=tokenizer.pad_token_id, dtype=model_args.dtype,
+        num_labels=1, pad_token_id=tokenizer.pad_token_id, dtype=model_args.dtype, config_updates=statistics,
     )  # fmt: skip
     if state.is_main_process:
         results = {
             "eval_accuracy": metrics.get("eval_accuracy"),
             "eval_margin": metrics.get("eval_margin"),
+            **statistics,
             "num_train_pairs": len(train),
             "num_eval_pairs": len(held_out),
             "model_name_or_path": model_path,

@@ -11,9 +11,9 @@ The gold labeler plays the human rater, who likes upbeat reviews:
 
 Demonstrations come from a mediocre demonstrator (positive words only 40% of the time), so SFT
 learns the format and PPO has room to improve the content. The rankings show the labelers some
-flawed drafts (rambling, never ending) but no off-topic or repetitive ones, so a reward model
-learned from them can be fooled by repetition ("great, great and great") or a wrong topic; the
-gold labeler is not, which is what makes reward hacking visible.
+flawed drafts (rambling, never ending, cut short) but no off-topic or repetitive ones, so a reward
+model learned from them can be fooled by repetition ("great, great and great") or a wrong topic;
+the gold labeler is not, which is what makes reward hacking visible.
 """
 
 import random
@@ -45,9 +45,11 @@ MALFORMED_SCORE = -1.0
 RANKING_K = 4
 DEMONSTRATOR_WEIGHTS = (0.4, 0.3, 0.3)  # (positive, neutral, negative): room for RLHF to improve
 VALUE = {"positive": 1, "neutral": 0, "negative": -1}
-# The labelers ranked drafts that ramble or never end; they never saw off-topic or repetitive ones, so a reward
-# model trained on their rankings has no reason to punish those: the gold labeler does.
-RANKING_FLAWS = ("rambling", "never ends")
+# The labelers ranked drafts that ramble, never end or stop short ("The pizza."); they never saw off-topic or
+# repetitive ones, so a reward model trained on their rankings has no reason to punish those: the gold labeler does.
+# Without cut-short drafts a truncated review ("The.") was the reward model's favourite, and PPO found it. (With
+# repetitive drafts too, the tiny reward model could not learn to spot them and lost accuracy: bench/QUALITY.md.)
+RANKING_FLAWS = ("rambling", "never ends", "cut short")
 
 _KIND_OF = {word: kind for kind, words in ADJECTIVES.items() for word in words}
 _PROMPT_PATTERNS = [re.compile("^" + re.escape(t).replace(r"\{topic\}", r"(?P<topic>\w+)") + "$") for t in PROMPT_TEMPLATES]
@@ -135,6 +137,8 @@ def flawed(prompt: str, flaw: str, rng: random.Random) -> str:
         return format_review(topic, good)
     if flaw == "off-topic":
         return format_review(rng.choice([t for t in TOPICS if t != topic]), good[:2])
+    if flaw == "cut short":  # "The.", "The pizza." or "The pizza was."
+        return " ".join(format_review(topic, good[:1]).split()[: rng.randint(1, 3)]) + "."
     return format_review(topic, good[:2])[:-1] + " and " + good[2]
 
 

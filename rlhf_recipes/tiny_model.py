@@ -18,6 +18,7 @@ BUILTIN_TINY = "builtin:tiny"
 SEED = 0
 PRETRAIN_STEPS = 800
 PRETRAIN_LR = 5e-3
+MOOD_COHERENCE = 0.8
 
 SPECIAL_TOKENS = {"pad_token": "<|pad|>", "eos_token": "<|end|>", "unk_token": "<|unk|>"}
 ROLE_TOKENS = ["<|system|>", "<|user|>", "<|assistant|>"]
@@ -69,29 +70,45 @@ def build_tokenizer():
     return tokenizer
 
 
+def _pretraining_review(rng, topic: str) -> str:
+    """A review in one mood, as in real text: its words mostly share a sentiment (MOOD_COHERENCE of them).
+
+    To predict the next word the LM must tell the moods apart, so its representations carry sentiment,
+    as a real pre-trained LM's do. With words drawn regardless of mood, every adjective was
+    interchangeable to it, and a LoRA reward model on top often never found the sentiment at all.
+    """
+    mood = rng.choice(list(task.ADJECTIVES))
+    every_word = [w for group in task.ADJECTIVES.values() for w in group]
+    words: list[str] = []
+    for _ in range(rng.randint(1, 4)):
+        group = task.ADJECTIVES[mood] if rng.random() < MOOD_COHERENCE else every_word
+        words.append(rng.choice([w for w in group if w not in words]))
+    return task.format_review(topic, words)
+
+
 def _pretraining_text(rng, tokenizer_eos: str) -> str:
     """One document of plain (non-chat) text in the task's domain: instructions and reviews."""
     train, _ = task.split_prompts()
-    words = [w for group in task.ADJECTIVES.values() for w in group]
     sentences = []
     for _ in range(rng.randint(1, 3)):
         topic = rng.choice(task.TOPICS)
         if rng.random() < 0.5:  # an instruction, then a review of its topic
             sentences.append(rng.choice([p for p in train if task.parse_prompt(p) == topic]))
-        sentences.append(task.format_review(topic, rng.sample(words, rng.randint(1, 4))))
+        sentences.append(_pretraining_review(rng, topic))
     return " ".join(sentences) + tokenizer_eos
 
 
-def _pretrain(model, tokenizer) -> None:
+def _pretrain(model, tokenizer, seed: int) -> None:
     """Briefly train the whole model on domain text, so it starts as a base LM that knows the words.
 
-    Single-threaded and seeded, so every build gives bit-identical weights.
+    Single-threaded and seeded, so builds on one kind of processor give bit-identical weights (float
+    rounding differs between processors, so another machine's build differs slightly).
     """
     import random
 
     import torch
 
-    rng = random.Random(SEED)
+    rng = random.Random(seed)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -109,8 +126,8 @@ def _pretrain(model, tokenizer) -> None:
         torch.set_num_threads(threads)
 
 
-def build_model(tokenizer):
-    """A randomly initialised LlamaForCausalLM sized for the tokenizer (seeded, so reproducible)."""
+def build_model(tokenizer, seed: int = SEED):
+    """A LlamaForCausalLM sized for the tokenizer, initialised and pre-trained with `seed` (reproducible)."""
     import torch
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
 
@@ -121,17 +138,20 @@ def build_model(tokenizer):
         bos_token_id=None,
         **MODEL_SHAPE,
     )
-    torch.manual_seed(SEED)
+    torch.manual_seed(seed)
     model = LlamaForCausalLM(config)
-    _pretrain(model, tokenizer)
+    _pretrain(model, tokenizer, seed)
     model.generation_config = GenerationConfig(
         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, max_new_tokens=32
     )
     return model
 
 
-def build(output_dir: str | Path) -> Path:
-    """Build the tiny default into `output_dir` (written atomically; an existing folder is kept)."""
+def build(output_dir: str | Path, seed: int = SEED) -> Path:
+    """Build the tiny default into `output_dir` (written atomically; an existing folder is kept).
+
+    Another `seed` gives another initialisation and pre-training order: a stand-in for another machine's build.
+    """
     output_dir = Path(output_dir)
     if (output_dir / "config.json").exists():
         return output_dir
@@ -139,7 +159,7 @@ def build(output_dir: str | Path) -> Path:
     staging = Path(tempfile.mkdtemp(dir=output_dir.parent, prefix=".building-"))
     try:
         tokenizer = build_tokenizer()
-        build_model(tokenizer).save_pretrained(staging)
+        build_model(tokenizer, seed).save_pretrained(staging)
         tokenizer.save_pretrained(staging)
         try:
             staging.rename(output_dir)
@@ -155,7 +175,12 @@ def resolve(model_name_or_path: str) -> str:
     """Map `builtin:tiny` to its cached folder (building it on first use); other names pass through."""
     if model_name_or_path != BUILTIN_TINY:
         return model_name_or_path
-    return str(build(cache_dir() / f"tiny-{fingerprint()}"))
+    return str(build(cached_folder()))
+
+
+def cached_folder(seed: int = SEED) -> Path:
+    """Where the cache holds the build with `seed` (the default seed is what `builtin:tiny` uses)."""
+    return cache_dir() / (f"tiny-{fingerprint()}" + ("" if seed == SEED else f"-seed{seed}"))
 
 
 def fingerprint() -> str:

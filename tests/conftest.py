@@ -1,7 +1,13 @@
-"""Shared fixtures: offline, CPU, and the built-in tiny model built once per session."""
+"""Shared fixtures: offline, CPU, and the built-in tiny model built once per session in an empty cache."""
 
+import atexit
 import os
+import shutil
+import tempfile
 
+# The tiny model is built as on a new machine: in a new, empty cache, never one a developer's runs filled.
+os.environ["RLHF_RECIPES_CACHE"] = tempfile.mkdtemp(prefix="rlhf-recipes-cache-")
+atexit.register(shutil.rmtree, os.environ["RLHF_RECIPES_CACHE"], ignore_errors=True)
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
@@ -19,7 +25,7 @@ QUICKSTART = REPO / "recipes" / "quickstart"
 
 @pytest.fixture(scope="session")
 def tiny_dir() -> str:
-    """The built-in tiny model folder (built into the cache on first use)."""
+    """The built-in tiny model folder (built into the session's empty cache on first use)."""
     return tiny_model.resolve(tiny_model.BUILTIN_TINY)
 
 

@@ -1,21 +1,50 @@
-"""The quickstart as a user runs it: the real recipes, the built-in model and task, every stage."""
+"""The quickstart as a user runs it: the real recipes, the built-in model and task, every stage.
+
+The bars sit below the worst run of the quality sweep over seeds and tiny-model builds
+(`python -m bench.quality`, bench/QUALITY.md), with a margin; the figures of any single run are not
+what is asserted.
+"""
 
 import pytest
 
 from rlhf_recipes.pipeline import run_pipeline
-from tests.conftest import QUICKSTART
+from tests.conftest import QUICKSTART, REPO
+
+SEED = 1  # not the recipes' own 42: the result must not depend on one seed
+HACKING = REPO / "recipes" / "quickstart-reward-hacking"
+
+
+@pytest.fixture(scope="module")
+def quickstart(tmp_path_factory):
+    output_dir = tmp_path_factory.mktemp("quickstart")
+    return run_pipeline(QUICKSTART, output_dir, seed=SEED), output_dir
 
 
 @pytest.mark.slow
-def test_quickstart_pipeline_improves_on_sft_as_the_gold_labeler_judges(tmp_path):
-    report = run_pipeline(QUICKSTART, tmp_path / "quickstart")
+def test_quickstart_pipeline_improves_on_sft_as_the_gold_labeler_judges(quickstart):
+    report, output_dir = quickstart
     figures = report["policy_vs_reference"]
-    assert report["reward_model"]["eval_accuracy"] >= 0.9
+    assert report["reward_model"]["eval_accuracy"] >= 0.95
     assert figures["num_prompts"] >= 64
     assert figures["well_formed_reference"] >= 0.9  # the SFT model learned the format
-    assert figures["gold_mean_policy"] > figures["gold_mean_reference"]  # RLHF helped the "human"...
-    assert figures["gold_win_rate"] > 0.5
-    assert figures["win_rate_reward_model"] > 0.5  # ...and the reward model agrees in direction
-    assert figures["kl_mean"] > 0
+    assert figures["gold_mean_policy"] > figures["gold_mean_reference"] + 0.1  # RLHF helped the "human"...
+    assert figures["gold_win_rate"] >= 0.6
+    assert figures["win_rate_reward_model"] >= 0.6  # ...and the reward model agrees in direction
+    assert not figures["reward_hacking"]
+    assert 0 < figures["kl_mean"] < 5
     assert report["timings"]["total_s"] < 600
-    assert list((tmp_path / "quickstart" / "ppo").rglob("events.out.tfevents.*"))  # TensorBoard, offline
+    assert list((output_dir / "ppo").rglob("events.out.tfevents.*"))  # TensorBoard, offline
+
+
+@pytest.mark.slow
+def test_reward_hacking_recipe_is_flagged(quickstart, tmp_path):
+    """PPO without its KL penalty, from the same SFT and reward stages: reward up, gold down, flagged."""
+    _, quickstart_dir = quickstart
+    for stage in ("sft", "reward"):  # complete stages are reused, as the recipe's shared YAMLs intend
+        (tmp_path / stage).symlink_to(quickstart_dir / stage)
+    figures = run_pipeline(HACKING, tmp_path, seed=SEED)["policy_vs_reference"]
+    assert figures["reward_hacking"]
+    assert figures["win_rate_reward_model"] > 0.6
+    assert figures["gold_win_rate"] < 0.4
+    assert figures["gold_mean_policy"] < figures["gold_mean_reference"]
+    assert "**Reward hacking:**" in (tmp_path / "report" / "report.md").read_text()

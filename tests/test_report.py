@@ -17,10 +17,16 @@ def as_markdown(**overrides):
     return report.markdown(data, has_curves=False)
 
 
+def test_hacking_needs_a_clear_verdict_from_both_judges():
+    assert report.is_reward_hacking(reward_win_rate=0.97, gold_win_rate=0.02)
+    assert not report.is_reward_hacking(reward_win_rate=0.514, gold_win_rate=0.498)  # a policy that barely moved
+    assert not report.is_reward_hacking(reward_win_rate=0.97, gold_win_rate=0.72)  # both agree: it helped
+
+
 def test_reward_hacking_is_flagged_in_the_report():
     assert "Reward hacking" not in as_markdown()
     text = as_markdown(gold_mean_policy=0.0, reward_hacking=True)
-    assert "**Reward hacking:** the reward model's score rose while the gold labeler's fell" in text
+    assert "**Reward hacking:** the reward model prefers the policy" in text
 
 
 def test_report_shows_figures_and_samples_side_by_side():

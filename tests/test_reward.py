@@ -6,7 +6,7 @@ from peft import PeftModel
 from safetensors.torch import load_file
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from rlhf_recipes import cli, evaluation, models, reward
+from rlhf_recipes import cli, evaluation, models, normalization, reward
 from rlhf_recipes.errors import RecipeError
 from tests.conftest import QUICKSTART, run_stage
 
@@ -18,6 +18,18 @@ def test_loss_falls_and_held_out_accuracy_is_recorded(trained_reward):
     results = json.loads((output_dir / reward.EVAL_FILE).read_text())
     assert results["num_eval_pairs"] > 0 and results["eval_accuracy"] > 0.6
     assert (output_dir / "reward_training.png").stat().st_size > 1000
+
+
+def test_reward_statistics_travel_with_the_merged_model_and_standardize_its_score(trained_reward):
+    _, output_dir = trained_reward
+    config = json.loads((output_dir / models.MERGED_DIR / "config.json").read_text())
+    results = json.loads((output_dir / reward.EVAL_FILE).read_text())
+    assert config["reward_std"] > 0 and config["reward_mean"] == pytest.approx(results["reward_mean"])
+    model = AutoModelForSequenceClassification.from_pretrained(output_dir / models.MERGED_DIR)
+    hidden = torch.randn(3, model.config.hidden_size)
+    raw = model.score(hidden)
+    normalization.standardize(model, str(output_dir))
+    assert torch.allclose(model.score(hidden), (raw - config["reward_mean"]) / config["reward_std"])
 
 
 def test_lora_and_score_head_change_while_base_weights_do_not(trained_reward, tiny_dir):

@@ -31,7 +31,9 @@ def trained(tmp_path_factory, tiny_dir):
 def test_loss_falls(trained):
     losses = [entry["loss"] for entry in trained[0].state.log_history if "loss" in entry]
     assert len(losses) >= 5
-    assert losses[-1] < 0.5 * losses[0]
+    # From the base model's loss towards the floor set by the demonstrator's random word choices (about 0.9 nats):
+    # the drop was 0.67-0.74 nats on every build seen, so 0.3 holds with margin (halving it did not on every build).
+    assert losses[-1] < losses[0] - 0.3
 
 
 def test_lora_weights_change_and_base_weights_do_not(trained):

@@ -1,0 +1,156 @@
+"""The quickstart's quality over seeds and fresh builds of the tiny model: min / median / max.
+
+    python -m bench.quality --seeds 5 [--rebuild-tiny 2] [--recipes recipes/quickstart]
+
+Runs the whole pipeline (SFT -> reward -> PPO -> report) once per seed, every stage's seed set
+to it, each in a fresh process. The tiny model is built in an empty, temporary cache, as on a new
+machine; `--rebuild-tiny K` runs every seed on K builds (pre-training seeds 0..K-1, 0 being the
+default), standing in for the slightly different builds other processors make. Writes
+bench/QUALITY.json (every run) and the sweep's table in bench/QUALITY.md (between its markers).
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+SEEDS = (42, 1, 2, 3, 4, 5, 6, 7, 8, 9)  # 42 first: the recipes' own seed
+MARKERS = ("<!-- sweep:start -->", "<!-- sweep:end -->")
+# (column, key in a run's figures, format); stage time is the sum of the four stages' seconds.
+COLUMNS = (
+    ("RM accuracy", "rm_accuracy", "{:.3f}"),
+    ("gold win", "gold_win_rate", "{:.1%}"),
+    ("gold SFT", "gold_mean_reference", "{:+.3f}"),
+    ("gold PPO", "gold_mean_policy", "{:+.3f}"),
+    ("KL", "kl_mean", "{:.2f}"),
+    ("well-formed PPO", "well_formed_policy", "{:.1%}"),
+    ("RM win", "win_rate_reward_model", "{:.1%}"),
+    ("sft s", "sft_s", "{:.0f}"),
+    ("reward s", "reward_s", "{:.0f}"),
+    ("ppo s", "ppo_s", "{:.0f}"),
+    ("stage s", "stage_s", "{:.0f}"),
+)
+
+
+def run_one(recipes: Path, output_dir: Path, seed: int, tiny_seed: int) -> dict:
+    """One pipeline run in this process; returns its figures."""
+    from rlhf_recipes import tiny_model
+    from rlhf_recipes.pipeline import run_pipeline
+
+    overrides = {}
+    if tiny_seed != tiny_model.SEED:
+        overrides["sft"] = ["--model_name_or_path", str(tiny_model.build(tiny_model.cached_folder(tiny_seed), tiny_seed))]
+    report = run_pipeline(recipes, output_dir, force=True, seed=seed, overrides=overrides)
+    figures, timings = report["policy_vs_reference"], report["timings"]
+    keys = ("gold_win_rate", "gold_mean_reference", "gold_mean_policy", "kl_mean", "well_formed_policy",
+            "well_formed_reference", "win_rate_reward_model", "reward_hacking")  # fmt: skip
+    return {
+        "seed": seed,
+        "tiny_seed": tiny_seed,
+        "rm_accuracy": report["reward_model"]["eval_accuracy"],
+        **{key: figures.get(key) for key in keys},
+        **{key: timings.get(key) for key in ("sft_s", "reward_s", "ppo_s", "report_s")},
+        "stage_s": timings["total_s"],
+    }
+
+
+def sweep(recipes: Path, seeds: list[int], tiny_seeds: list[int], work_dir: Path) -> list[dict]:
+    """Every (build, seed) in a fresh process, all sharing one new, empty cache for the tiny model."""
+    env = os.environ | {"RLHF_RECIPES_CACHE": str(work_dir / "cache"), "HF_HUB_OFFLINE": "1",
+                        "HF_DATASETS_OFFLINE": "1", "TRL_EXPERIMENTAL_SILENCE": "1"}  # fmt: skip
+    from rlhf_recipes import tiny_model
+
+    runs = []
+    for tiny_seed in tiny_seeds:
+        os.environ["RLHF_RECIPES_CACHE"] = env["RLHF_RECIPES_CACHE"]
+        start = time.perf_counter()  # built once per machine, before any stage: timed apart from the stages
+        tiny_model.build(tiny_model.cached_folder(tiny_seed), tiny_seed)
+        build_s = round(time.perf_counter() - start, 1)
+        print(f"tiny model built with seed {tiny_seed} in {build_s} s", flush=True)
+        for seed in seeds:
+            out = work_dir / f"tiny{tiny_seed}-seed{seed}"
+            command = [sys.executable, "-m", "bench.quality", "--one", str(seed), str(tiny_seed),
+                       "--recipes", str(recipes), "--work-dir", str(out)]  # fmt: skip
+            start = time.perf_counter()
+            done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
+            (work_dir / f"tiny{tiny_seed}-seed{seed}.log").write_text(done.stdout + done.stderr)
+            if done.returncode != 0:
+                raise SystemExit(f"run tiny_seed={tiny_seed} seed={seed} failed:\n{(done.stdout + done.stderr)[-3000:]}")
+            run = json.loads(done.stdout.strip().splitlines()[-1])
+            run["wall_s"] = round(time.perf_counter() - start, 1)
+            run["tiny_build_s"] = build_s
+            runs.append(run)
+            print(" ".join(f"{key}={run[key]}" for key in ("tiny_seed", "seed", "rm_accuracy", "gold_win_rate",
+                                                           "kl_mean", "stage_s")), flush=True)  # fmt: skip
+    return runs
+
+
+def summary(runs: list[dict]) -> dict:
+    """min / median / max of every numeric figure."""
+    numeric = [key for _, key, _ in COLUMNS]
+    return {
+        stat: {key: fn([r[key] for r in runs]) for key in numeric}
+        for stat, fn in (("min", min), ("median", statistics.median), ("max", max))
+    }
+
+
+def table(runs: list[dict], stats: dict) -> str:
+    header = "| build | seed | " + " | ".join(name for name, _, _ in COLUMNS) + " | hacking flag |"
+    lines = [header, "|" + " --- |" * (len(COLUMNS) + 3)]
+    cell = lambda fmt, value: "–" if value is None else fmt.format(value)  # noqa: E731
+    for r in runs:
+        values = " | ".join(cell(fmt, r[key]) for _, key, fmt in COLUMNS)
+        lines.append(f"| {r['tiny_seed']} | {r['seed']} | {values} | {'yes' if r['reward_hacking'] else 'no'} |")
+    for stat, figures in stats.items():
+        values = " | ".join(cell(fmt, figures[key]) for _, key, fmt in COLUMNS)
+        lines.append(f"| **{stat}** | | {values} | |")
+    return "\n".join(lines)
+
+
+def write_markdown(path: Path, runs: list[dict], stats: dict, hardware: str) -> None:
+    """Put the sweep's table between the markers of QUALITY.md (the experiment log around it stays)."""
+    block = "\n".join([MARKERS[0], "", hardware, "", table(runs, stats), "", MARKERS[1]])
+    text = path.read_text() if path.exists() else f"# Quickstart quality\n\n{MARKERS[0]}\n{MARKERS[1]}\n"
+    start, end = text.index(MARKERS[0]), text.index(MARKERS[1]) + len(MARKERS[1])
+    path.write_text(text[:start] + block + text[end:])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=3, help=f"runs per build (seeds {', '.join(map(str, SEEDS[:4]))}, ...)")
+    parser.add_argument("--rebuild-tiny", type=int, default=1, metavar="K", help="tiny models, pre-training seeds 0..K-1")
+    parser.add_argument("--recipes", type=Path, default=REPO / "recipes" / "quickstart")
+    parser.add_argument("--work-dir", type=Path, help="where the runs go (default: a temporary folder)")
+    parser.add_argument("--output", type=Path, default=BENCH / "QUALITY.json")
+    parser.add_argument("--markdown", type=Path, default=BENCH / "QUALITY.md")
+    parser.add_argument("--one", nargs=2, type=int, metavar=("SEED", "TINY_SEED"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(run_one(args.recipes, args.work_dir, *args.one)))
+        return
+    if not 1 <= args.seeds <= len(SEEDS):
+        parser.error(f"--seeds: 1 to {len(SEEDS)}")
+    import torch
+
+    hardware = (f"Hardware: {platform.machine()}, {os.cpu_count()} CPU threads, torch {torch.__version__}; "
+                f"{args.seeds} seeds x {args.rebuild_tiny} tiny build(s), each run in a fresh process, "
+                "the tiny model built in an empty cache.")  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="quality-") as tmp:
+        work_dir = args.work_dir or Path(tmp)
+        runs = sweep(args.recipes.resolve(), list(SEEDS[: args.seeds]), list(range(args.rebuild_tiny)), work_dir)
+    stats = summary(runs)
+    args.output.write_text(json.dumps({"hardware": hardware, "runs": runs, "summary": stats}, indent=2) + "\n")
+    write_markdown(args.markdown, runs, stats, hardware)
+    print(table(runs, stats))
+
+
+if __name__ == "__main__":
+    main()
