@@ -147,6 +147,8 @@ def main() -> None:
         work_dir = args.work_dir or Path(tmp)
         runs = sweep(args.recipes.resolve(), list(SEEDS[: args.seeds]), list(range(args.rebuild_tiny)), work_dir)
     stats = summary(runs)
+    builds = {r["tiny_seed"]: r["tiny_build_s"] for r in runs}
+    hardware += " Tiny model builds (before the stages): " + ", ".join(f"seed {k} {v:.0f} s" for k, v in builds.items()) + "."
     args.output.write_text(json.dumps({"hardware": hardware, "runs": runs, "summary": stats}, indent=2) + "\n")
     write_markdown(args.markdown, runs, stats, hardware)
     print(table(runs, stats))
