@@ -64,13 +64,12 @@ def run_one(recipes: Path, output_dir: Path, seed: int, tiny_seed: int) -> dict:
 
 def sweep(recipes: Path, seeds: list[int], tiny_seeds: list[int], work_dir: Path) -> list[dict]:
     """Every (build, seed) in a fresh process, all sharing one new, empty cache for the tiny model."""
-    env = os.environ | {"RLHF_RECIPES_CACHE": str(work_dir / "cache"), "HF_HUB_OFFLINE": "1",
-                        "HF_DATASETS_OFFLINE": "1", "TRL_EXPERIMENTAL_SILENCE": "1"}  # fmt: skip
     from rlhf_recipes import tiny_model
 
+    os.environ["RLHF_RECIPES_CACHE"] = str(work_dir / "cache")  # this process builds the tiny models there
+    env = os.environ | {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRL_EXPERIMENTAL_SILENCE": "1"}
     runs = []
     for tiny_seed in tiny_seeds:
-        os.environ["RLHF_RECIPES_CACHE"] = env["RLHF_RECIPES_CACHE"]
         start = time.perf_counter()  # built once per machine, before any stage: timed apart from the stages
         tiny_model.build(tiny_model.cached_folder(tiny_seed), tiny_seed)
         build_s = round(time.perf_counter() - start, 1)
