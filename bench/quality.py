@@ -42,8 +42,8 @@ COLUMNS = (
 
 def run_one(recipes: Path, output_dir: Path, seed: int, tiny_seed: int) -> dict:
     """One pipeline run in this process; returns its figures."""
-    from rlhf_recipes import tiny_model
     from rlhf_recipes.pipeline import run_pipeline
+    from rlhf_recipes.quickstart import tiny_model
 
     overrides = {}
     if tiny_seed != tiny_model.SEED:
@@ -64,7 +64,7 @@ def run_one(recipes: Path, output_dir: Path, seed: int, tiny_seed: int) -> dict:
 
 def sweep(recipes: Path, seeds: list[int], tiny_seeds: list[int], work_dir: Path) -> list[dict]:
     """Every (build, seed) in a fresh process, all sharing one new, empty cache for the tiny model."""
-    from rlhf_recipes import tiny_model
+    from rlhf_recipes.quickstart import tiny_model
 
     os.environ["RLHF_RECIPES_CACHE"] = str(work_dir / "cache")  # this process builds the tiny models there
     env = os.environ | {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRL_EXPERIMENTAL_SILENCE": "1"}

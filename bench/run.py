@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 from bench.settings import GPU_PEAK_BF16, MODELS
-from rlhf_recipes import task, tiny_model
+from rlhf_recipes.quickstart import task, tiny_model
 
 BENCH = Path(__file__).resolve().parent
 EXPERIMENTS = BENCH / "experiments.json"

@@ -12,8 +12,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from rlhf_recipes import logs
-from rlhf_recipes.errors import RecipeError
+from rlhf_recipes.common import files, formats, logs
+from rlhf_recipes.common.errors import RecipeError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 QUICKSTART = PROJECT_ROOT / "recipes" / "quickstart"
@@ -57,8 +57,8 @@ def print_summary(report: dict) -> None:
 
 
 def compare(argv: list[str]) -> None:
-    from rlhf_recipes import report
-    from rlhf_recipes.config import parse
+    from rlhf_recipes.common.config import parse
+    from rlhf_recipes.evaluation import report
 
     parser = report.make_parser()
     parser.prog = "rlhf-recipes compare"
@@ -71,12 +71,13 @@ def score(args) -> None:
     """Score prompt/response pairs with a reward model and print them, best first per prompt."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from rlhf_recipes import data, evaluation, models
+    from rlhf_recipes.common import models
+    from rlhf_recipes.evaluation import sampling
 
     folder = models.model_folder(args.model, "model")
     models.check_reward_model(folder, "model")
     if args.file:
-        rows = data.canonical_columns(data.load_rows(args.file))
+        rows = formats.canonical_columns(files.load_rows(args.file))
         if not {"prompt", "response"} <= set(rows.column_names):
             raise RecipeError(f"{args.file}: expected `prompt` and `response` columns, found {rows.column_names}.")
         pairs = list(zip(rows["prompt"], rows["response"]))
@@ -86,7 +87,7 @@ def score(args) -> None:
         raise RecipeError("give --prompt with one or more --response, or --file with prompt/response columns.")
     model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
     tokenizer = AutoTokenizer.from_pretrained(folder)
-    scores = evaluation.reward_scores(model, tokenizer, [p for p, _ in pairs], [r for _, r in pairs])
+    scores = sampling.reward_scores(model, tokenizer, [p for p, _ in pairs], [r for _, r in pairs])
     ranked = sorted(zip(pairs, scores), key=lambda item: (item[0][0], -item[1]))
     width = min(60, max(len(r) for (_, r), _ in ranked))
     print(f"{'reward':>8}  {'response':<{width}}  prompt")
@@ -95,7 +96,7 @@ def score(args) -> None:
 
 
 def check_config(args) -> None:
-    from rlhf_recipes.launch_config import check_accelerate_config
+    from rlhf_recipes.common.launch import check_accelerate_config
 
     config = check_accelerate_config(args.config_file)
     print(f"{args.config_file}: {config.get('distributed_type', 'NO')}, {config.get('num_processes', 1)} process(es), "
@@ -103,7 +104,7 @@ def check_config(args) -> None:
 
 
 def build_default(args) -> None:
-    from rlhf_recipes import tiny_model
+    from rlhf_recipes.quickstart import tiny_model
 
     folder = tiny_model.build(args.output_dir) if args.output_dir else tiny_model.resolve(tiny_model.BUILTIN_TINY)
     print(f"Built-in tiny model and tokenizer in {folder}")

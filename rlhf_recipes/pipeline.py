@@ -10,13 +10,15 @@ import json
 import time
 from pathlib import Path
 
-from rlhf_recipes import models
-from rlhf_recipes.config import parse
-from rlhf_recipes.errors import RecipeError
-from rlhf_recipes.logs import get_logger
+from rlhf_recipes.common import models
+from rlhf_recipes.common.config import parse
+from rlhf_recipes.common.errors import RecipeError
+from rlhf_recipes.common.logs import get_logger
 
 logger = get_logger(__name__)
-STAGES = ("sft", "reward", "ppo", "report")
+STAGE_MODULES = {"sft": "rlhf_recipes.sft", "reward": "rlhf_recipes.reward", "ppo": "rlhf_recipes.ppo",
+                 "report": "rlhf_recipes.evaluation.report"}
+STAGES = tuple(STAGE_MODULES)
 TIMINGS_FILE = "timings.json"
 
 
@@ -50,7 +52,7 @@ def run_pipeline(
     for stage in STAGES:
         extra = chained(stage, output_dir) if output_dir else []
         extra += (["--seed", str(seed)] if seed is not None else []) + (overrides or {}).get(stage, [])
-        module = importlib.import_module(f"rlhf_recipes.{stage}")
+        module = importlib.import_module(STAGE_MODULES[stage])
         parsed[stage] = (module, parse(module.make_parser(), ["--config", str(recipes / f"{stage}.yaml"), *extra]))
     report_dir = Path(parsed["report"][1][0].output_dir)
     timings_path = report_dir / TIMINGS_FILE

@@ -27,8 +27,8 @@ from transformers import AutoModelForCausalLM, AutoModelForSequenceClassificatio
 from trl import ModelConfig, TrlParser, get_peft_config  # noqa: E402
 from trl.experimental.ppo import PPOConfig as TrlPPOConfig  # noqa: E402
 
-from rlhf_recipes import data, models, normalization, plots  # noqa: E402
-from rlhf_recipes.config import (  # noqa: E402
+from rlhf_recipes.common import files, formats, models, normalization  # noqa: E402
+from rlhf_recipes.common.config import (  # noqa: E402
     DatasetArguments,
     StageSettings,
     apply_prompt_template,
@@ -36,10 +36,11 @@ from rlhf_recipes.config import (  # noqa: E402
     run,
     uses_chat_template,
 )
-from rlhf_recipes.distributed import PPOTrainer  # noqa: E402
-from rlhf_recipes.errors import RecipeError  # noqa: E402
-from rlhf_recipes.logs import get_logger  # noqa: E402
-from rlhf_recipes.reward_classifier import ClassifierReward  # noqa: E402
+from rlhf_recipes.common.errors import RecipeError  # noqa: E402
+from rlhf_recipes.common.logs import get_logger  # noqa: E402
+from rlhf_recipes.evaluation import plots  # noqa: E402
+from rlhf_recipes.ppo_support.classifier_reward import ClassifierReward  # noqa: E402
+from rlhf_recipes.ppo_support.trainer import PPOTrainer  # noqa: E402
 
 logger = get_logger(__name__)
 PPO_CURVES = {
@@ -86,8 +87,8 @@ class PPOConfig(StageSettings, TrlPPOConfig):
 def load_prompts(script_args: PPOScriptArguments, split: str, tokenizer, max_length: int):
     """Prompt rows -> left-padded-ready `input_ids` through the chat template; drops are counted."""
     source = f"{script_args.dataset_name} [{split}]"
-    rows = data.load_rows(script_args.dataset_name, split, script_args.dataset_config)
-    prompts = data.to_prompts(rows, source, script_args.column_mapping, script_args.prompt_words)
+    rows = files.load_rows(script_args.dataset_name, split, script_args.dataset_config)
+    prompts = formats.to_prompts(rows, source, script_args.column_mapping, script_args.prompt_words)
     use_chat = uses_chat_template(script_args, tokenizer)
     if not use_chat:
         prompts = [apply_prompt_template(script_args, p) for p in prompts]

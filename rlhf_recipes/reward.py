@@ -19,8 +19,8 @@ from accelerate import PartialState
 from transformers import AutoModelForSequenceClassification
 from trl import ModelConfig, RewardTrainer, TrlParser, get_peft_config
 
-from rlhf_recipes import data, models, normalization, plots, preferences
-from rlhf_recipes.config import (
+from rlhf_recipes.common import files, formats, models, normalization, prompts
+from rlhf_recipes.common.config import (
     DatasetArguments,
     StageSettings,
     apply_prompt_template,
@@ -28,8 +28,9 @@ from rlhf_recipes.config import (
     run,
     uses_chat_template,
 )
-from rlhf_recipes.errors import RecipeError
-from rlhf_recipes.logs import get_logger
+from rlhf_recipes.common.errors import RecipeError
+from rlhf_recipes.common.logs import get_logger
+from rlhf_recipes.evaluation import plots
 
 logger = get_logger(__name__)
 EVAL_FILE = "eval_results.json"
@@ -65,22 +66,22 @@ class RewardModelConfig(ModelConfig):
 def load_preferences(script_args: RewardScriptArguments, tokenizer):
     """(train, held-out) preference pairs: the data's test split, or prompts held out by `eval_fraction`."""
     name = script_args.dataset_name
-    splits = data.load_splits(name, script_args.dataset_config)
+    splits = files.load_splits(name, script_args.dataset_config)
 
     def pairs(split):
-        rows = data.select_split(splits, name, split)
-        return preferences.to_preference_pairs(rows, f"{name} [{split}]", script_args.column_mapping)
+        rows = files.select_split(splits, name, split)
+        return formats.to_preference_pairs(rows, f"{name} [{split}]", script_args.column_mapping)
 
     train = pairs(script_args.dataset_train_split)
     if script_args.dataset_test_split in splits:
         held_out = pairs(script_args.dataset_test_split)
     else:
-        train, held_out = preferences.split_by_prompt(train, script_args.eval_fraction)
+        train, held_out = formats.split_by_prompt(train, script_args.eval_fraction)
         if len(train) == 0:
             raise RecipeError(f"eval_fraction {script_args.eval_fraction} held out every prompt of {name!r}.")
     logger.info(f"{name}: {len(train)} training pairs, {len(held_out)} held-out pairs.")
     if uses_chat_template(script_args, tokenizer):
-        return preferences.preferences_as_chat(train), preferences.preferences_as_chat(held_out)
+        return prompts.preferences_as_chat(train), prompts.preferences_as_chat(held_out)
     if script_args.prompt_template is not None:
         template = lambda row: {"prompt": apply_prompt_template(script_args, row["prompt"])}  # noqa: E731
         train, held_out = train.map(template), held_out.map(template)

@@ -16,8 +16,8 @@ from accelerate import PartialState
 from transformers import AutoModelForCausalLM
 from trl import ModelConfig, SFTTrainer, TrlParser, get_peft_config
 
-from rlhf_recipes import data, models
-from rlhf_recipes.config import (
+from rlhf_recipes.common import files, formats, models, prompts
+from rlhf_recipes.common.config import (
     DatasetArguments,
     StageSettings,
     apply_prompt_template,
@@ -25,8 +25,8 @@ from rlhf_recipes.config import (
     run,
     uses_chat_template,
 )
-from rlhf_recipes.errors import RecipeError
-from rlhf_recipes.logs import get_logger
+from rlhf_recipes.common.errors import RecipeError
+from rlhf_recipes.common.logs import get_logger
 
 logger = get_logger(__name__)
 
@@ -39,15 +39,15 @@ class SFTConfig(StageSettings, trl.SFTConfig):
 def load_sft_dataset(script_args: DatasetArguments, split: str, tokenizer):
     """The SFT split as prompt/completion rows, wrapped in the chat template when one is used."""
     source = f"{script_args.dataset_name} [{split}]"
-    rows = data.load_rows(script_args.dataset_name, split, script_args.dataset_config)
-    rows = data.to_sft_examples(rows, source, script_args.column_mapping)
+    rows = files.load_rows(script_args.dataset_name, split, script_args.dataset_config)
+    rows = formats.to_sft_examples(rows, source, script_args.column_mapping)
     if "text" in rows.column_names:  # plain language modelling: no chat turns
         return rows
     if not uses_chat_template(script_args, tokenizer):
         if isinstance(rows[0]["prompt"], list):
             raise RecipeError(f"{source}: chat messages need a tokenizer with a chat template; this one has none.")
         return rows.map(lambda row: {"prompt": apply_prompt_template(script_args, row["prompt"])})
-    return data.as_chat(rows)
+    return prompts.as_chat(rows)
 
 
 def load_model(model_path: str, tokenizer, model_args: ModelConfig, training_args: SFTConfig):

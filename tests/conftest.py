@@ -17,7 +17,7 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
-from rlhf_recipes import tiny_model  # noqa: E402
+from rlhf_recipes.quickstart import tiny_model  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 QUICKSTART = REPO / "recipes" / "quickstart"
@@ -38,7 +38,7 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
 
 def run_stage(module, config: Path, *overrides: str):
     """Run a stage as its command line would: YAML plus overrides."""
-    from rlhf_recipes.config import parse
+    from rlhf_recipes.common.config import parse
 
     return module.main(*parse(module.make_parser(), ["--config", str(config), "--disable_tqdm", "true", *overrides]))
 
@@ -68,7 +68,7 @@ def rankings_file(tmp_path_factory) -> Path:
     """300 four-way rankings of the built-in task in the pipe-separated CSV layout."""
     import csv
 
-    from rlhf_recipes import task
+    from rlhf_recipes.quickstart import task
 
     path = tmp_path_factory.mktemp("data") / "rankings.csv"
     with open(path, "w", newline="") as f:

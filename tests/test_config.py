@@ -2,9 +2,10 @@ from pathlib import Path
 
 import pytest
 
-from rlhf_recipes import ppo, report, reward, sft
-from rlhf_recipes.config import parse
-from rlhf_recipes.errors import RecipeError
+from rlhf_recipes import ppo, reward, sft
+from rlhf_recipes.common.config import parse
+from rlhf_recipes.common.errors import RecipeError
+from rlhf_recipes.evaluation import report
 from tests.conftest import REPO
 
 STAGE_PARSERS = {"sft": sft.make_parser, "reward": reward.make_parser, "ppo": ppo.make_parser, "report": report.make_parser}

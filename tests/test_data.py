@@ -4,15 +4,15 @@ import logging
 import pandas as pd
 import pytest
 
-from rlhf_recipes import data
-from rlhf_recipes.errors import RecipeError
+from rlhf_recipes.common import files, formats, prompts
+from rlhf_recipes.common.errors import RecipeError
 from tests.conftest import write_jsonl
 
 PAIRS = [{"prompt": f"Describe the pizza {i}.", "response": f"The pizza was great {i}."} for i in range(3)]
 
 
 def sft_rows(path, mapping=None):
-    return data.to_sft_examples(data.load_rows(str(path)), str(path), mapping)
+    return formats.to_sft_examples(files.load_rows(str(path)), str(path), mapping)
 
 
 def test_prompt_response_json_list(tmp_path):
@@ -47,7 +47,7 @@ def test_hh_chosen_transcripts_split_before_the_last_assistant_turn(tmp_path):
     rows = sft_rows(write_jsonl(tmp_path / "hh.jsonl", [{"chosen": transcript, "rejected": "x"}]))
     assert rows[0]["prompt"] + rows[0]["completion"] == transcript
     assert rows[0]["completion"] == " An apple."
-    (chat,) = data.as_chat(rows).to_list()
+    (chat,) = prompts.as_chat(rows).to_list()
     assert chat["prompt"] == [{"role": "user", "content": "Hi."}, {"role": "assistant", "content": "Hello!"},
                               {"role": "user", "content": "Name a fruit."}]  # fmt: skip
     assert chat["completion"] == [{"role": "assistant", "content": "An apple."}]
@@ -69,9 +69,9 @@ def test_column_mapping_renames_other_names(tmp_path):
 def test_local_folder_with_splits(tmp_path):
     write_jsonl(tmp_path / "train.jsonl", PAIRS)
     write_jsonl(tmp_path / "test.jsonl", PAIRS[:1])
-    assert len(data.load_rows(str(tmp_path), "test")) == 1
+    assert len(files.load_rows(str(tmp_path), "test")) == 1
     with pytest.raises(RecipeError, match="no split 'validation'.*'test', 'train'"):
-        data.load_rows(str(tmp_path), "validation")
+        files.load_rows(str(tmp_path), "validation")
 
 
 def test_empty_responses_are_dropped_and_counted(tmp_path, caplog):
@@ -120,4 +120,4 @@ def test_column_mapping_of_a_missing_column_is_an_error(tmp_path):
 
 def test_unknown_hub_id_offline_is_explained():
     with pytest.raises(RecipeError, match="no-such-org/no-such-dataset.*not a local file or folder, and the hub could not provide it"):
-        data.load_rows("no-such-org/no-such-dataset")
+        files.load_rows("no-such-org/no-such-dataset")

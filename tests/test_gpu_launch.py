@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from rlhf_recipes import models, task
+from rlhf_recipes.common import models
+from rlhf_recipes.quickstart import task
 from tests.conftest import accelerate_launch, write_jsonl
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]

@@ -3,8 +3,8 @@ import torch
 from accelerate.commands.config.config_args import load_config_from_file
 
 from rlhf_recipes import cli
-from rlhf_recipes.errors import RecipeError
-from rlhf_recipes.launch_config import check_accelerate_config
+from rlhf_recipes.common.errors import RecipeError
+from rlhf_recipes.common.launch import check_accelerate_config
 from tests.conftest import REPO
 
 CONFIGS = sorted((REPO / "accelerate_configs").glob("*.yaml"))

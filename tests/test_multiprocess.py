@@ -5,7 +5,8 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 
-from rlhf_recipes import models, task
+from rlhf_recipes.common import models
+from rlhf_recipes.quickstart import task
 from tests.conftest import accelerate_launch, write_jsonl
 
 pytestmark = pytest.mark.slow

@@ -4,9 +4,11 @@ import logging
 import pytest
 import yaml
 
-from rlhf_recipes import cli, models, task
-from rlhf_recipes.errors import RecipeError
+from rlhf_recipes import cli
+from rlhf_recipes.common import models
+from rlhf_recipes.common.errors import RecipeError
 from rlhf_recipes.pipeline import STAGES, run_pipeline
+from rlhf_recipes.quickstart import task
 from tests.conftest import QUICKSTART, write_jsonl
 
 SMALL = {

@@ -5,8 +5,10 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForSequenceClassification
 
-from rlhf_recipes import models, ppo, task, tiny_model
-from rlhf_recipes.errors import RecipeError
+from rlhf_recipes import ppo
+from rlhf_recipes.common import models
+from rlhf_recipes.common.errors import RecipeError
+from rlhf_recipes.quickstart import task, tiny_model
 from tests.conftest import QUICKSTART, run_stage
 
 SMALL = ["--total_episodes", "64", "--per_device_train_batch_size", "16", "--local_rollout_forward_batch_size", "16",
@@ -133,7 +135,7 @@ def test_adapter_only_policy_folder_is_refused(tmp_path, trained_ppo, trained_re
 def test_prompts_empty_or_too_long_are_counted(tmp_path, tiny_dir, caplog):
     import logging
 
-    from rlhf_recipes.config import parse
+    from rlhf_recipes.common.config import parse
 
     path = tmp_path / "prompts.jsonl"
     path.write_text('{"prompt": "Describe the pizza."}\n{"prompt": ""}\n{"prompt": "%s"}\n' % ("Describe it. " * 40))
@@ -147,7 +149,7 @@ def test_prompts_empty_or_too_long_are_counted(tmp_path, tiny_dir, caplog):
 
 
 def test_prompts_cut_from_a_text_column(tmp_path, tiny_dir):
-    from rlhf_recipes.config import parse
+    from rlhf_recipes.common.config import parse
 
     path = tmp_path / "texts.jsonl"
     path.write_text('{"text": "I love this new phone so much"}\n')

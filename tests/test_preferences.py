@@ -3,14 +3,15 @@ import logging
 
 import pandas as pd
 import pytest
+from datasets import Dataset
 
-from rlhf_recipes import data, preferences
-from rlhf_recipes.errors import RecipeError
+from rlhf_recipes.common import files, formats, prompts
+from rlhf_recipes.common.errors import RecipeError
 from tests.conftest import write_jsonl
 
 
 def pairs_of(path, mapping=None):
-    return preferences.to_preference_pairs(data.load_rows(str(path)), str(path), mapping).to_list()
+    return formats.to_preference_pairs(files.load_rows(str(path)), str(path), mapping).to_list()
 
 
 def test_prompt_chosen_rejected(tmp_path):
@@ -24,7 +25,7 @@ def test_hh_transcripts_share_their_prompt(tmp_path):
     (pair,) = pairs_of(write_jsonl(tmp_path / "hh.jsonl", rows))
     # prompt + response is the transcript again (TRL joins them as text without a separator)
     assert pair == {"prompt": prompt, "chosen": " An apple.", "rejected": " A chair."}
-    (chat,) = preferences.preferences_as_chat(data.Dataset.from_list([pair])).to_list()
+    (chat,) = prompts.preferences_as_chat(Dataset.from_list([pair])).to_list()
     assert chat["prompt"] == [
         {"role": "user", "content": "Hi there."},
         {"role": "assistant", "content": "Hello!"},
@@ -115,13 +116,13 @@ def test_parquet_and_column_mapping(tmp_path):
 
 
 def test_held_out_split_is_by_prompt_and_deterministic():
-    rows = data.Dataset.from_list(
+    rows = Dataset.from_list(
         [{"prompt": f"prompt {i // 3}", "chosen": f"a{i}", "rejected": f"b{i}"} for i in range(600)]
     )
-    train, held = preferences.split_by_prompt(rows, 0.2)
+    train, held = formats.split_by_prompt(rows, 0.2)
     assert not set(train["prompt"]) & set(held["prompt"])
     assert len(train) + len(held) == 600 and 0.1 < len(held) / 600 < 0.3
-    again_train, _ = preferences.split_by_prompt(rows.shuffle(seed=1), 0.2)
+    again_train, _ = formats.split_by_prompt(rows.shuffle(seed=1), 0.2)
     assert set(again_train["prompt"]) == set(train["prompt"])
 
 

@@ -5,9 +5,11 @@ import torch
 from peft import PeftModel
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
-from rlhf_recipes import models, ppo, reward, sft, task
-from rlhf_recipes.config import parse
-from rlhf_recipes.errors import RecipeError
+from rlhf_recipes import ppo, reward, sft
+from rlhf_recipes.common import models
+from rlhf_recipes.common.config import parse
+from rlhf_recipes.common.errors import RecipeError
+from rlhf_recipes.quickstart import task
 from tests.conftest import QUICKSTART, run_stage, write_jsonl
 
 pytestmark = pytest.mark.slow

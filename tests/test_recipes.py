@@ -10,7 +10,7 @@ import pytest
 from transformers import AutoTokenizer
 
 from rlhf_recipes import ppo, reward, sft
-from rlhf_recipes.config import parse
+from rlhf_recipes.common.config import parse
 from tests.conftest import REPO
 
 RECIPES = REPO / "recipes"
@@ -95,11 +95,12 @@ def test_hh_rlhf_qwen_recipe_reads_hh_transcripts(hh_rlhf, chat_tokenizer):
     prompts = prompts_of(recipe_args(recipe, "ppo", hh_rlhf)[0], chat_tokenizer)
     assert len(prompts) == 12 and "Name a pet, please" in prompts[0] and "A cat" not in prompts[0]
 
-    from rlhf_recipes import data, report
+    from rlhf_recipes.common import files, formats
+    from rlhf_recipes.evaluation import report
 
     (report_args,) = parse(report.make_parser(), ["--config", str(RECIPES / recipe / "report.yaml")])
     assert (report_args.prompts, report_args.split) == ("Anthropic/hh-rlhf", "test")
-    held_out = data.to_prompts(data.load_rows(str(hh_rlhf), report_args.split), "hh-rlhf")
+    held_out = formats.to_prompts(files.load_rows(str(hh_rlhf), report_args.split), "hh-rlhf")
     assert len(held_out) == 4 and held_out[0].endswith("\n\nAssistant:")
 
 
@@ -235,7 +236,7 @@ def test_tutorial_gpt2_recipe_runs_all_stages_on_a_model_like_gpt2(tiny_dir, tmp
     SFT adds the pad token and grows the embeddings, the reward and PPO stages inherit it."""
     from transformers import AutoModelForCausalLM
 
-    from rlhf_recipes import models
+    from rlhf_recipes.common import models
     from tests.conftest import run_stage
 
     gpt2_like = tmp_path / "gpt2-like"
@@ -255,7 +256,7 @@ def test_tutorial_gpt2_recipe_runs_all_stages_on_a_model_like_gpt2(tiny_dir, tmp
     policy = AutoModelForCausalLM.from_pretrained(Path(out["ppo"]) / models.MERGED_DIR)
     assert policy.get_input_embeddings().num_embeddings == len(tokenizer) + 1
 
-    from rlhf_recipes import report
+    from rlhf_recipes.evaluation import report
 
     result = run_report(report, recipe / "report.yaml", "--policy", out["ppo"], "--reference", out["sft"],
                         "--reward_model", out["reward"], "--output_dir", str(tmp_path / "report"))  # fmt: skip

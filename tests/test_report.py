@@ -1,4 +1,4 @@
-from rlhf_recipes import evaluation, report
+from rlhf_recipes.evaluation import report, sampling
 
 
 def figures(**overrides):
@@ -37,4 +37,4 @@ def test_report_shows_figures_and_samples_side_by_side():
 
 
 def test_win_rate_counts_ties_as_half():
-    assert evaluation.win_rate([1.0, 0.0, 2.0, 1.0], [0.0, 0.0, 3.0, 1.0]) == 0.5
+    assert sampling.win_rate([1.0, 0.0, 2.0, 1.0], [0.0, 0.0, 3.0, 1.0]) == 0.5

@@ -6,8 +6,10 @@ from peft import PeftModel
 from safetensors.torch import load_file
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-from rlhf_recipes import cli, evaluation, models, normalization, reward
-from rlhf_recipes.errors import RecipeError
+from rlhf_recipes import cli, reward
+from rlhf_recipes.common import models, normalization
+from rlhf_recipes.common.errors import RecipeError
+from rlhf_recipes.evaluation import sampling
 from tests.conftest import QUICKSTART, run_stage
 
 
@@ -58,8 +60,8 @@ def test_merged_model_scores_exactly_like_base_plus_adapter(trained_reward, tiny
     tokenizer = AutoTokenizer.from_pretrained(output_dir / models.MERGED_DIR)
     prompts = ["Describe the pizza."] * 2
     responses = ["The pizza was great and lovely.", "The pizza was awful."]
-    assert evaluation.reward_scores(merged, tokenizer, prompts, responses) == pytest.approx(
-        evaluation.reward_scores(adapted, tokenizer, prompts, responses), abs=1e-5
+    assert sampling.reward_scores(merged, tokenizer, prompts, responses) == pytest.approx(
+        sampling.reward_scores(adapted, tokenizer, prompts, responses), abs=1e-5
     )
 
 

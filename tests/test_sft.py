@@ -6,9 +6,12 @@ from peft import PeftModel
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM
 
-from rlhf_recipes import evaluation, models, sft, task
-from rlhf_recipes.config import parse
-from rlhf_recipes.errors import RecipeError
+from rlhf_recipes import sft
+from rlhf_recipes.common import models
+from rlhf_recipes.common.config import parse
+from rlhf_recipes.common.errors import RecipeError
+from rlhf_recipes.evaluation import sampling
+from rlhf_recipes.quickstart import task
 from tests.conftest import QUICKSTART, run_stage, write_jsonl
 
 CONFIG = str(QUICKSTART / "sft.yaml")
@@ -133,10 +136,10 @@ def test_quickstart_sft_recipe_learns_the_format(tmp_path, tiny_dir):
     """The shipped recipe, as it is: held-out responses are well-formed at least 90% of the time."""
     run_sft(tmp_path, "--dataset_name", str(QUICKSTART / "data" / "sft.jsonl"))
     with open(QUICKSTART / "data" / "prompts_eval.csv") as f:
-        prompts = [row["Prompt"] for row in csv.DictReader(f)] * evaluation.SAMPLES_PER_PROMPT
+        prompts = [row["Prompt"] for row in csv.DictReader(f)] * sampling.SAMPLES_PER_PROMPT
     summary = {}
     for name, folder in (("base", tiny_dir), ("sft", tmp_path / "sft" / models.MERGED_DIR)):
-        model, tokenizer = evaluation.load_policy(str(folder))
-        summary[name] = evaluation.gold_summary(prompts, evaluation.generate(model, tokenizer, prompts))
+        model, tokenizer = sampling.load_policy(str(folder))
+        summary[name] = sampling.gold_summary(prompts, sampling.generate(model, tokenizer, prompts))
     assert summary["sft"]["well_formed_rate"] >= 0.9, summary
     assert summary["base"]["well_formed_rate"] < 0.5, summary

@@ -3,7 +3,7 @@ import random
 
 import pytest
 
-from rlhf_recipes import task
+from rlhf_recipes.quickstart import task
 from tests.conftest import QUICKSTART
 
 

@@ -5,7 +5,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from rlhf_recipes import tiny_model
+from rlhf_recipes.quickstart import tiny_model
 
 
 def test_tokenizer_has_distinct_pad_and_a_chat_template_for_assistant_only_loss(tiny_dir):

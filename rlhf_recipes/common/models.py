@@ -5,9 +5,10 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from rlhf_recipes import data, tiny_model
-from rlhf_recipes.errors import RecipeError
-from rlhf_recipes.logs import get_logger
+from rlhf_recipes.common import prompts
+from rlhf_recipes.common.errors import RecipeError
+from rlhf_recipes.common.logs import get_logger
+from rlhf_recipes.quickstart import tiny_model
 
 logger = get_logger(__name__)
 
@@ -111,7 +112,7 @@ def encode_prompt(tokenizer, prompt, use_chat: bool) -> list[int]:
     """A prompt's token ids as the policy sees it: a chat turn (or turns) with the generation prompt, or plain text."""
     if not use_chat:
         return tokenizer(prompt)["input_ids"]
-    return tokenizer.apply_chat_template(data.prompt_turns(prompt), add_generation_prompt=True, tokenize=True, return_dict=False)
+    return tokenizer.apply_chat_template(prompts.prompt_turns(prompt), add_generation_prompt=True, tokenize=True, return_dict=False)
 
 
 def _first_line(err: Exception) -> str:

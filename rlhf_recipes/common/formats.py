@@ -1,27 +1,24 @@
-"""Datasets in, the columns TRL expects out; every check on user data lives here.
+"""Every accepted dataset format -> the columns TRL expects; every check on the rows lives here.
 
-`load_rows` reads a local json / jsonl / csv (any common delimiter) / parquet file, a local folder
-or a hub id. `to_sft_examples` (SFT) and `to_prompts` (PPO, reports) recognize a format from
-its columns (after `column_mapping`) and return the columns a trainer needs, counting every row
-they drop and saying why. Preference data has its own module, `preferences`.
+SFT (`to_sft_examples`): prompt/response, prompt/completion, chat `messages`, HH `chosen` transcripts,
+plain `text`. Preferences (`to_preference_pairs`): prompt/chosen/rejected (text or chat), chosen/rejected
+transcripts sharing their prompt (Anthropic HH), K-way rankings best first (all K(K-1)/2 pairs), scored
+answers (WebGPT; ties dropped). Prompts (`to_prompts`) for PPO and the report. Formats are recognized
+from the columns after `column_mapping`; every dropped row or pair is counted and reported.
 """
 
-import csv
-import io
+import hashlib
 import json
 import re
 from collections import Counter
-from pathlib import Path
 
-from datasets import Dataset, DatasetDict
+from datasets import Dataset
 
-from rlhf_recipes.errors import RecipeError
-from rlhf_recipes.logs import get_logger
+from rlhf_recipes.common.errors import RecipeError
+from rlhf_recipes.common.logs import get_logger
 
 logger = get_logger(__name__)
 
-FILE_TYPES = {".json": "json", ".jsonl": "jsonl", ".csv": "csv", ".tsv": "csv", ".parquet": "parquet"}
-DELIMITERS = ",|;\t"
 SFT_FORMATS = {
     "prompt/response": ("prompt", "response"),
     "prompt/completion": ("prompt", "completion"),
@@ -29,140 +26,11 @@ SFT_FORMATS = {
     "chosen transcripts": ("chosen",),  # Anthropic HH: SFT on the preferred conversation
     "plain text": ("text",),  # language modelling on whole texts
 }
+
 TRANSCRIPT_ASSISTANT = "\n\nAssistant:"
+
 TRANSCRIPT_ROLES = {"Human": "user", "Assistant": "assistant"}
 
-
-def load_rows(name: str, split: str = "train", config: str | None = None) -> Dataset:
-    """One split of a dataset given as a local file or folder, or as a hub id."""
-    path = Path(name)
-    if path.is_file():
-        rows = read_file(path)
-        if not rows:
-            raise RecipeError(f"{name}: the file holds no rows.")
-        return Dataset.from_list(rows)
-    if not path.exists() and (name.startswith((".", "/", "~")) or path.suffix in FILE_TYPES):
-        raise RecipeError(f"{name}: no such file or folder (the path is relative to {Path.cwd()}).")
-    return _load_split(name, split, config)
-
-
-def load_splits(name: str, config: str | None = None) -> DatasetDict:
-    """All splits of a dataset: a single local file is one `train` split."""
-    if Path(name).is_file():
-        return DatasetDict({"train": load_rows(name)})
-    return _load_dataset(name, config)
-
-
-def _load_dataset(name: str, config: str | None) -> DatasetDict:
-    from datasets import load_dataset
-
-    try:
-        return load_dataset(name, config)
-    except (FileNotFoundError, ConnectionError) as err:
-        raise RecipeError(
-            f"dataset_name {name!r}: not a local file or folder, and the hub could not provide it "
-            f"(offline, or no such dataset): {err}"
-        ) from None
-    except ValueError as err:
-        raise RecipeError(f"dataset_name {name!r} (config {config!r}) could not be loaded: {err}") from None
-
-
-def _load_split(name: str, split: str, config: str | None) -> Dataset:
-    return select_split(_load_dataset(name, config), name, split)
-
-
-def select_split(splits: DatasetDict, name: str, split: str) -> Dataset:
-    """One split by name; a missing or empty split is an error naming the dataset and its splits."""
-    if split not in splits:
-        raise RecipeError(f"dataset {name!r} has no split {split!r}; it has {sorted(splits)}.")
-    if len(splits[split]) == 0:
-        raise RecipeError(f"dataset {name!r}, split {split!r}, holds no rows.")
-    return splits[split]
-
-
-def read_file(path: Path) -> list[dict]:
-    """Rows of a local file; a bad file is named with the line where it goes wrong."""
-    kind = FILE_TYPES.get(path.suffix.lower())
-    if kind is None:
-        raise RecipeError(f"{path}: unknown file type {path.suffix!r}; expected one of {sorted(FILE_TYPES)}.")
-    if kind == "parquet":
-        import pyarrow.parquet as pq
-
-        try:
-            return pq.read_table(path).to_pylist()
-        except Exception as err:  # pyarrow raises several types for a broken file
-            raise RecipeError(f"{path}: not a valid parquet file ({err}).") from None
-    text = _read_text(path)
-    if kind == "csv":
-        return _parse_csv(path, text)
-    if kind == "jsonl" or (text.lstrip().startswith("{") and "\n{" in text.strip()):
-        return _parse_jsonl(path, text)  # JSON lines, also when saved as .json
-    return _parse_json(path, text)
-
-
-def _read_text(path: Path) -> str:
-    data = path.read_bytes()
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        line = data[: err.start].count(b"\n") + 1
-        raise RecipeError(
-            f"{path}, line {line}: bytes that are not UTF-8 ({data[err.start:err.start + 4]!r}). "
-            "Re-save the file as UTF-8."
-        ) from None
-
-
-def _parse_json(path: Path, text: str) -> list[dict]:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise RecipeError(f"{path}, line {err.lineno}: not valid JSON ({err.msg}).") from None
-    if isinstance(data, dict) and len(data) == 1 and isinstance(next(iter(data.values())), list):
-        data = next(iter(data.values()))  # {"data": [...]}
-    if not isinstance(data, list) or not all(isinstance(row, dict) for row in data):
-        raise RecipeError(f"{path}: expected a JSON list of objects, one per row.")
-    return data
-
-
-def _parse_jsonl(path: Path, text: str) -> list[dict]:
-    rows = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise RecipeError(f"{path}, line {number}: not valid JSON ({err.msg}).") from None
-        if not isinstance(row, dict):
-            raise RecipeError(f"{path}, line {number}: expected a JSON object, got {type(row).__name__}.")
-        rows.append(row)
-    return rows
-
-
-def _parse_csv(path: Path, text: str) -> list[dict]:
-    header = text.split("\n", 1)[0]
-    delimiter = max(DELIMITERS, key=header.count)
-    if header.count(delimiter) == 0:
-        delimiter = ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    try:
-        columns = next(reader)
-    except StopIteration:
-        raise RecipeError(f"{path}: the file is empty.") from None
-    rows, blank = [], 0
-    for fields in reader:
-        if not any(fields):
-            blank += 1
-            continue
-        if len(fields) != len(columns):
-            raise RecipeError(
-                f"{path}, line {reader.line_num}: {len(fields)} fields, but the header has {len(columns)} "
-                f"({delimiter!r}-separated: {columns}). Quote fields that contain the delimiter."
-            )
-        rows.append(dict(zip(columns, fields)))
-    if blank:
-        logger.warning(f"{path}: skipped {blank} blank lines.")
-    return rows
 
 
 def rename_columns(rows: Dataset, mapping: dict | None, source: str) -> Dataset:
@@ -178,12 +46,14 @@ def rename_columns(rows: Dataset, mapping: dict | None, source: str) -> Dataset:
     return rows.rename_columns(mapping)
 
 
+
 def canonical_columns(rows: Dataset) -> Dataset:
     """Lower-case column names (`Prompt` -> `prompt`) where that makes no clash."""
     lowered = {c: c.strip().lower() for c in rows.column_names}
     if len(set(lowered.values())) < len(lowered):
         return rows
     return rows.rename_columns({c: new for c, new in lowered.items() if c != new})
+
 
 
 def detect_format(rows: Dataset, formats: dict[str, tuple[str, ...]], source: str) -> str:
@@ -198,6 +68,7 @@ def detect_format(rows: Dataset, formats: dict[str, tuple[str, ...]], source: st
     )
 
 
+
 def check_present(rows: Dataset, columns: tuple[str, ...], source: str) -> None:
     """Every row must have a value in each required column (an empty string is allowed here)."""
     for column in columns:
@@ -206,9 +77,11 @@ def check_present(rows: Dataset, columns: tuple[str, ...], source: str) -> None:
                 raise RecipeError(f"{source}, row {index + 1}: no value in required column {column!r}.")
 
 
+
 def report_dropped(dropped: Counter, total: int, source: str) -> None:
     for reason, count in dropped.items():
         logger.warning(f"{source}: dropped {count} of {total} rows: {reason}.")
+
 
 
 def to_sft_examples(rows: Dataset, source: str, column_mapping: dict | None = None) -> Dataset:
@@ -239,10 +112,12 @@ def to_sft_examples(rows: Dataset, source: str, column_mapping: dict | None = No
     return rows.select(keep)
 
 
+
 def transcript_prompt_length(text) -> int:
     """Length of a HH transcript's prompt: up to and including its last `Assistant:` (0 if it has none)."""
     cut = text.rfind(TRANSCRIPT_ASSISTANT) if isinstance(text, str) else -1
     return 0 if cut < 0 else cut + len(TRANSCRIPT_ASSISTANT)
+
 
 
 def _split_transcript(row: dict, index: int, source: str) -> dict:
@@ -254,6 +129,7 @@ def _split_transcript(row: dict, index: int, source: str) -> dict:
             "layout; give `prompt`/`response` columns or map yours with `column_mapping`."
         )
     return {"prompt": text[:end], "completion": text[end:]}
+
 
 
 def _split_last_turn(row: dict, index: int, source: str) -> dict:
@@ -268,11 +144,13 @@ def _split_last_turn(row: dict, index: int, source: str) -> dict:
     return {"prompt": messages[:-1], "completion": messages[-1:]}
 
 
+
 def transcript_to_messages(text: str) -> list[dict]:
     """'\\n\\nHuman: a\\n\\nAssistant: b\\n\\nAssistant:' -> chat turns (the empty last turn is dropped)."""
     parts = re.split(r"\n\n(Human|Assistant):", text)
     turns = [{"role": TRANSCRIPT_ROLES[parts[i]], "content": parts[i + 1].strip()} for i in range(1, len(parts), 2)]
     return [t for t in turns if t["content"]]
+
 
 
 def prompt_turns(prompt) -> list[dict]:
@@ -288,17 +166,6 @@ def _text_of(value) -> str:
         return "".join(str(turn.get("content") or "") for turn in value)
     return str(value)
 
-
-def as_chat(rows: Dataset) -> Dataset:
-    """Plain-text prompt/completion -> user turn(s) and one assistant turn, for the chat template."""
-    if isinstance(rows[0]["prompt"], list):
-        return rows
-    return rows.map(
-        lambda row: {
-            "prompt": prompt_turns(row["prompt"]),
-            "completion": [{"role": "assistant", "content": row["completion"].strip()}],
-        }
-    )
 
 
 def to_prompts(rows: Dataset, source: str, column_mapping: dict | None = None, prompt_words: int | None = None) -> list:
@@ -326,3 +193,146 @@ def to_prompts(rows: Dataset, source: str, column_mapping: dict | None = None, p
         raise RecipeError(f"{source}: every prompt is empty.")
     logger.info(f"{source}: {len(kept)} prompts.")
     return kept
+
+
+
+def ranked_columns(columns: list[str]) -> list[str]:
+    """Columns that hold ranked responses, best first: `responses` (a list) or several `*response*` columns."""
+    if "responses" in columns:
+        return ["responses"]
+    return [c for c in columns if "response" in c and c != "prompt"]
+
+
+
+def score_columns(columns: list[str]) -> list[tuple[str, str]]:
+    """(answer_i, score_i) column pairs, WebGPT style."""
+    return [(f"answer_{i}", f"score_{i}") for i in range(len(columns)) if {f"answer_{i}", f"score_{i}"} <= set(columns)]
+
+
+
+def preference_format(rows: Dataset, source: str) -> str:
+    columns = rows.column_names
+    if {"chosen", "rejected"} <= set(columns):
+        return "prompt/chosen/rejected" if "prompt" in columns else "chosen/rejected transcripts"
+    if "prompt" in columns and (columns.count("responses") or len(ranked_columns(columns)) >= 2):
+        return "ranked responses"
+    if len(score_columns(columns)) >= 2:
+        return "scored answers"
+    raise RecipeError(
+        f"{source}: unknown preference format. Columns found: {rows.column_names}. Expected one of — "
+        "prompt, chosen, rejected; chosen, rejected (full transcripts); prompt plus two or more ranked response "
+        "columns, best first (or a `responses` list); answer_0, answer_1, score_0, score_1 (with prompt or "
+        "question). Use `column_mapping` in the YAML to rename other columns."
+    )
+
+
+
+def to_preference_pairs(rows: Dataset, source: str, column_mapping: dict | None = None) -> Dataset:
+    """Preferences in any accepted format -> `prompt` / `chosen` / `rejected` rows, counting what is dropped."""
+    rows = canonical_columns(rename_columns(rows, column_mapping, source))
+    kind = preference_format(rows, source)
+    pairs: list[dict] = []
+    dropped: Counter = Counter()
+    for index, row in enumerate(rows):
+        where = f"{source}, row {index + 1}"
+        if kind == "prompt/chosen/rejected":
+            pairs.append(prompted_pair(row, where))
+        elif kind == "chosen/rejected transcripts":
+            pairs.append(split_transcripts(row["chosen"], row["rejected"], where))
+        elif kind == "ranked responses":
+            pairs += ranking_to_pairs(row, where)
+        else:
+            pairs += scores_to_pairs(row, where, dropped)
+    kept = [p for p in pairs if p["chosen"] != p["rejected"]]
+    if len(kept) < len(pairs):
+        dropped["chosen identical to rejected"] += len(pairs) - len(kept)
+    made = len(pairs) + dropped["tied scores"]
+    logger.info(f"{source}: read {len(rows)} rows ({kind}), made {made} pairs.")
+    report_dropped(dropped, made, source)
+    if not kept:
+        raise RecipeError(f"{source}: every pair is a tie or has chosen identical to rejected; nothing to train on.")
+    return Dataset.from_list(kept)
+
+
+
+def prompted_pair(row: dict, where: str) -> dict:
+    """A prompt/chosen/rejected row; chat turns that repeat the prompt (UltraFeedback) keep only the replies."""
+    chosen, rejected = row["chosen"], row["rejected"]
+    if isinstance(chosen, list) and isinstance(rejected, list):
+        if chosen and rejected and chosen[0] == rejected[0]:
+            return split_transcripts(chosen, rejected, where)
+        return {"prompt": prompt_turns(row["prompt"]), "chosen": chosen, "rejected": rejected}
+    return {"prompt": row["prompt"], "chosen": chosen, "rejected": rejected}
+
+
+
+def ranking_to_pairs(row: dict, where: str) -> list[dict]:
+    """A K-way ranking (best first) -> all K(K-1)/2 (better, worse) pairs."""
+    columns = ranked_columns(list(row))
+    ranked = row["responses"] if columns == ["responses"] else [row[c] for c in columns]
+    ranked = [r for r in (ranked or []) if r is not None and str(r).strip()]
+    if len(ranked) < 2:
+        raise RecipeError(f"{where}: a ranking needs at least two responses, found {len(ranked)}.")
+    return [
+        {"prompt": row["prompt"], "chosen": better, "rejected": worse}
+        for i, better in enumerate(ranked)
+        for worse in ranked[i + 1 :]
+    ]
+
+
+
+def scores_to_pairs(row: dict, where: str, dropped: Counter) -> list[dict]:
+    """Scored answers -> pairs, the higher score chosen; ties are dropped and counted."""
+    prompt = row.get("prompt", row.get("question"))
+    if isinstance(prompt, dict):  # WebGPT: {"full_text": ...}
+        prompt = prompt.get("full_text")
+    if prompt is None:
+        raise RecipeError(f"{where}: scored answers need a `prompt` or `question` column.")
+    answers = [(row[a], float(row[s])) for a, s in score_columns(list(row))]
+    pairs = []
+    for i, (answer_i, score_i) in enumerate(answers):
+        for answer_j, score_j in answers[i + 1 :]:
+            if score_i == score_j:
+                dropped["tied scores"] += 1
+                continue
+            better, worse = (answer_i, answer_j) if score_i > score_j else (answer_j, answer_i)
+            pairs.append({"prompt": prompt, "chosen": better, "rejected": worse})
+    return pairs
+
+
+
+def split_transcripts(chosen: str, rejected: str, where: str) -> dict:
+    """Two full transcripts that share their prompt -> the prompt up to the last shared `Assistant:` turn.
+
+    Chat transcripts (lists of turns) split after their longest common run of turns.
+    """
+    if isinstance(chosen, list) and isinstance(rejected, list):
+        shared = 0
+        while shared < min(len(chosen), len(rejected)) - 1 and chosen[shared] == rejected[shared]:
+            shared += 1
+        return {"prompt": chosen[:shared], "chosen": chosen[shared:], "rejected": rejected[shared:]}
+    shared = 0
+    while shared < min(len(chosen), len(rejected)) and chosen[shared] == rejected[shared]:
+        shared += 1
+    cut = chosen.rfind(TRANSCRIPT_ASSISTANT, 0, shared + len(TRANSCRIPT_ASSISTANT))
+    if cut < 0 or cut + len(TRANSCRIPT_ASSISTANT) > shared:
+        raise RecipeError(
+            f"{where}: chosen and rejected share no prompt ending in {TRANSCRIPT_ASSISTANT.strip()!r}; "
+            "give a `prompt` column or transcripts in the '\\n\\nHuman: ...\\n\\nAssistant: ...' layout."
+        )
+    end = cut + len(TRANSCRIPT_ASSISTANT)
+    return {"prompt": chosen[:end], "chosen": chosen[end:], "rejected": rejected[end:]}  # " reply": reads on from "Assistant:"
+
+
+
+def split_by_prompt(rows: Dataset, eval_fraction: float) -> tuple[Dataset, Dataset]:
+    """Hold out `eval_fraction` of the prompts (by a hash of their text: deterministic, the same on every rank)."""
+    def held_out(prompt) -> bool:
+        digest = hashlib.sha256(json.dumps(prompt, sort_keys=True).encode()).digest()
+        return int.from_bytes(digest[:8], "big") / 2**64 < eval_fraction
+
+    flags = [held_out(p) for p in rows["prompt"]]
+    train = rows.select([i for i, f in enumerate(flags) if not f])
+    held = rows.select([i for i, f in enumerate(flags) if f])
+    return train, held
+

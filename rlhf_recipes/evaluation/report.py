@@ -15,9 +15,11 @@ from pathlib import Path
 
 from trl import TrlParser
 
-from rlhf_recipes import evaluation, models, plots
-from rlhf_recipes.config import apply_prompt_template, run
-from rlhf_recipes.logs import get_logger
+from rlhf_recipes.common import files, formats, models
+from rlhf_recipes.common.config import apply_prompt_template, run
+from rlhf_recipes.common.logs import get_logger
+from rlhf_recipes.evaluation import plots, sampling
+from rlhf_recipes.quickstart import task
 
 logger = get_logger(__name__)
 HACKING_MARGIN = 0.1  # win rates within 0.5 ± this count as no verdict
@@ -35,9 +37,9 @@ class ReportArguments:
         default=None, metadata={"help": "The stages' `prompt_template`, for models without a chat template."}
     )
     output_dir: str = field(default="outputs/report", metadata={"help": "Where report.json/.md and plots go."})
-    samples_per_prompt: int = field(default=evaluation.SAMPLES_PER_PROMPT, metadata={"help": "Responses per prompt."})
+    samples_per_prompt: int = field(default=sampling.SAMPLES_PER_PROMPT, metadata={"help": "Responses per prompt."})
     max_new_tokens: int = field(default=32, metadata={"help": "Longest response sampled, in tokens."})
-    temperature: float = field(default=evaluation.TEMPERATURE, metadata={"help": "Sampling temperature."})
+    temperature: float = field(default=sampling.TEMPERATURE, metadata={"help": "Sampling temperature."})
     seed: int = field(default=0, metadata={"help": "Sampling seed (the same for both models)."})
     num_examples: int = field(default=12, metadata={"help": "Sample responses shown side by side."})
     timings: str | None = field(default=None, metadata={"help": "JSON file of seconds per stage to include."})
@@ -47,28 +49,27 @@ def compare(args: ReportArguments) -> dict:
     """Sample both models on the same prompts and measure; returns the report's JSON."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from rlhf_recipes import data
 
     policy_dir = models.model_folder(args.policy, "policy")
     reference_dir = models.model_folder(args.reference, "reference")
     reward_dir = models.model_folder(args.reward_model, "reward_model")
     models.check_reward_model(reward_dir, "reward_model")
-    distinct = data.to_prompts(data.load_rows(args.prompts, args.split), args.prompts)[: args.max_prompts]
+    distinct = formats.to_prompts(files.load_rows(args.prompts, args.split), args.prompts)[: args.max_prompts]
     distinct = [apply_prompt_template(args, p) for p in distinct]
     prompts = [p for p in distinct for _ in range(args.samples_per_prompt)]
 
-    policy, tokenizer = evaluation.load_policy(policy_dir)
-    reference, _ = evaluation.load_policy(reference_dir)
+    policy, tokenizer = sampling.load_policy(policy_dir)
+    reference, _ = sampling.load_policy(reference_dir)
     kwargs = dict(max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed)
-    samples = {"policy": evaluation.sample(policy, tokenizer, prompts, **kwargs),
-               "reference": evaluation.sample(reference, tokenizer, prompts, **kwargs)}  # fmt: skip
+    samples = {"policy": sampling.sample(policy, tokenizer, prompts, **kwargs),
+               "reference": sampling.sample(reference, tokenizer, prompts, **kwargs)}  # fmt: skip
     texts = {name: [s["text"] for s in group] for name, group in samples.items()}
-    kl = [p - r for p, r in zip(evaluation.sequence_logprobs(policy, samples["policy"], args.temperature),
-                                evaluation.sequence_logprobs(reference, samples["policy"], args.temperature))]  # fmt: skip
+    kl = [p - r for p, r in zip(sampling.sequence_logprobs(policy, samples["policy"], args.temperature),
+                                sampling.sequence_logprobs(reference, samples["policy"], args.temperature))]  # fmt: skip
 
     reward_model = AutoModelForSequenceClassification.from_pretrained(reward_dir).to(policy.device).eval()
     reward_tokenizer = AutoTokenizer.from_pretrained(reward_dir)
-    rewards = {name: evaluation.reward_scores(reward_model, reward_tokenizer, prompts, texts[name]) for name in texts}
+    rewards = {name: sampling.reward_scores(reward_model, reward_tokenizer, prompts, texts[name]) for name in texts}
     mean = lambda values: sum(values) / len(values)  # noqa: E731
     figures = {
         "num_prompts": len(distinct),
@@ -76,19 +77,19 @@ def compare(args: ReportArguments) -> dict:
         "reward_mean_policy": mean(rewards["policy"]),
         "reward_mean_reference": mean(rewards["reference"]),
         "reward_delta": mean(rewards["policy"]) - mean(rewards["reference"]),
-        "win_rate_reward_model": evaluation.win_rate(rewards["policy"], rewards["reference"]),
+        "win_rate_reward_model": sampling.win_rate(rewards["policy"], rewards["reference"]),
         "kl_mean": mean(kl),
         "length_mean_policy": mean([len(s["response_ids"]) for s in samples["policy"]]),
         "length_mean_reference": mean([len(s["response_ids"]) for s in samples["reference"]]),
     }
     gold = {}
-    if evaluation.is_builtin_task(distinct):
-        gold = {name: [evaluation.task.score(p, t) for p, t in zip(prompts, texts[name])] for name in texts}
-        summary = {name: evaluation.gold_summary(prompts, texts[name]) for name in texts}
+    if sampling.is_builtin_task(distinct):
+        gold = {name: [task.score(p, t) for p, t in zip(prompts, texts[name])] for name in texts}
+        summary = {name: sampling.gold_summary(prompts, texts[name]) for name in texts}
         figures |= {
             "gold_mean_policy": mean(gold["policy"]),
             "gold_mean_reference": mean(gold["reference"]),
-            "gold_win_rate": evaluation.win_rate(gold["policy"], gold["reference"]),
+            "gold_win_rate": sampling.win_rate(gold["policy"], gold["reference"]),
             "well_formed_policy": summary["policy"]["well_formed_rate"],
             "well_formed_reference": summary["reference"]["well_formed_rate"],
             "gold_verdicts_policy": summary["policy"]["verdicts"],

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 from transformers.modeling_outputs import BaseModelOutput
 
-from rlhf_recipes.errors import RecipeError
+from rlhf_recipes.common.errors import RecipeError
 
 
 class _ReadAsText(nn.Module):

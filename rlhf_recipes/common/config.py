@@ -13,8 +13,8 @@ from dataclasses import dataclass, field, fields
 
 from trl import ScriptArguments
 
-from rlhf_recipes import logs
-from rlhf_recipes.errors import RecipeError
+from rlhf_recipes.common import logs
+from rlhf_recipes.common.errors import RecipeError
 
 
 @dataclass

@@ -4,7 +4,8 @@ from collections import Counter
 
 import torch
 
-from rlhf_recipes import data, models, task
+from rlhf_recipes.common import models, prompts
+from rlhf_recipes.quickstart import task
 
 EVAL_BATCH_SIZE = 64
 SAMPLES_PER_PROMPT = 4  # responses sampled per held-out prompt, for steadier rates
@@ -75,7 +76,7 @@ def render(tokenizer, prompt: str, response: str) -> str:
     """Prompt and response as the reward stage trained on them (chat template, or text + eos)."""
     if tokenizer.chat_template is None:
         return prompt + response + tokenizer.eos_token
-    turns = [*data.prompt_turns(prompt), {"role": "assistant", "content": response}]
+    turns = [*prompts.prompt_turns(prompt), {"role": "assistant", "content": response}]
     return tokenizer.apply_chat_template(turns, tokenize=False)
 
 

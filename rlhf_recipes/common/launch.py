@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from rlhf_recipes.errors import RecipeError
+from rlhf_recipes.common.errors import RecipeError
 
 PLACEHOLDER = re.compile(r"<[A-Z_]+>")
 NEEDS_GPU = {"DEEPSPEED": "DeepSpeed", "FSDP": "FSDP"}

@@ -12,7 +12,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from rlhf_recipes import task
+from rlhf_recipes.quickstart import task
 
 BUILTIN_TINY = "builtin:tiny"
 SEED = 0

@@ -12,7 +12,7 @@ saved in the reward model's `config.json` (`reward_mean`, `reward_std`), so they
 import torch
 from torch import nn
 
-from rlhf_recipes.logs import get_logger
+from rlhf_recipes.common.logs import get_logger
 
 logger = get_logger(__name__)
 MAX_PAIRS = 512  # responses enough for a steady mean and std (2 x 512 scored)

@@ -1,0 +1,1 @@
+"""Building blocks every stage uses: configuration, data, prompt rendering, models, artifacts."""

@@ -1,0 +1,1 @@
+"""SFT vs RLHF on held-out prompts: sampling and scoring, the report, its plots."""

@@ -1,0 +1,1 @@
+"""The built-in world the quickstart runs in: a review task, its gold labeler, and a tiny model built locally."""
