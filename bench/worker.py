@@ -86,7 +86,7 @@ def stage_args(stage, out_dir, extra):
 def recipe(stage, model_dir, data_dir, out_dir, extra):
     import importlib
 
-    from rlhf_recipes.common.config import parse
+    from rlhf_recipes.common.parsing import parse
 
     module = importlib.import_module(f"rlhf_recipes.{stage}")
     args = stage_args(stage, out_dir, extra)
@@ -104,7 +104,7 @@ def plain(stage, model_dir, data_dir, out_dir, extra):
     from peft import LoraConfig
     from transformers import AutoTokenizer
 
-    from rlhf_recipes.common.config import parse  # only to read the same YAML values
+    from rlhf_recipes.common.parsing import parse  # only to read the same YAML values
 
     module = __import__(f"rlhf_recipes.{stage}", fromlist=["make_parser"])
     _, training_args, model_args = parse(module.make_parser(), stage_args(stage, out_dir, extra))

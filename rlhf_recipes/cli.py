@@ -57,7 +57,7 @@ def print_summary(report: dict) -> None:
 
 
 def compare(argv: list[str]) -> None:
-    from rlhf_recipes.common.config import parse
+    from rlhf_recipes.common.parsing import parse
     from rlhf_recipes.evaluation import report
 
     parser = report.make_parser()
@@ -69,13 +69,12 @@ def compare(argv: list[str]) -> None:
 
 def score(args) -> None:
     """Score prompt/response pairs with a reward model and print them, best first per prompt."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    from rlhf_recipes.common import models
+    from rlhf_recipes.common import artifacts, models
+    from rlhf_recipes.common.errors import check
     from rlhf_recipes.evaluation import sampling
 
-    folder = models.model_folder(args.model, "model")
-    models.check_reward_model(folder, "model")
+    folder = artifacts.model_folder(args.model, "model")
+    check(models.reward_model_problems(folder, "model"))
     if args.file:
         rows = formats.canonical_columns(files.load_rows(args.file))
         if not {"prompt", "response"} <= set(rows.column_names):
@@ -85,9 +84,8 @@ def score(args) -> None:
         pairs = [(args.prompt, response) for response in args.response]
     else:
         raise RecipeError("give --prompt with one or more --response, or --file with prompt/response columns.")
-    model = AutoModelForSequenceClassification.from_pretrained(folder).eval()
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    scores = sampling.reward_scores(model, tokenizer, [p for p, _ in pairs], [r for _, r in pairs])
+    model, tokenizer, prompt_format = sampling.load_reward_model(folder)
+    scores = sampling.reward_scores(model, tokenizer, prompt_format, [p for p, _ in pairs], [r for _, r in pairs])
     ranked = sorted(zip(pairs, scores), key=lambda item: (item[0][0], -item[1]))
     width = min(60, max(len(r) for (_, r), _ in ranked))
     print(f"{'reward':>8}  {'response':<{width}}  prompt")

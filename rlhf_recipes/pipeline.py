@@ -5,21 +5,19 @@ whose output is complete is skipped (`force` redoes it); a stage that fails leav
 stages' results as they were, so running again resumes where it stopped.
 """
 
-import importlib
-import json
 import time
 from pathlib import Path
 
-from rlhf_recipes.common import models
-from rlhf_recipes.common.config import parse
+from rlhf_recipes import ppo, reward, sft
+from rlhf_recipes.common import artifacts
 from rlhf_recipes.common.errors import RecipeError
 from rlhf_recipes.common.logs import get_logger
+from rlhf_recipes.common.parsing import parse
+from rlhf_recipes.evaluation import report as reporting
 
 logger = get_logger(__name__)
-STAGE_MODULES = {"sft": "rlhf_recipes.sft", "reward": "rlhf_recipes.reward", "ppo": "rlhf_recipes.ppo",
-                 "report": "rlhf_recipes.evaluation.report"}
-STAGES = tuple(STAGE_MODULES)
-TIMINGS_FILE = "timings.json"
+TRAINING_STAGES = {"sft": sft, "reward": reward, "ppo": ppo}
+STAGES = (*TRAINING_STAGES, "report")
 
 
 def chained(stage: str, output_dir: Path) -> list[str]:
@@ -49,35 +47,30 @@ def run_pipeline(
         raise RecipeError(f"{recipes}: no {', '.join(s + '.yaml' for s in missing)}; a pipeline folder needs "
                           f"{', '.join(s + '.yaml' for s in STAGES)}.")  # fmt: skip
     parsed = {}
-    for stage in STAGES:
+    for stage in STAGES:  # every YAML is checked before the first stage starts
         extra = chained(stage, output_dir) if output_dir else []
         extra += (["--seed", str(seed)] if seed is not None else []) + (overrides or {}).get(stage, [])
-        module = importlib.import_module(STAGE_MODULES[stage])
-        parsed[stage] = (module, parse(module.make_parser(), ["--config", str(recipes / f"{stage}.yaml"), *extra]))
-    report_dir = Path(parsed["report"][1][0].output_dir)
-    timings_path = report_dir / TIMINGS_FILE
-    timings = json.loads(timings_path.read_text()) if timings_path.exists() else {}
-    for stage in STAGES[:-1]:
-        module, args = parsed[stage]
-        stage_dir = args[1].output_dir
-        if models.is_complete(stage_dir) and not force:
+        module = TRAINING_STAGES.get(stage, reporting)
+        parsed[stage] = parse(module.make_parser(), ["--config", str(recipes / f"{stage}.yaml"), *extra])
+    (report_args,) = parsed["report"]
+    timings_path = Path(report_args.output_dir) / artifacts.TIMINGS_FILE
+    timings = artifacts.read_json(timings_path, {})
+    for stage, module in TRAINING_STAGES.items():
+        stage_dir = parsed[stage][1].output_dir
+        if artifacts.is_complete(stage_dir) and not force:
             logger.info(f"{stage}: complete in {stage_dir}, skipped (force to redo).")
             continue
         logger.info(f"{stage}: running {recipes / (stage + '.yaml')} -> {stage_dir}")
         start = time.perf_counter()
-        module.main(*args)
+        module.main(*parsed[stage])
         timings[f"{stage}_s"] = round(time.perf_counter() - start, 1)
-        report_dir.mkdir(parents=True, exist_ok=True)
-        timings_path.write_text(json.dumps(timings, indent=2))
-    module, args = parsed["report"]
-    args[0].timings = str(timings_path)
+        timings_path.parent.mkdir(parents=True, exist_ok=True)
+        artifacts.write_json(timings_path, timings)  # kept for a later run that skips this stage
     start = time.perf_counter()
-    report = module.main(*args)
+    report = reporting.compare(report_args)
     timings["report_s"] = round(time.perf_counter() - start, 1)
     timings["total_s"] = round(sum(v for k, v in timings.items() if k != "total_s"), 1)
-    timings_path.write_text(json.dumps(timings, indent=2))
+    artifacts.write_json(timings_path, timings)
     report["timings"] = timings
-    models.write_json(report_dir / "report.json", report)
-    has_curves = (report_dir / "ppo_training.png").exists()
-    (report_dir / "report.md").write_text(module.markdown(report, has_curves))
+    reporting.write(report, report_args.output_dir)
     return report

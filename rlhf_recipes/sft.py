@@ -5,8 +5,9 @@
 
 Data (`dataset_name`: a local json/jsonl/csv/parquet file or folder, or a hub id), recognized by its
 columns: `prompt`/`response`, `prompt`/`completion`, chat `messages`, HH `chosen` transcripts or plain
-`text`; `column_mapping` renames others. A tokenizer without a pad token needs `pad_token`. Outputs in `output_dir`: the adapter, `trainer_state.json`, and `merged/` (the full model with
-its tokenizer) which the reward and PPO stages start from.
+`text`; `column_mapping` renames others. A tokenizer without a pad token needs `pad_token`. Outputs in
+`output_dir`: the adapter, `trainer_state.json`, and `merged/` (the full model with its tokenizer and
+prompt format) which the reward and PPO stages start from.
 """
 
 from dataclasses import dataclass
@@ -14,19 +15,15 @@ from dataclasses import dataclass
 import trl
 from accelerate import PartialState
 from transformers import AutoModelForCausalLM
-from trl import ModelConfig, SFTTrainer, TrlParser, get_peft_config
+from trl import SFTTrainer, get_peft_config, get_quantization_config
+from trl.trainer.utils import create_model_from_path
 
-from rlhf_recipes.common import files, formats, models, prompts
-from rlhf_recipes.common.config import (
-    DatasetArguments,
-    StageSettings,
-    apply_prompt_template,
-    describe_precision,
-    run,
-    uses_chat_template,
-)
+from rlhf_recipes.common import artifacts, models, stage_data
+from rlhf_recipes.common.arguments import DatasetArguments, StageModelConfig, StageSettings, describe_precision
 from rlhf_recipes.common.errors import RecipeError
 from rlhf_recipes.common.logs import get_logger
+from rlhf_recipes.common.parsing import RecipeParser, run
+from rlhf_recipes.common.prompts import choose_format
 
 logger = get_logger(__name__)
 
@@ -36,57 +33,49 @@ class SFTConfig(StageSettings, trl.SFTConfig):
     """TRL's SFTConfig; precision follows the hardware unless set; `pad_token` may add a new token."""
 
 
-def load_sft_dataset(script_args: DatasetArguments, split: str, tokenizer):
-    """The SFT split as prompt/completion rows, wrapped in the chat template when one is used."""
-    source = f"{script_args.dataset_name} [{split}]"
-    rows = files.load_rows(script_args.dataset_name, split, script_args.dataset_config)
-    rows = formats.to_sft_examples(rows, source, script_args.column_mapping)
-    if "text" in rows.column_names:  # plain language modelling: no chat turns
-        return rows
-    if not uses_chat_template(script_args, tokenizer):
-        if isinstance(rows[0]["prompt"], list):
-            raise RecipeError(f"{source}: chat messages need a tokenizer with a chat template; this one has none.")
-        return rows.map(lambda row: {"prompt": apply_prompt_template(script_args, row["prompt"])})
-    return prompts.as_chat(rows)
+@dataclass
+class SFTModelConfig(StageModelConfig):
+    """TRL's ModelConfig for a causal LM."""
+
+    def problems(self) -> list[str]:
+        found = super().problems()
+        if self.use_peft and self.lora_task_type != "CAUSAL_LM":
+            found.append(f"lora_task_type: the SFT stage trains a causal LM; use CAUSAL_LM, not {self.lora_task_type}.")
+        return found
 
 
-def load_model(model_path: str, tokenizer, model_args: ModelConfig, training_args: SFTConfig):
-    """What SFTTrainer loads: the model's path, or the model itself when a new pad token grew the vocabulary."""
-    training_args.model_init_kwargs = models.model_init_kwargs(model_args)
-    if not models.grown_vocabulary(model_path, tokenizer):
-        return model_path
-    if models.quantization(model_args) is not None:
+def check_sft(model_args: SFTModelConfig, training_args: SFTConfig, grown_vocabulary: bool) -> None:
+    """What needs the tokenizer: a new pad token cannot grow the embeddings of a quantized model."""
+    if grown_vocabulary and (model_args.load_in_4bit or model_args.load_in_8bit):
         raise RecipeError(
             f"pad_token {training_args.pad_token!r} is a new token, and the embeddings of a quantized model cannot "
             "grow: choose a token of the vocabulary, or run this SFT without load_in_4bit/load_in_8bit."
         )
-    from trl.trainer.utils import create_model_from_path
-
-    model = create_model_from_path(model_path, **training_args.model_init_kwargs)
-    models.fit_embeddings(model, tokenizer)
-    training_args.model_init_kwargs = None
-    return model
 
 
-def main(script_args: DatasetArguments, training_args: SFTConfig, model_args: ModelConfig):
+def main(script_args: DatasetArguments, training_args: SFTConfig, model_args: SFTModelConfig):
     """Train the SFT adapter and save it with the merged model under `training_args.output_dir`."""
-    state = PartialState()
-    if model_args.use_peft and model_args.lora_task_type != "CAUSAL_LM":
-        raise RecipeError(f"lora_task_type: the SFT stage trains a causal LM; use CAUSAL_LM, not {model_args.lora_task_type}.")
-    model_path = models.resolve_model(model_args)
+    model_path = artifacts.resolve_model(model_args)
     tokenizer = models.load_tokenizer(model_path, pad_token=training_args.pad_token, allow_new=True)
-    train_rows = load_sft_dataset(script_args, script_args.dataset_train_split, tokenizer)
+    prompt_format = choose_format(script_args, tokenizer, model_path)
+    grown = models.grown_vocabulary(model_path, tokenizer)
+    check_sft(model_args, training_args, grown)
+    train_rows = stage_data.sft_examples(script_args, script_args.dataset_train_split, prompt_format)
     eval_rows = None
     if training_args.eval_strategy != "no":
-        eval_rows = load_sft_dataset(script_args, script_args.dataset_test_split, tokenizer)
+        eval_rows = stage_data.sft_examples(script_args, script_args.dataset_test_split, prompt_format)
     logger.info(
         f"SFT of {model_path} on {len(train_rows)} examples, {describe_precision(training_args)}, "
         f"{'LoRA r=' + str(model_args.lora_r) if model_args.use_peft else 'full fine-tuning'} on a "
-        f"{models.describe_quantization(model_args)}, "
-        f"{state.num_processes} process(es)."
+        f"{models.describe_quantization(model_args)}, {PartialState().num_processes} process(es)."
     )
 
-    model = load_model(model_path, tokenizer, model_args, training_args)
+    training_args.model_init_kwargs = models.model_init_kwargs(model_args)
+    model = model_path
+    if grown:  # SFTTrainer cannot grow the embeddings: it gets the grown model itself
+        model = create_model_from_path(model_path, **training_args.model_init_kwargs)
+        models.fit_embeddings(model, tokenizer)
+        training_args.model_init_kwargs = None
     trainer = SFTTrainer(
         model=model,
         args=training_args,
@@ -94,19 +83,19 @@ def main(script_args: DatasetArguments, training_args: SFTConfig, model_args: Mo
         eval_dataset=eval_rows,
         processing_class=tokenizer,
         peft_config=get_peft_config(model_args),
-        quantization_config=models.quantization(model_args),
+        quantization_config=get_quantization_config(model_args),
     )
     trainer.train()
 
-    merged_dir = models.save_stage(
-        trainer, model_path, tokenizer, AutoModelForCausalLM, model_args.use_peft, dtype=model_args.dtype
+    merged_dir = artifacts.save_stage(
+        trainer, model_path, tokenizer, AutoModelForCausalLM, prompt_format, model_args.use_peft, dtype=model_args.dtype
     )
     logger.info(f"SFT done: adapter in {training_args.output_dir}, merged model in {merged_dir}")
     return trainer
 
 
-def make_parser() -> TrlParser:
-    return TrlParser((DatasetArguments, SFTConfig, ModelConfig))
+def make_parser() -> RecipeParser:
+    return RecipeParser((DatasetArguments, SFTConfig, SFTModelConfig))
 
 
 if __name__ == "__main__":

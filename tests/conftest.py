@@ -5,9 +5,11 @@ import os
 import shutil
 import tempfile
 
-# The tiny model is built as on a new machine: in a new, empty cache, never one a developer's runs filled.
-os.environ["RLHF_RECIPES_CACHE"] = tempfile.mkdtemp(prefix="rlhf-recipes-cache-")
-atexit.register(shutil.rmtree, os.environ["RLHF_RECIPES_CACHE"], ignore_errors=True)
+# The tiny model is built as on a new machine: in a new, empty cache, never one a developer's runs filled;
+# datasets' Arrow cache of the test files goes to a temporary folder too.
+for cache in ("RLHF_RECIPES_CACHE", "HF_DATASETS_CACHE"):
+    os.environ[cache] = tempfile.mkdtemp(prefix=f"{cache.lower()}-")
+    atexit.register(shutil.rmtree, os.environ[cache], ignore_errors=True)
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
@@ -38,7 +40,7 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
 
 def run_stage(module, config: Path, *overrides: str):
     """Run a stage as its command line would: YAML plus overrides."""
-    from rlhf_recipes.common.config import parse
+    from rlhf_recipes.common.parsing import parse
 
     return module.main(*parse(module.make_parser(), ["--config", str(config), "--disable_tqdm", "true", *overrides]))
 

@@ -3,8 +3,8 @@ from pathlib import Path
 import pytest
 
 from rlhf_recipes import ppo, reward, sft
-from rlhf_recipes.common.config import parse
 from rlhf_recipes.common.errors import RecipeError
+from rlhf_recipes.common.parsing import parse
 from rlhf_recipes.evaluation import report
 from tests.conftest import REPO
 
@@ -80,3 +80,26 @@ def test_column_mapping_from_the_command_line_is_json():
 def test_prompt_template_needs_its_placeholder():
     with pytest.raises(RecipeError, match=r"prompt_template: 'Question:' has no \{prompt\} placeholder"):
         quickstart_args("--prompt_template", "Question:")
+
+
+@pytest.mark.parametrize(
+    "stage, yaml, messages",
+    [
+        ("reward", "model_name_or_path: builtin:tiny\nlearnig_rate: 0.1\neval_fraction: 1.5\nuse_peft: true\n"
+                   "lora_task_type: CAUSAL_LM\n",
+         ["Unknown key `learnig_rate`", r"eval_fraction: expected a number in [0, 1), got 1.5",
+          "lora_task_type: a reward model needs SEQ_CLS"]),
+        ("ppo", "model_name_or_path: builtin:tiny\nuse_peft: false\nprompt_template: 'Q:'\nsft_model_path: x\n"
+                "reward_model_path: y\n",
+         ["model_name_or_path: PPO starts from `sft_model_path`", "use_peft: false is not supported",
+          "prompt_template: 'Q:' has no {prompt} placeholder"]),
+    ],
+)  # fmt: skip
+def test_every_mistake_in_a_yaml_is_reported_in_one_error(tmp_path, stage, yaml, messages):
+    config = tmp_path / f"{stage}.yaml"
+    config.write_text(yaml)
+    with pytest.raises(RecipeError) as caught:
+        parse(STAGE_PARSERS[stage](), ["--config", str(config)])
+    assert str(caught.value).startswith(f"config file {config}: ")
+    for message in messages:
+        assert message in str(caught.value)

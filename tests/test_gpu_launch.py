@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from rlhf_recipes.common import models
+from rlhf_recipes.common import artifacts
 from rlhf_recipes.quickstart import task
 from tests.conftest import accelerate_launch, write_jsonl
 
@@ -28,4 +28,4 @@ def test_every_stage_runs_under(config, tmp_path, tiny_dir, rankings_file):
            "--per_device_train_batch_size", "16", "--local_rollout_forward_batch_size", "16",
            "--num_sample_generations", "0", "--report_to", "none")  # fmt: skip
     for stage in ("sft", "reward", "ppo"):
-        assert models.is_complete(tmp_path / stage)
+        assert artifacts.is_complete(tmp_path / stage)

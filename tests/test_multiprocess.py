@@ -5,7 +5,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 
-from rlhf_recipes.common import models
+from rlhf_recipes.common import artifacts
 from rlhf_recipes.quickstart import task
 from tests.conftest import accelerate_launch, write_jsonl
 
@@ -18,10 +18,10 @@ def launch(stage: str, *args: str) -> str:
 
 
 def assert_same_as_one_process_merge(output_dir, base, model_class, tmp_path, **load):
-    tokenizer = AutoTokenizer.from_pretrained(output_dir / models.MERGED_DIR)
-    again = models.merge_adapter(str(base), output_dir, tmp_path / "again", tokenizer, model_class, **load)
-    ours, theirs = load_file(output_dir / models.MERGED_DIR / "model.safetensors"), load_file(again / "model.safetensors")
-    assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
+    tokenizer = AutoTokenizer.from_pretrained(output_dir / artifacts.MERGED_DIR)
+    again = artifacts.merge_adapter(str(base), output_dir, tmp_path / "again", tokenizer, model_class, **load)
+    ours, theirs = load_file(output_dir / artifacts.MERGED_DIR / "model.safetensors"), load_file(again / "model.safetensors")
+    assert ours and ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,7 @@ def test_sft_runs_on_two_processes_and_writes_one_complete_output(sft_run, tiny_
     log, tmp = sft_run
     assert "2 process(es)" in log
     assert log.count("SFT done") == 1  # logged by the main process only
-    AutoModelForCausalLM.from_pretrained(tmp / "sft" / models.MERGED_DIR)
+    AutoModelForCausalLM.from_pretrained(tmp / "sft" / artifacts.MERGED_DIR)
     assert_same_as_one_process_merge(tmp / "sft", tiny_dir, AutoModelForCausalLM, tmp_path)
 
 
@@ -53,10 +53,10 @@ def test_reward_runs_on_two_processes_with_one_split(reward_run, tmp_path):
     log, tmp = reward_run
     assert "2 process(es)" in log and log.count("Reward stage done") == 1
     assert log.count("training pairs") == 1
-    model = AutoModelForSequenceClassification.from_pretrained(tmp / "reward" / models.MERGED_DIR)
+    model = AutoModelForSequenceClassification.from_pretrained(tmp / "reward" / artifacts.MERGED_DIR)
     assert model.config.num_labels == 1 and (tmp / "reward" / "eval_results.json").exists()
-    tokenizer = AutoTokenizer.from_pretrained(tmp / "sft" / models.MERGED_DIR)
-    assert_same_as_one_process_merge(tmp / "reward", tmp / "sft" / models.MERGED_DIR,
+    tokenizer = AutoTokenizer.from_pretrained(tmp / "sft" / artifacts.MERGED_DIR)
+    assert_same_as_one_process_merge(tmp / "reward", tmp / "sft" / artifacts.MERGED_DIR,
                                      AutoModelForSequenceClassification, tmp_path, num_labels=1,
                                      pad_token_id=tokenizer.pad_token_id)  # fmt: skip
 
@@ -75,5 +75,5 @@ def test_ppo_runs_on_two_processes(reward_run, tmp_path):
     updates = [e for e in history if "objective/kl" in e]
     assert len(updates) == 2  # 64 episodes / (16 per process x 2 processes)
     assert abs(updates[0]["objective/kl"]) < 1e-3  # the reference is the SFT model on every rank
-    AutoModelForCausalLM.from_pretrained(tmp / "ppo" / models.MERGED_DIR)
-    assert_same_as_one_process_merge(tmp / "ppo", tmp / "sft" / models.MERGED_DIR, AutoModelForCausalLM, tmp_path)
+    AutoModelForCausalLM.from_pretrained(tmp / "ppo" / artifacts.MERGED_DIR)
+    assert_same_as_one_process_merge(tmp / "ppo", tmp / "sft" / artifacts.MERGED_DIR, AutoModelForCausalLM, tmp_path)

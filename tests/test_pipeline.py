@@ -5,7 +5,7 @@ import pytest
 import yaml
 
 from rlhf_recipes import cli
-from rlhf_recipes.common import models
+from rlhf_recipes.common import artifacts
 from rlhf_recipes.common.errors import RecipeError
 from rlhf_recipes.pipeline import STAGES, run_pipeline
 from rlhf_recipes.quickstart import task
@@ -49,7 +49,7 @@ def finished(small_recipes):
 def test_pipeline_runs_every_stage_and_writes_the_report(finished):
     report, out = finished
     for stage in ("sft", "reward", "ppo"):
-        assert models.is_complete(out / stage)
+        assert artifacts.is_complete(out / stage)
     saved = json.loads((out / "report" / "report.json").read_text())
     figures = saved["policy_vs_reference"]
     assert figures["num_prompts"] == 16
@@ -77,14 +77,14 @@ def test_finished_stages_are_skipped_and_a_failed_stage_resumes(small_recipes, t
     ppo_yaml.write_text(good + "reward_classifier_label: no-such-label\n")
     with pytest.raises(RecipeError, match="no-such-label"):
         run_pipeline(small_recipes, tmp_path / "out")
-    sft_weights = (tmp_path / "out" / "sft" / models.MERGED_DIR / "model.safetensors").read_bytes()
-    assert models.is_complete(tmp_path / "out" / "reward") and not models.is_complete(tmp_path / "out" / "ppo")
+    sft_weights = (tmp_path / "out" / "sft" / artifacts.MERGED_DIR / "model.safetensors").read_bytes()
+    assert artifacts.is_complete(tmp_path / "out" / "reward") and not artifacts.is_complete(tmp_path / "out" / "ppo")
 
     ppo_yaml.write_text(good)
     with caplog.at_level(logging.INFO):
         run_pipeline(small_recipes, tmp_path / "out")
     assert "sft: complete" in caplog.text and "reward: complete" in caplog.text and "ppo: running" in caplog.text
-    assert (tmp_path / "out" / "sft" / models.MERGED_DIR / "model.safetensors").read_bytes() == sft_weights
+    assert (tmp_path / "out" / "sft" / artifacts.MERGED_DIR / "model.safetensors").read_bytes() == sft_weights
 
     caplog.clear()
     with caplog.at_level(logging.INFO):

@@ -1,4 +1,5 @@
 import csv
+import shutil
 
 import pytest
 import torch
@@ -6,9 +7,10 @@ from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForSequenceClassification
 
 from rlhf_recipes import ppo
-from rlhf_recipes.common import models
+from rlhf_recipes.common import artifacts, stage_data
 from rlhf_recipes.common.errors import RecipeError
-from rlhf_recipes.quickstart import task, tiny_model
+from rlhf_recipes.common.prompts import PromptFormat
+from rlhf_recipes.quickstart import task
 from tests.conftest import QUICKSTART, run_stage
 
 SMALL = ["--total_episodes", "64", "--per_device_train_batch_size", "16", "--local_rollout_forward_batch_size", "16",
@@ -40,9 +42,11 @@ def test_only_the_adapter_and_value_model_are_trained(trained_ppo, tiny_dir, tra
     base = load_file(f"{tiny_dir}/model.safetensors")
     policy = {k.replace("base_model.model.", "").replace(".base_layer", ""): v.detach()
               for k, v in trainer.model.policy.state_dict().items()}  # fmt: skip
-    assert all(torch.equal(base[k], policy[k]) for k in base if k in policy)
-    assert all(v.abs().sum() > 0 for k, v in policy.items() if "lora_B" in k)
-    reward = load_file(f"{trained_reward[1]}/{models.MERGED_DIR}/model.safetensors")
+    shared = [k for k in base if k in policy]
+    lora_b = [v for k, v in policy.items() if "lora_B" in k]
+    assert len(shared) == len(base) and all(torch.equal(base[k], policy[k]) for k in shared)
+    assert lora_b and all(v.abs().sum() > 0 for v in lora_b)
+    reward = load_file(f"{trained_reward[1]}/{artifacts.MERGED_DIR}/model.safetensors")
     value = trainer.model.value_model.state_dict()
     assert any(not torch.equal(reward[k], value[k]) for k in reward)  # initialised from the reward model, then trained
 
@@ -56,9 +60,9 @@ def test_reference_is_the_sft_model_so_kl_starts_at_zero(trained_ppo):
 
 def test_adapter_and_merged_policy_are_saved(trained_ppo):
     _, output_dir = trained_ppo
-    assert (output_dir / models.ADAPTER_CONFIG).exists() and models.is_complete(output_dir)
+    assert (output_dir / artifacts.ADAPTER_CONFIG).exists() and artifacts.is_complete(output_dir)
     assert (output_dir / "ppo_training.png").exists()
-    AutoModelForCausalLM.from_pretrained(output_dir / models.MERGED_DIR)
+    AutoModelForCausalLM.from_pretrained(output_dir / artifacts.MERGED_DIR)
 
 
 @pytest.fixture(scope="session")
@@ -109,8 +113,8 @@ def test_reward_model_with_another_tokenizer_is_refused(tmp_path, tiny_dir, emot
         run_ppo(tmp_path / "ppo", tiny_dir, tmp_path / "rm", prompts_file)
 
 
-def test_pad_equal_to_eos_is_refused(tmp_path, trained_reward, prompts_file):
-    folder = tiny_model.build(tmp_path / "tiny")
+def test_pad_equal_to_eos_is_refused(tmp_path, tiny_dir, trained_reward, prompts_file):
+    folder = shutil.copytree(tiny_dir, tmp_path / "tiny")
     tokenizer = AutoTokenizer.from_pretrained(folder)
     tokenizer.pad_token = tokenizer.eos_token
     tokenizer.save_pretrained(folder)
@@ -125,9 +129,9 @@ def test_fewer_prompts_than_one_batch_is_refused_not_looped_forever(tmp_path, ti
         run_ppo(tmp_path / "ppo", tiny_dir, trained_reward[1], few)
 
 
-def test_adapter_only_policy_folder_is_refused(tmp_path, trained_ppo, trained_reward, prompts_file):
+def test_adapter_only_policy_folder_is_refused(tmp_path, trained_reward, prompts_file):
     (tmp_path / "adapter").mkdir()
-    (tmp_path / "adapter" / models.ADAPTER_CONFIG).write_text("{}")
+    (tmp_path / "adapter" / artifacts.ADAPTER_CONFIG).write_text("{}")
     with pytest.raises(RecipeError, match="holds only a LoRA adapter"):
         run_ppo(tmp_path / "ppo", tmp_path / "adapter", trained_reward[1], prompts_file)
 
@@ -135,26 +139,27 @@ def test_adapter_only_policy_folder_is_refused(tmp_path, trained_ppo, trained_re
 def test_prompts_empty_or_too_long_are_counted(tmp_path, tiny_dir, caplog):
     import logging
 
-    from rlhf_recipes.common.config import parse
+    from rlhf_recipes.common.parsing import parse
 
     path = tmp_path / "prompts.jsonl"
     path.write_text('{"prompt": "Describe the pizza."}\n{"prompt": ""}\n{"prompt": "%s"}\n' % ("Describe it. " * 40))
-    script_args, _, _ = parse(ppo.make_parser(), ["--config", str(QUICKSTART / "ppo.yaml"), "--dataset_name", str(path)])
+    script_args, _, _ = parse(ppo.make_parser(), ["--config", str(QUICKSTART / "ppo.yaml"), "--dataset_name", str(path),
+                                                  "--max_prompt_length", "64"])  # fmt: skip
     tokenizer = AutoTokenizer.from_pretrained(tiny_dir)
     with caplog.at_level(logging.INFO):
-        rows = ppo.load_prompts(script_args, "train", tokenizer, max_length=64)
+        rows = stage_data.prompt_ids(script_args, "train", PromptFormat(chat=True), tokenizer)
     assert len(rows) == 1
     assert "dropped 1 of 3 rows: empty prompt" in caplog.text
     assert "dropped 1 of 2 prompts longer than max_prompt_length=64" in caplog.text
 
 
 def test_prompts_cut_from_a_text_column(tmp_path, tiny_dir):
-    from rlhf_recipes.common.config import parse
+    from rlhf_recipes.common.parsing import parse
 
     path = tmp_path / "texts.jsonl"
     path.write_text('{"text": "I love this new phone so much"}\n')
     args = ["--config", str(QUICKSTART / "ppo.yaml"), "--dataset_name", str(path), "--prompt_words", "3"]
     script_args, _, _ = parse(ppo.make_parser(), args)
     tokenizer = AutoTokenizer.from_pretrained(tiny_dir)
-    (row,) = ppo.load_prompts(script_args, "train", tokenizer, max_length=64)
+    (row,) = stage_data.prompt_ids(script_args, "train", PromptFormat(chat=True), tokenizer)
     assert tokenizer.decode(row["input_ids"]) == "<|user|>I love this<|end|><|assistant|>"

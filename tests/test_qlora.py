@@ -6,9 +6,9 @@ from peft import PeftModel
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
 from rlhf_recipes import ppo, reward, sft
-from rlhf_recipes.common import models
-from rlhf_recipes.common.config import parse
+from rlhf_recipes.common import artifacts
 from rlhf_recipes.common.errors import RecipeError
+from rlhf_recipes.common.parsing import parse
 from rlhf_recipes.quickstart import task
 from tests.conftest import QUICKSTART, run_stage, write_jsonl
 
@@ -36,7 +36,7 @@ def test_sft_trains_lora_on_a_4bit_base_and_merges_to_full_precision(qlora_sft, 
     assert is_4bit(trainer.model)
     losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
     assert losses[-1] < losses[0]
-    merged = AutoModelForCausalLM.from_pretrained(tmp / "sft" / models.MERGED_DIR).eval()
+    merged = AutoModelForCausalLM.from_pretrained(tmp / "sft" / artifacts.MERGED_DIR).eval()
     assert not is_4bit(merged) and merged.dtype == torch.float32
     assert getattr(merged.config, "quantization_config", None) is None
     adapted = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_dir), tmp / "sft").eval()
@@ -51,7 +51,7 @@ def test_reward_and_ppo_run_with_a_4bit_base(qlora_sft, rankings_file, tmp_path)
                         "--dataset_name", str(rankings_file), "--output_dir", str(tmp / "reward"),
                         "--num_train_epochs", "1", "--eval_steps", "30", *FOUR_BIT)  # fmt: skip
     assert is_4bit(trainer.model)
-    assert AutoModelForSequenceClassification.from_pretrained(tmp / "reward" / models.MERGED_DIR).config.num_labels == 1
+    assert AutoModelForSequenceClassification.from_pretrained(tmp / "reward" / artifacts.MERGED_DIR).config.num_labels == 1
     prompts = write_jsonl(tmp_path / "prompts.jsonl", [{"prompt": p} for p in task.split_prompts()[0]])
     trainer = run_stage(ppo, QUICKSTART / "ppo.yaml", "--sft_model_path", str(tmp / "sft"), "--reward_model_path",
                         str(tmp / "reward"), "--dataset_name", str(prompts), "--output_dir", str(tmp_path / "ppo"),
@@ -63,11 +63,11 @@ def test_reward_and_ppo_run_with_a_4bit_base(qlora_sft, rankings_file, tmp_path)
     assert trainable and all("lora_" in name or "score" in name for name in trainable)
     value_losses = [e["loss/value_avg"] for e in trainer.state.log_history if "loss/value_avg" in e]
     assert value_losses and all(torch.isfinite(torch.tensor(value_losses)))
-    assert not is_4bit(AutoModelForCausalLM.from_pretrained(tmp_path / "ppo" / models.MERGED_DIR))
+    assert not is_4bit(AutoModelForCausalLM.from_pretrained(tmp_path / "ppo" / artifacts.MERGED_DIR))
 
 
 def test_4bit_and_8bit_together_are_refused():
-    with pytest.raises(RecipeError, match=r"config file .*sft.yaml and command line: .*8 bit and 4 bit"):
+    with pytest.raises(RecipeError, match=r"config file .*sft.yaml: .*8 bit and 4 bit"):
         parse(sft.make_parser(), ["--config", str(QUICKSTART / "sft.yaml"), "--load_in_4bit", "true", "--load_in_8bit", "true"])
 
 
@@ -76,6 +76,5 @@ def test_4bit_without_bitsandbytes_is_explained(monkeypatch):
 
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "bitsandbytes" else real(name, *a))
-    _, _, model_args = parse(sft.make_parser(), ["--config", str(QUICKSTART / "sft.yaml"), "--load_in_4bit", "true"])
     with pytest.raises(RecipeError, match="load_in_4bit needs bitsandbytes, which is not installed"):
-        models.quantization(model_args)
+        parse(sft.make_parser(), ["--config", str(QUICKSTART / "sft.yaml"), "--load_in_4bit", "true"])

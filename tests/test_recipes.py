@@ -10,7 +10,9 @@ import pytest
 from transformers import AutoTokenizer
 
 from rlhf_recipes import ppo, reward, sft
-from rlhf_recipes.common.config import parse
+from rlhf_recipes.common import artifacts, stage_data
+from rlhf_recipes.common.parsing import parse
+from rlhf_recipes.common.prompts import choose_format, saved_format
 from tests.conftest import REPO
 
 RECIPES = REPO / "recipes"
@@ -41,8 +43,22 @@ def write_card(folder: Path, configs: dict[str, dict[str, str]]) -> None:
     (folder / "README.md").write_text("\n".join(lines + ["---", ""]))
 
 
+def as_shown(script_args, tokenizer):
+    """The prompt format a stage chooses with these settings for a model that saved none."""
+    return choose_format(script_args, tokenizer, model_path=str(REPO / "recipes"))
+
+
+def sft_examples(script_args, tokenizer, split="train"):
+    split_name = script_args.dataset_train_split if split == "train" else script_args.dataset_test_split
+    return stage_data.sft_examples(script_args, split_name, as_shown(script_args, tokenizer))
+
+
+def preference_pairs(script_args, tokenizer):
+    return stage_data.preference_pairs(script_args, as_shown(script_args, tokenizer))
+
+
 def prompts_of(script_args, tokenizer, split="train") -> list[str]:
-    rows = ppo.load_prompts(script_args, split, tokenizer, script_args.max_prompt_length)
+    rows = stage_data.prompt_ids(script_args, split, as_shown(script_args, tokenizer), tokenizer)
     return [tokenizer.decode(ids) for ids in rows["input_ids"]]
 
 
@@ -83,12 +99,12 @@ def test_hh_rlhf_qwen_recipe_reads_hh_transcripts(hh_rlhf, chat_tokenizer):
              {"role": "user", "content": "Name a pet, please (0)."}]  # fmt: skip
 
     script_args, _, _ = recipe_args(recipe, "sft", hh_rlhf)
-    examples = sft.load_sft_dataset(script_args, script_args.dataset_train_split, chat_tokenizer)
+    examples = sft_examples(script_args, chat_tokenizer)
     assert len(examples) == 12 and examples[0]["prompt"] == turns
     assert examples[0]["completion"] == [{"role": "assistant", "content": "A cat."}]
-    assert len(sft.load_sft_dataset(script_args, script_args.dataset_test_split, chat_tokenizer)) == 4
+    assert len(sft_examples(script_args, chat_tokenizer, "test")) == 4
 
-    train, held_out = reward.load_preferences(recipe_args(recipe, "reward", hh_rlhf)[0], chat_tokenizer)
+    train, held_out = preference_pairs(recipe_args(recipe, "reward", hh_rlhf)[0], chat_tokenizer)
     assert (len(train), len(held_out)) == (12, 4)  # the test split is the held-out set
     assert train[0]["prompt"] == turns and train[0]["rejected"] == [{"role": "assistant", "content": "No."}]
 
@@ -128,12 +144,12 @@ def test_tldr_pythia_recipe_reads_tldr_posts_and_comparisons(tldr, plain_tokeniz
     sft_folder, preference_folder = tldr
 
     script_args, training_args, _ = recipe_args(recipe, "sft", sft_folder)
-    examples = sft.load_sft_dataset(script_args, script_args.dataset_train_split, plain_tokenizer)
+    examples = sft_examples(script_args, plain_tokenizer)
     assert len(examples) == 8 and examples[0]["prompt"].endswith("TL;DR:")
-    assert len(sft.load_sft_dataset(script_args, script_args.dataset_test_split, plain_tokenizer)) == 3
+    assert len(sft_examples(script_args, plain_tokenizer, "test")) == 3
     assert training_args.pad_token == "<|padding|>"
 
-    train, held_out = reward.load_preferences(recipe_args(recipe, "reward", preference_folder)[0], plain_tokenizer)
+    train, held_out = preference_pairs(recipe_args(recipe, "reward", preference_folder)[0], plain_tokenizer)
     assert (len(train), len(held_out)) == (8, 4)
     assert train[0]["prompt"] + train[0]["chosen"] == TLDR_PROMPT.format(0) + " rice sticks to the pot"
 
@@ -162,7 +178,7 @@ def test_emotion_gpt2_recipe_reads_goemotions_comments(go_emotions, plain_tokeni
     assert not (RECIPES / recipe / "reward.yaml").exists()  # the reward is a trained classifier
     script_args, _, _ = recipe_args(recipe, "sft", go_emotions)
     assert script_args.dataset_config == "simplified"
-    examples = sft.load_sft_dataset(script_args, script_args.dataset_train_split, plain_tokenizer)
+    examples = sft_examples(script_args, plain_tokenizer)
     assert examples.column_names == ["text"] and examples["text"] == COMMENTS
 
     script_args, training_args, _ = recipe_args(recipe, "ppo", go_emotions)
@@ -198,10 +214,10 @@ def test_ultrafeedback_qlora_recipe_reads_the_binarized_splits(ultrafeedback, ch
 
     script_args, _, model_args = recipe_args(recipe, "sft", ultrafeedback)
     assert model_args.load_in_4bit and model_args.use_peft
-    examples = sft.load_sft_dataset(script_args, script_args.dataset_train_split, chat_tokenizer)
+    examples = sft_examples(script_args, chat_tokenizer)
     assert examples[0]["prompt"] == ask and examples[0]["completion"][0]["content"] == "Soft rain on the roof"
 
-    train, held_out = reward.load_preferences(recipe_args(recipe, "reward", ultrafeedback)[0], chat_tokenizer)
+    train, held_out = preference_pairs(recipe_args(recipe, "reward", ultrafeedback)[0], chat_tokenizer)
     assert (len(train), len(held_out)) == (4, 4)
     assert train[0]["prompt"] == ask  # the prompt turn is not repeated inside chosen/rejected
     assert train[0]["chosen"] == [{"role": "assistant", "content": "Soft rain on the roof"}]
@@ -215,18 +231,20 @@ def test_tutorial_gpt2_recipe_reads_its_shipped_files(plain_tokenizer):
     recipe = "tutorial-gpt2"
     script_args, training_args, _ = recipe_args(recipe, "sft")
     assert training_args.pad_token == "<|pad|>"
-    examples = sft.load_sft_dataset(script_args, script_args.dataset_train_split, plain_tokenizer)
+    sft_format = as_shown(script_args, plain_tokenizer)  # saved with the SFT model; the later stages read it
+    examples = stage_data.sft_examples(script_args, script_args.dataset_train_split, sft_format)
     assert len(examples) == len(json.loads(Path(script_args.dataset_name).read_text()))
     assert examples[0]["prompt"] == "Question: What is the capital of France?\nAnswer:\n"
 
     script_args, _, _ = recipe_args(recipe, "reward")
-    train, held_out = reward.load_preferences(script_args, plain_tokenizer)
+    train, held_out = stage_data.preference_pairs(script_args, sft_format)
     rankings = Path(script_args.dataset_name).read_text().strip().splitlines()[1:]
     assert len(train) + len(held_out) == 3 * len(rankings) and len(held_out) > 0  # 3 pairs per 3-way ranking
-    assert all(p.startswith("Question: ") for p in train["prompt"])
+    assert len(train) and all(p.startswith("Question: ") for p in train["prompt"])
 
     script_args, _, _ = recipe_args(recipe, "ppo")
-    prompts = prompts_of(script_args, plain_tokenizer)
+    rows = stage_data.prompt_ids(script_args, script_args.dataset_train_split, sft_format, plain_tokenizer)
+    prompts = [plain_tokenizer.decode(ids) for ids in rows["input_ids"]]
     assert len(prompts) == 16 and all(p.endswith("\nAnswer:\n") for p in prompts)
 
 
@@ -236,7 +254,6 @@ def test_tutorial_gpt2_recipe_runs_all_stages_on_a_model_like_gpt2(tiny_dir, tmp
     SFT adds the pad token and grows the embeddings, the reward and PPO stages inherit it."""
     from transformers import AutoModelForCausalLM
 
-    from rlhf_recipes.common import models
     from tests.conftest import run_stage
 
     gpt2_like = tmp_path / "gpt2-like"
@@ -253,7 +270,7 @@ def test_tutorial_gpt2_recipe_runs_all_stages_on_a_model_like_gpt2(tiny_dir, tmp
     trainer = run_stage(ppo, recipe / "ppo.yaml", "--sft_model_path", out["sft"], "--reward_model_path", out["reward"],
                         "--output_dir", out["ppo"], "--total_episodes", "32", "--num_sample_generations", "0")  # fmt: skip
     assert trainer.processing_class.pad_token_id == len(tokenizer)  # the new row, not eos
-    policy = AutoModelForCausalLM.from_pretrained(Path(out["ppo"]) / models.MERGED_DIR)
+    policy = AutoModelForCausalLM.from_pretrained(Path(out["ppo"]) / artifacts.MERGED_DIR)
     assert policy.get_input_embeddings().num_embeddings == len(tokenizer) + 1
 
     from rlhf_recipes.evaluation import report
@@ -261,7 +278,8 @@ def test_tutorial_gpt2_recipe_runs_all_stages_on_a_model_like_gpt2(tiny_dir, tmp
     result = run_report(report, recipe / "report.yaml", "--policy", out["ppo"], "--reference", out["sft"],
                         "--reward_model", out["reward"], "--output_dir", str(tmp_path / "report"))  # fmt: skip
     assert result["policy_vs_reference"]["num_prompts"] == 8
-    assert all(e["prompt"].startswith("Question: ") for e in result["examples"])  # the stages' template
+    for stage in ("sft", "reward", "ppo"):  # the SFT stage's template travelled with every model, to the report
+        assert saved_format(Path(out[stage]) / artifacts.MERGED_DIR).template == "Question: {prompt}\nAnswer:\n"
     assert (tmp_path / "report" / "report.md").exists()
 
 

@@ -7,8 +7,9 @@ from safetensors.torch import load_file
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from rlhf_recipes import cli, reward
-from rlhf_recipes.common import models, normalization
+from rlhf_recipes.common import artifacts, normalization
 from rlhf_recipes.common.errors import RecipeError
+from rlhf_recipes.common.prompts import PromptFormat
 from rlhf_recipes.evaluation import sampling
 from tests.conftest import QUICKSTART, run_stage
 
@@ -17,17 +18,17 @@ def test_loss_falls_and_held_out_accuracy_is_recorded(trained_reward):
     trainer, output_dir = trained_reward
     losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
     assert losses[-1] < losses[0]
-    results = json.loads((output_dir / reward.EVAL_FILE).read_text())
+    results = json.loads((output_dir / artifacts.EVAL_FILE).read_text())
     assert results["num_eval_pairs"] > 0 and results["eval_accuracy"] > 0.6
     assert (output_dir / "reward_training.png").stat().st_size > 1000
 
 
 def test_reward_statistics_travel_with_the_merged_model_and_standardize_its_score(trained_reward):
     _, output_dir = trained_reward
-    config = json.loads((output_dir / models.MERGED_DIR / "config.json").read_text())
-    results = json.loads((output_dir / reward.EVAL_FILE).read_text())
+    config = json.loads((output_dir / artifacts.MERGED_DIR / "config.json").read_text())
+    results = json.loads((output_dir / artifacts.EVAL_FILE).read_text())
     assert config["reward_std"] > 0 and config["reward_mean"] == pytest.approx(results["reward_mean"])
-    model = AutoModelForSequenceClassification.from_pretrained(output_dir / models.MERGED_DIR)
+    model = AutoModelForSequenceClassification.from_pretrained(output_dir / artifacts.MERGED_DIR)
     hidden = torch.randn(3, model.config.hidden_size)
     raw = model.score(hidden)
     normalization.standardize(model, str(output_dir))
@@ -38,7 +39,8 @@ def test_lora_and_score_head_change_while_base_weights_do_not(trained_reward, ti
     trainer, _ = trained_reward
     base = load_file(f"{tiny_dir}/model.safetensors")
     state = {k: v.detach() for k, v in trainer.model.state_dict().items()}
-    assert all(v.abs().sum() > 0 for k, v in state.items() if "lora_B" in k)
+    lora_b = [v for k, v in state.items() if "lora_B" in k]
+    assert lora_b and all(v.abs().sum() > 0 for v in lora_b)
     score = [v for k, v in state.items() if "score" in k and "modules_to_save" in k]
     original_score = [v for k, v in state.items() if "score" in k and "original_module" in k]
     assert score and original_score and not torch.equal(score[0], original_score[0])
@@ -48,20 +50,20 @@ def test_lora_and_score_head_change_while_base_weights_do_not(trained_reward, ti
         if "lora_" not in k and "score" not in k
     }
     backbone = [k for k in base if k != "lm_head.weight"]  # a sequence classifier has no LM head
-    assert set(backbone) <= set(frozen)
+    assert backbone and set(backbone) <= set(frozen)
     assert all(torch.equal(base[k], frozen[k]) for k in backbone)
 
 
 def test_merged_model_scores_exactly_like_base_plus_adapter(trained_reward, tiny_dir):
     _, output_dir = trained_reward
-    merged = AutoModelForSequenceClassification.from_pretrained(output_dir / models.MERGED_DIR).eval()
+    merged = AutoModelForSequenceClassification.from_pretrained(output_dir / artifacts.MERGED_DIR).eval()
     base = AutoModelForSequenceClassification.from_pretrained(tiny_dir, num_labels=1)
     adapted = PeftModel.from_pretrained(base, output_dir).eval()
-    tokenizer = AutoTokenizer.from_pretrained(output_dir / models.MERGED_DIR)
+    tokenizer = AutoTokenizer.from_pretrained(output_dir / artifacts.MERGED_DIR)
     prompts = ["Describe the pizza."] * 2
     responses = ["The pizza was great and lovely.", "The pizza was awful."]
-    assert sampling.reward_scores(merged, tokenizer, prompts, responses) == pytest.approx(
-        sampling.reward_scores(adapted, tokenizer, prompts, responses), abs=1e-5
+    assert sampling.reward_scores(merged, tokenizer, PromptFormat(chat=True), prompts, responses) == pytest.approx(
+        sampling.reward_scores(adapted, tokenizer, PromptFormat(chat=True), prompts, responses), abs=1e-5
     )
 
 

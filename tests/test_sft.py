@@ -7,9 +7,9 @@ from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM
 
 from rlhf_recipes import sft
-from rlhf_recipes.common import models
-from rlhf_recipes.common.config import parse
+from rlhf_recipes.common import artifacts, models
 from rlhf_recipes.common.errors import RecipeError
+from rlhf_recipes.common.parsing import parse
 from rlhf_recipes.evaluation import sampling
 from rlhf_recipes.quickstart import task
 from tests.conftest import QUICKSTART, run_stage, write_jsonl
@@ -46,28 +46,28 @@ def test_lora_weights_change_and_base_weights_do_not(trained):
     lora_b = [v for k, v in state.items() if "lora_B" in k]
     assert lora_b and all(v.abs().sum() > 0 for v in lora_b)  # lora_B starts at zero
     frozen = {k.replace("base_model.model.", "").replace(".base_layer", ""): v for k, v in state.items() if "lora_" not in k}
-    assert set(base) <= set(frozen)
+    assert base and set(base) <= set(frozen)
     assert all(torch.equal(base[k], frozen[k]) for k in base)
 
 
 def test_merged_model_gives_the_same_outputs_as_base_plus_adapter(trained):
     _, output_dir, base_dir = trained
-    merged = AutoModelForCausalLM.from_pretrained(output_dir / models.MERGED_DIR).eval()
+    merged = AutoModelForCausalLM.from_pretrained(output_dir / artifacts.MERGED_DIR).eval()
     adapted = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base_dir), output_dir).eval()
     ids = torch.randint(5, merged.config.vocab_size, (2, 12))
     with torch.no_grad():
         assert torch.allclose(merged(ids).logits, adapted(ids).logits, atol=1e-5)
-    assert (output_dir / models.MERGED_DIR / "tokenizer.json").exists()
-    assert models.is_complete(output_dir)
+    assert (output_dir / artifacts.MERGED_DIR / "tokenizer.json").exists()
+    assert artifacts.is_complete(output_dir)
 
 
 def test_failed_run_leaves_the_earlier_result_intact(trained, tmp_path):
     _, output_dir, _ = trained
-    before = (output_dir / models.MERGED_DIR / "model.safetensors").read_bytes()
+    before = (output_dir / artifacts.MERGED_DIR / "model.safetensors").read_bytes()
     with pytest.raises(RecipeError):
         sft.main(*parse(sft.make_parser(), ["--config", CONFIG, "--output_dir", str(output_dir),
                                              "--dataset_name", str(tmp_path / "missing.jsonl")]))
-    assert (output_dir / models.MERGED_DIR / "model.safetensors").read_bytes() == before
+    assert (output_dir / artifacts.MERGED_DIR / "model.safetensors").read_bytes() == before
 
 
 @pytest.mark.parametrize(
@@ -84,7 +84,7 @@ def test_bad_model_settings_stop_before_training(tmp_path, overrides, message):
 
 def test_adapter_only_folder_is_refused(tmp_path):
     (tmp_path / "adapter").mkdir()
-    (tmp_path / "adapter" / models.ADAPTER_CONFIG).write_text("{}")
+    (tmp_path / "adapter" / artifacts.ADAPTER_CONFIG).write_text("{}")
     with pytest.raises(RecipeError, match="holds only a LoRA adapter"):
         run_sft(tmp_path, "--model_name_or_path", str(tmp_path / "adapter"))
 
@@ -107,7 +107,7 @@ def test_plain_text_trains_as_language_modelling(tmp_path):
                       "--logging_steps", "1")  # fmt: skip
     losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
     assert len(losses) == 3 and all(loss > 0 for loss in losses)
-    assert (tmp_path / "sft" / models.MERGED_DIR / "config.json").exists()
+    assert (tmp_path / "sft" / artifacts.MERGED_DIR / "config.json").exists()
 
 
 def test_tokenizer_without_pad_token_is_refused(no_pad_model, tmp_path):
@@ -120,7 +120,7 @@ def test_a_new_pad_token_grows_the_embeddings_and_later_stages_inherit_it(no_pad
     base_size = AutoModelForCausalLM.from_pretrained(no_pad_model).get_input_embeddings().num_embeddings
     run_sft(tmp_path, "--model_name_or_path", no_pad_model, "--pad_token", "<|newpad|>", "--dataset_name", str(rows),
             "--max_steps", "2")  # fmt: skip
-    merged = tmp_path / "sft" / models.MERGED_DIR
+    merged = tmp_path / "sft" / artifacts.MERGED_DIR
     tokenizer = models.load_tokenizer(str(merged))  # no pad_token given: the saved tokenizer has it
     assert tokenizer.pad_token == "<|newpad|>" and tokenizer.pad_token_id == base_size
     model = AutoModelForCausalLM.from_pretrained(merged)
@@ -138,8 +138,8 @@ def test_quickstart_sft_recipe_learns_the_format(tmp_path, tiny_dir):
     with open(QUICKSTART / "data" / "prompts_eval.csv") as f:
         prompts = [row["Prompt"] for row in csv.DictReader(f)] * sampling.SAMPLES_PER_PROMPT
     summary = {}
-    for name, folder in (("base", tiny_dir), ("sft", tmp_path / "sft" / models.MERGED_DIR)):
-        model, tokenizer = sampling.load_policy(str(folder))
-        summary[name] = sampling.gold_summary(prompts, sampling.generate(model, tokenizer, prompts))
+    for name, folder in (("base", tiny_dir), ("sft", tmp_path / "sft" / artifacts.MERGED_DIR)):
+        model, tokenizer, prompt_format = sampling.load_policy(str(folder))
+        summary[name] = task.gold_summary(prompts, sampling.generate(model, tokenizer, prompt_format, prompts))
     assert summary["sft"]["well_formed_rate"] >= 0.9, summary
     assert summary["base"]["well_formed_rate"] < 0.5, summary

@@ -48,7 +48,7 @@ def test_rankings_are_strictly_ordered_by_gold_score():
 def test_demonstrations_are_well_formed_but_leave_room_to_improve():
     rows = task.sft_rows(task.split_prompts()[0], 500, seed=0)
     judgements = [task.judge(r["prompt"], r["response"]) for r in rows]
-    assert all(j.well_formed for j in judgements)
+    assert len(judgements) == 500 and all(j.well_formed for j in judgements)
     assert 0.0 < sum(j.score for j in judgements) / len(rows) < 0.3
 
 

@@ -3,3 +3,9 @@
 
 class RecipeError(ValueError):
     """Bad input (a file, a row, a field): the message names it, says what was expected and how to fix it."""
+
+
+def check(problems: list[str]) -> None:
+    """Raise one RecipeError listing every problem found; nothing happens when there is none."""
+    if problems:
+        raise RecipeError(" ".join(problems))

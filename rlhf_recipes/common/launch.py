@@ -1,14 +1,14 @@
-"""Checks on an accelerate config file, so a launch fails here with the fix rather than deep inside a library.
+"""Launch checks, so a launch fails here with the fix rather than deep inside a library.
 
-    rlhf-recipes check-config accelerate_configs/multi_node.yaml
+`check_accelerate_config` reads a config file with accelerate's own loader and lists everything that
+stops it launching on this machine (`rlhf-recipes check-config FILE`); `check_launch` runs at the
+start of every stage and refuses a DeepSpeed/FSDP launch without a GPU.
 """
 
 import importlib.util
 import os
 import re
 from pathlib import Path
-
-import yaml
 
 from rlhf_recipes.common.errors import RecipeError
 
@@ -29,13 +29,15 @@ def _flatten(config: dict, prefix: str = "") -> dict:
 def check_accelerate_config(path: str | Path) -> dict:
     """The config as a dict if it can launch on this machine; otherwise one RecipeError listing every problem."""
     import torch
+    from accelerate.commands.config.config_args import load_config_from_file
 
     path = Path(path)
     if not path.is_file():
         raise RecipeError(f"accelerate config {path}: no such file.")
-    config = yaml.safe_load(path.read_text())
-    if not isinstance(config, dict):
-        raise RecipeError(f"accelerate config {path}: expected a YAML mapping of accelerate settings.")
+    try:
+        config = load_config_from_file(str(path)).to_dict()
+    except (AttributeError, TypeError, ValueError) as err:  # not a mapping, or keys accelerate does not know
+        raise RecipeError(f"accelerate config {path}: not a valid accelerate config ({err}).") from None
     problems = [
         f"`{key}` still holds the placeholder {value!r}; replace it as the comment beside it says."
         for key, value in _flatten(config).items()
@@ -45,7 +47,7 @@ def check_accelerate_config(path: str | Path) -> dict:
         value = config.get(key)
         if value is not None and not PLACEHOLDER.search(str(value)) and not isinstance(value, int):
             problems.append(f"`{key}` must be a whole number, not {value!r}.")
-    kind = str(config.get("distributed_type", "NO"))
+    kind = str(config.get("distributed_type", "NO")).split(".")[-1]
     cpu_run = os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes")
     if kind in NEEDS_GPU and not torch.cuda.is_available():
         problems.append(
@@ -61,3 +63,16 @@ def check_accelerate_config(path: str | Path) -> dict:
     if problems:
         raise RecipeError(f"accelerate config {path}: " + " ".join(problems))
     return config
+
+
+def check_launch() -> None:
+    """Refuse a DeepSpeed or FSDP launch on a machine without a CUDA GPU before any library trips over it."""
+    import torch
+
+    launched = [name for name in NEEDS_GPU if os.environ.get(f"ACCELERATE_USE_{name}", "").lower() == "true"]
+    if launched and not torch.cuda.is_available():
+        raise RecipeError(
+            f"launched with a {NEEDS_GPU[launched[0]]} accelerate config, which needs a CUDA GPU, and this machine "
+            "has none. For several processes on CPU use accelerate_configs/multi_gpu.yaml with ACCELERATE_USE_CPU=1; "
+            "`rlhf-recipes check-config FILE` checks a config before launching."
+        )

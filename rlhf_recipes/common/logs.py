@@ -1,17 +1,24 @@
-"""Logging that speaks once when several processes run the same code."""
+"""Logging that speaks once when several processes run the same code: accelerate's logger."""
 
 import logging
 
+from accelerate import PartialState
+from accelerate.logging import MultiProcessAdapter
 
-class MainProcessLogger(logging.LoggerAdapter):
-    """Logs on the main process only (or always, before any distributed state exists)."""
+
+class MainProcessLogger(MultiProcessAdapter):
+    """accelerate's main-process logger, which also logs before any distributed state exists.
+
+    accelerate's own refuses to log until `PartialState()` has run; the data checks also run in
+    tools and tests that never start one, where there is only one process anyway.
+    """
 
     def log(self, level, msg, *args, **kwargs):
-        from accelerate import PartialState
-
-        if PartialState._shared_state and not PartialState().is_main_process:
-            return
-        super().log(level, msg, *args, **kwargs)
+        if PartialState._shared_state:
+            return super().log(level, msg, *args, **kwargs)
+        kwargs.pop("main_process_only", None)
+        kwargs.pop("in_order", None)
+        self.logger.log(level, msg, *args, **kwargs)
 
 
 def get_logger(name: str) -> MainProcessLogger:

@@ -47,15 +47,18 @@ class StandardizedScore(nn.Module):
         return (self.score(hidden_states) - self.mean) / self.std
 
 
-def standardize(model, path: str) -> None:
+def standardize(model, path: str, quiet: bool = False) -> None:
     """Make `model` (read as PPO reads it: backbone + `.score`) return standardized scores, when it has statistics.
 
-    PPO applies it to the reward model and to a value model that starts from it.
+    PPO applies it to the reward model and to a value model that starts from it (`quiet`: said once already).
     """
     mean, std = getattr(model.config, "reward_mean", None), getattr(model.config, "reward_std", None)
     if mean is None or std is None:
+        if quiet:
+            return
         logger.warning(f"{path!r} has no reward_mean/reward_std in its config.json (it was not trained by the "
                        "reward stage): PPO uses its raw scores, so kl_coef is on their scale.")  # fmt: skip
         return
     model.score = StandardizedScore(model.score, mean, std)
-    logger.info(f"{path}: scores standardized as (score - {mean:.3f}) / {std:.3f}, the reward stage's statistics.")
+    if not quiet:
+        logger.info(f"{path}: scores standardized as (score - {mean:.3f}) / {std:.3f}, the reward stage's statistics.")

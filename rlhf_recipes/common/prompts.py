@@ -1,37 +1,104 @@
 """How a prompt is shown to a model: the one owner of that decision.
 
-(being written)
+A `PromptFormat` is either the tokenizer's chat template (plain-text prompts become user turns, HH
+transcripts their turns) or plain text, optionally inside `prompt_template`. The SFT stage decides
+it from its arguments and tokenizer and saves it with its model (`prompt_format.json` in `merged/`);
+every later stage and the report read it back from the model they load, so a prompt is shown the
+same way in training, in PPO's rollouts and in evaluation.
 """
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from datasets import Dataset
 
+from rlhf_recipes.common.errors import RecipeError, check
 from rlhf_recipes.common.formats import prompt_turns
 
+FORMAT_FILE = "prompt_format.json"
 
-def as_chat(rows: Dataset) -> Dataset:
-    """Plain-text prompt/completion -> user turn(s) and one assistant turn, for the chat template."""
-    if isinstance(rows[0]["prompt"], list):
+
+@dataclass(frozen=True)
+class PromptFormat:
+    """The chat template (`chat`), or plain text inside `template` (with {prompt}; None: the prompt as it is)."""
+
+    chat: bool
+    template: str | None = None
+
+    def rows(self, rows: Dataset, source: str, answers: tuple[str, ...]) -> Dataset:
+        """`prompt` and the `answers` columns (completion, or chosen and rejected) as this format shows them."""
+        if len(rows) == 0:
+            return rows
+        if isinstance(rows[0]["prompt"], list) and not self.chat:
+            raise RecipeError(f"{source}: chat turns need a tokenizer with a chat template; this model has none.")
+        if self.chat and not isinstance(rows[0]["prompt"], list):
+            def as_turns(row: dict) -> dict:
+                replies = {a: [{"role": "assistant", "content": row[a].strip()}] for a in answers}
+                return {"prompt": prompt_turns(row["prompt"])} | replies
+
+            return rows.map(as_turns)
+        if self.template is not None:
+            return rows.map(lambda row: {"prompt": self.text(row["prompt"])})
         return rows
-    return rows.map(
-        lambda row: {
-            "prompt": prompt_turns(row["prompt"]),
-            "completion": [{"role": "assistant", "content": row["completion"].strip()}],
-        }
-    )
+
+    def text(self, prompt):
+        """A plain-text prompt inside the template (chat turns are left as they are)."""
+        if self.template is None or not isinstance(prompt, str):
+            return prompt
+        return self.template.replace("{prompt}", prompt)
+
+    def encode(self, tokenizer, prompt) -> list[int]:
+        """A prompt's token ids as the policy reads it before its response."""
+        if not self.chat:
+            return tokenizer(self.text(prompt))["input_ids"]
+        turns = prompt_turns(prompt)
+        return tokenizer.apply_chat_template(turns, add_generation_prompt=True, tokenize=True, return_dict=False)
+
+    def render(self, tokenizer, prompt, response: str) -> str:
+        """Prompt and response as one text, as the reward stage trained on them."""
+        if not self.chat:
+            return self.text(prompt) + response + tokenizer.eos_token
+        turns = [*prompt_turns(prompt), {"role": "assistant", "content": response}]
+        return tokenizer.apply_chat_template(turns, tokenize=False)
+
+    def save(self, folder: str | Path) -> None:
+        (Path(folder) / FORMAT_FILE).write_text(json.dumps(asdict(self), indent=2) + "\n")
 
 
+def saved_format(folder: str | Path) -> PromptFormat | None:
+    """The format a model in `folder` was trained with, if a stage saved one."""
+    path = Path(folder) / FORMAT_FILE
+    return PromptFormat(**json.loads(path.read_text())) if path.is_file() else None
 
-def preferences_as_chat(rows: Dataset) -> Dataset:
-    """Plain-text preference pairs -> chat turns (HH transcripts become their turns)."""
-    if len(rows) == 0 or isinstance(rows[0]["prompt"], list):
-        return rows
 
-    def to_chat(row):
-        return {
-            "prompt": prompt_turns(row["prompt"]),
-            "chosen": [{"role": "assistant", "content": row["chosen"].strip()}],
-            "rejected": [{"role": "assistant", "content": row["rejected"].strip()}],
-        }
+def model_format(folder: str | Path, tokenizer) -> PromptFormat:
+    """How to show prompts to the model in `folder`: its saved format, else its chat template when it has one."""
+    return saved_format(folder) or PromptFormat(chat=tokenizer.chat_template is not None)
 
-    return rows.map(to_chat)
 
+def choose_format(args, tokenizer, model_path: str) -> PromptFormat:
+    """A stage's format: the starting model's saved one, else `use_chat_template`/`prompt_template` and the tokenizer.
+
+    Settings that contradict the saved format are an error: the model would see prompts unlike those it learned.
+    """
+    saved = saved_format(model_path)
+    if saved is not None:
+        check([
+            f"{name}: {value!r} differs from {saved_value!r}, which {model_path} was trained with (its {FORMAT_FILE}); "
+            f"remove the setting to keep the model's format."
+            for name, value, saved_value in (("use_chat_template", args.use_chat_template, saved.chat),
+                                             ("prompt_template", args.prompt_template, saved.template))
+            if value is not None and value != saved_value
+        ])  # fmt: skip
+        return saved
+    has_template = tokenizer.chat_template is not None
+    chat = has_template if args.use_chat_template is None else args.use_chat_template
+    problems = []
+    if chat and not has_template:
+        problems.append("use_chat_template: true, but the tokenizer has no chat template.")
+    if chat and args.prompt_template is not None:
+        problems.append("prompt_template shows a plain-text prompt, but this stage uses the chat template: set "
+                        "use_chat_template: false to use prompt_template, or remove it.")
+    check(problems)
+    return PromptFormat(chat=chat, template=None if chat else args.prompt_template)

@@ -1,33 +1,46 @@
-"""Sample from models on held-out prompts and measure the samples: reward, KL, length, gold score."""
+"""Sample from models on held-out prompts and measure the samples: reward, KL, length.
 
-from collections import Counter
+Every model is read with its own saved prompt format (`common.prompts`), as it was trained.
+"""
 
 import torch
+from trl.trainer.utils import selective_log_softmax
 
-from rlhf_recipes.common import models, prompts
-from rlhf_recipes.quickstart import task
+from rlhf_recipes.common.prompts import PromptFormat, model_format
 
 EVAL_BATCH_SIZE = 64
 SAMPLES_PER_PROMPT = 4  # responses sampled per held-out prompt, for steadier rates
 TEMPERATURE = 0.7  # the sampling temperature PPO rolls out with (TRL's default), so both are judged alike
 
 
+def device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def load_policy(model_dir: str):
-    """A causal LM folder (merged model + tokenizer) ready for left-padded generation."""
+    """(model, tokenizer, prompt format) of a causal LM folder, ready for left-padded generation."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir, padding_side="left")
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    model = AutoModelForCausalLM.from_pretrained(model_dir).to(device).eval()
-    return model, tokenizer
+    model = AutoModelForCausalLM.from_pretrained(model_dir).to(device()).eval()
+    return model, tokenizer, model_format(model_dir, tokenizer)
+
+
+def load_reward_model(model_dir: str):
+    """(model, tokenizer, prompt format) of a reward model folder."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir).to(device()).eval()
+    return model, tokenizer, model_format(model_dir, tokenizer)
 
 
 @torch.no_grad()
-def sample(model, tokenizer, prompts: list[str], max_new_tokens: int = 32, temperature: float = TEMPERATURE, seed: int = 0):
+def sample(model, tokenizer, prompt_format: PromptFormat, prompts: list, max_new_tokens: int = 32,
+           temperature: float = TEMPERATURE, seed: int = 0) -> list[dict]:  # fmt: skip
     """One sampled response per prompt: a list of {"prompt_ids", "response_ids", "text"}."""
     torch.manual_seed(seed)
-    use_chat = tokenizer.chat_template is not None
-    encoded = [models.encode_prompt(tokenizer, p, use_chat) for p in prompts]
+    encoded = [prompt_format.encode(tokenizer, p) for p in prompts]
     samples = []
     for start in range(0, len(encoded), EVAL_BATCH_SIZE):
         chunk = encoded[start : start + EVAL_BATCH_SIZE]
@@ -55,9 +68,9 @@ def _until_eos(ids: list[int], eos: int, pad: int) -> list[int]:
     return [i for i in ids if i != pad]
 
 
-def generate(model, tokenizer, prompts: list[str], **kwargs) -> list[str]:
+def generate(model, tokenizer, prompt_format: PromptFormat, prompts: list, **kwargs) -> list[str]:
     """Sampled response texts, one per prompt."""
-    return [s["text"] for s in sample(model, tokenizer, prompts, **kwargs)]
+    return [s["text"] for s in sample(model, tokenizer, prompt_format, prompts, **kwargs)]
 
 
 @torch.no_grad()
@@ -67,50 +80,20 @@ def sequence_logprobs(model, samples: list[dict], temperature: float = TEMPERATU
     for s in samples:
         ids = torch.tensor([s["prompt_ids"] + s["response_ids"]], device=model.device)
         logits = model(ids).logits[0, len(s["prompt_ids"]) - 1 : -1].float() / max(temperature, 1e-7)
-        logprobs = logits.log_softmax(-1).gather(-1, ids[0, len(s["prompt_ids"]) :, None])
-        totals.append(logprobs.sum().item())
+        totals.append(selective_log_softmax(logits, ids[0, len(s["prompt_ids"]) :]).sum().item())
     return totals
 
 
-def render(tokenizer, prompt: str, response: str) -> str:
-    """Prompt and response as the reward stage trained on them (chat template, or text + eos)."""
-    if tokenizer.chat_template is None:
-        return prompt + response + tokenizer.eos_token
-    turns = [*prompts.prompt_turns(prompt), {"role": "assistant", "content": response}]
-    return tokenizer.apply_chat_template(turns, tokenize=False)
-
-
 @torch.no_grad()
-def reward_scores(reward_model, tokenizer, prompts: list[str], responses: list[str]) -> list[float]:
-    """The reward model's score of each (prompt, response)."""
+def reward_scores(reward_model, tokenizer, prompt_format: PromptFormat, prompts: list, responses: list[str]):
+    """The reward model's score of each (prompt, response), rendered as the reward stage trained on them."""
     scores = []
     for start in range(0, len(prompts), EVAL_BATCH_SIZE):
-        texts = [render(tokenizer, p, r) for p, r in zip(prompts[start : start + EVAL_BATCH_SIZE], responses[start:])]
+        pairs = zip(prompts[start : start + EVAL_BATCH_SIZE], responses[start:])
+        texts = [prompt_format.render(tokenizer, p, r) for p, r in pairs]
         batch = tokenizer(texts, padding=True, padding_side="right", add_special_tokens=False, return_tensors="pt")
-        batch = batch.to(reward_model.device)
-        scores += reward_model(**batch).logits[:, 0].float().tolist()
+        scores += reward_model(**batch.to(reward_model.device)).logits[:, 0].float().tolist()
     return scores
-
-
-def is_builtin_task(prompts: list[str]) -> bool:
-    """Whether every prompt belongs to the built-in task (so the gold labeler can judge)."""
-    try:
-        for p in prompts:
-            task.parse_prompt(p)
-    except ValueError:
-        return False
-    return True
-
-
-def gold_summary(prompts: list[str], responses: list[str]) -> dict:
-    """Mean gold score, share of well-formed responses and the reasons for the rest."""
-    judgements = [task.judge(p, r) for p, r in zip(prompts, responses)]
-    return {
-        "num_responses": len(prompts),
-        "gold_mean": sum(j.score for j in judgements) / len(judgements),
-        "well_formed_rate": sum(j.well_formed for j in judgements) / len(judgements),
-        "verdicts": dict(Counter(j.reason for j in judgements)),
-    }
 
 
 def win_rate(ours: list[float], theirs: list[float]) -> float:

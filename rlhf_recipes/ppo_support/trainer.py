@@ -7,7 +7,14 @@ issue #2375), and its own `__init__` never sets `is_distributed_loading_by_trans
 process nothing is wrapped and nothing changes.
 """
 
-from trl.experimental.ppo import PPOTrainer as TrlPPOTrainer
+import os
+
+os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")  # PPO is experimental in TRL 1.x: we know
+
+from trl.experimental.ppo import PPOConfig as TrlPPOConfig  # noqa: E402
+from trl.experimental.ppo import PPOTrainer as TrlPPOTrainer  # noqa: E402
+
+__all__ = ["PPOTrainer", "TrlPPOConfig"]
 
 
 class PPOTrainer(TrlPPOTrainer):

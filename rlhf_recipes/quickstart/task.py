@@ -18,6 +18,7 @@ the gold labeler is not, which is what makes reward hacking visible.
 
 import random
 import re
+from collections import Counter
 from dataclasses import dataclass
 
 TOPICS = (
@@ -109,6 +110,26 @@ def judge(prompt: str, response: str) -> Judgement:
 def score(prompt: str, response: str) -> float:
     """The gold score of a response, in [-1, 1]."""
     return judge(prompt, response).score
+
+
+def is_task_prompt(prompt) -> bool:
+    """Whether `prompt` belongs to the built-in task (so the gold labeler can judge its responses)."""
+    try:
+        parse_prompt(prompt)
+    except (ValueError, AttributeError):
+        return False
+    return True
+
+
+def gold_summary(prompts: list[str], responses: list[str]) -> dict:
+    """Mean gold score, share of well-formed responses and the reasons for the rest."""
+    judgements = [judge(p, r) for p, r in zip(prompts, responses)]
+    return {
+        "num_responses": len(prompts),
+        "gold_mean": sum(j.score for j in judgements) / len(judgements),
+        "well_formed_rate": sum(j.well_formed for j in judgements) / len(judgements),
+        "verdicts": dict(Counter(j.reason for j in judgements)),
+    }
 
 
 def format_review(topic: str, words: list[str]) -> str:

@@ -1,0 +1,164 @@
+"""The arguments every stage shares, each dataclass checking itself and reporting every problem at once.
+
+Stage modules add their own fields and checks by subclassing these: a `problems()` method lists
+what is wrong as sentences the user can act on; `__post_init__` raises them together with the
+upstream dataclass's own complaint (TRL's and transformers' checks), in one `RecipeError`.
+"""
+
+import importlib.util
+import json
+import warnings
+from dataclasses import dataclass, field
+
+from trl import ModelConfig, ScriptArguments
+
+from rlhf_recipes.common.errors import check
+
+
+class Checked:
+    """Mixin for a config dataclass: its own `problems()` and its base class's checks, reported together."""
+
+    def __post_init__(self):
+        found = []
+        try:
+            if hasattr(super(), "__post_init__"):
+                super().__post_init__()
+        except ValueError as err:  # upstream's own check, e.g. ModelConfig: 4-bit and 8-bit together
+            found.append(str(err).rstrip(".") + ".")
+        check(self.problems() + found)
+
+    def problems(self) -> list[str]:
+        return []
+
+
+@dataclass
+class DatasetArguments(Checked, ScriptArguments):
+    """TRL's dataset arguments plus how rows are renamed and how prompts are shown to the model."""
+
+    column_mapping: dict | str | None = field(
+        default=None,
+        metadata={
+            "help": "Rename columns before the format is recognized, as {name in the data: expected name}, "
+            'e.g. {"question": "prompt", "answer": "response"} (JSON on the command line).'
+        },
+    )
+    use_chat_template: bool | None = field(
+        default=None,
+        metadata={"help": "Wrap plain-text prompts/responses in the tokenizer's chat template. Default: the "
+                  "starting model's saved choice, else when the tokenizer has one."},
+    )  # fmt: skip
+    prompt_template: str | None = field(
+        default=None,
+        metadata={
+            "help": "Without a chat template: how a plain-text prompt is shown to the model, with {prompt} where it "
+            "goes, e.g. 'Question: {prompt}\\nAnswer:\\n'. The response follows it directly. Set it in the SFT "
+            "stage: later stages read it from the SFT model. Default: as it is."
+        },
+    )
+
+    def problems(self) -> list[str]:
+        found = []
+        if self.prompt_template is not None and "{prompt}" not in self.prompt_template:
+            found.append(f"prompt_template: {self.prompt_template!r} has no {{prompt}} placeholder.")
+        if isinstance(self.column_mapping, str):
+            try:
+                self.column_mapping = json.loads(self.column_mapping)
+            except json.JSONDecodeError as err:
+                return found + [f"column_mapping: expected a JSON object, got {self.column_mapping!r} ({err})."]
+        if self.column_mapping is not None and not (
+            isinstance(self.column_mapping, dict) and all(isinstance(v, str) for v in self.column_mapping.values())
+        ):
+            found.append(f"column_mapping: expected a mapping of column names, got {self.column_mapping!r}.")
+        return found
+
+
+@dataclass
+class PreferenceArguments(DatasetArguments):
+    """Dataset arguments for preference pairs: how many prompts to hold out, and how many pairs to evaluate."""
+
+    eval_fraction: float = field(
+        default=0.1,
+        metadata={"help": "Share of prompts held out for evaluation when the data has no test split (by prompt)."},
+    )
+    max_eval_pairs: int | None = field(
+        default=None, metadata={"help": "Evaluate on a fixed random sample of at most this many held-out pairs."}
+    )
+
+    def problems(self) -> list[str]:
+        found = super().problems()
+        if not 0.0 <= self.eval_fraction < 1.0:
+            found.append(f"eval_fraction: expected a number in [0, 1), got {self.eval_fraction}.")
+        if self.max_eval_pairs is not None and self.max_eval_pairs < 1:
+            found.append(f"max_eval_pairs: expected a positive number of pairs, got {self.max_eval_pairs}.")
+        return found
+
+
+def bf16_supported() -> bool:
+    import torch
+
+    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+
+
+@dataclass
+class StageSettings(Checked):
+    """Mixin for TRL's training configs: precision follows the hardware unless set, and `pad_token`.
+
+    Unset `bf16`/`fp16` become bf16 on a GPU that has it, fp16 on an older GPU, fp32 on CPU. TRL's
+    SFT/Reward configs carry a deprecated `pad_token` field; here the stage sets it on the tokenizer
+    itself (TRL's advice), and a new token grows the model's embeddings in the SFT stage.
+    """
+
+    pad_token: str | None = field(
+        default=None,
+        metadata={
+            "help": "Pad token to give a tokenizer: a token of its vocabulary, or (SFT stage) a new one such as "
+            "'<|pad|>', for which the embeddings grow by one row. Later stages inherit it from the SFT model."
+        },
+    )
+
+    def __post_init__(self):
+        import torch
+
+        bf16_refused = bool(self.bf16) and not bf16_supported()
+        if self.bf16 is None and not self.fp16:
+            self.bf16 = bf16_supported()
+            self.fp16 = torch.cuda.is_available() and not self.bf16
+        elif bf16_refused:
+            self.bf16 = False  # reported below; keeps upstream from repeating the complaint in its own words
+        self._bf16_refused = bf16_refused
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*pad_token.*deprecated")
+            super().__post_init__()
+
+    def problems(self) -> list[str]:
+        if not self._bf16_refused:
+            return []
+        return ["bf16: true was set, but this machine has no GPU with bf16 support. Remove the `bf16` line to let "
+                "the precision follow the hardware, or set `bf16: false`."]  # fmt: skip
+
+
+@dataclass
+class StageModelConfig(Checked, ModelConfig):
+    """TRL's ModelConfig, checked: quantization needs bitsandbytes and an adapter; a stage adds its own checks."""
+
+    def problems(self) -> list[str]:
+        if not (self.load_in_4bit or self.load_in_8bit):
+            return []
+        setting = f"load_in_{'4' if self.load_in_4bit else '8'}bit"
+        found = []
+        if importlib.util.find_spec("bitsandbytes") is None:
+            found.append(f"{setting} needs bitsandbytes, which is not installed: pip install bitsandbytes (or remove "
+                         "the setting to train in full precision).")  # fmt: skip
+        if not self.use_peft:
+            found.append(f"{setting} trains an adapter on frozen quantized weights: set use_peft: true.")
+        return found
+
+
+def describe_precision(args) -> str:
+    if args.bf16:
+        return "bf16 mixed precision"
+    if args.fp16:
+        return "fp16 mixed precision"
+    import torch
+
+    return "fp32" if torch.cuda.is_available() else "fp32 (no GPU found)"

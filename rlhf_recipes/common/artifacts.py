@@ -1,0 +1,138 @@
+"""What a stage writes and the next one reads: the one place that knows the files in an output folder.
+
+    <output_dir>/                 the LoRA adapter, trainer_state.json, training_args.bin
+    <output_dir>/merged/          the full model + tokenizer + prompt_format.json: what later stages load
+    <output_dir>/eval_results.json            (reward stage) held-out accuracy and the score's statistics
+    <output_dir>/<stage>_training.png         training curves
+    <report dir>/timings.json, report.json, report.md, *.png
+
+A stage's output is complete when `merged/` holds a model; the merge is written to a temporary
+folder and moved into place, so a half-written stage never looks complete.
+"""
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+from rlhf_recipes.common import models
+from rlhf_recipes.common.errors import RecipeError
+from rlhf_recipes.common.logs import get_logger
+
+logger = get_logger(__name__)
+
+MERGED_DIR = "merged"
+ADAPTER_CONFIG = "adapter_config.json"
+EVAL_FILE = "eval_results.json"
+TRAINER_STATE = "trainer_state.json"
+TIMINGS_FILE = "timings.json"
+CURVES = {  # stage -> (plot file, {logged key: label})
+    "reward": ("reward_training.png", {"loss": "training loss", "eval_accuracy": "held-out pairwise accuracy"}),
+    "ppo": ("ppo_training.png", {"objective/scores": "reward (reward model)", "objective/kl": "KL to the SFT model",
+                                 "objective/entropy": "policy entropy"}),
+}  # fmt: skip
+
+
+def model_folder(path: str, field: str) -> str:
+    """A full model's folder: a stage's output folder stands for its `merged/`; hub ids pass through."""
+    folder = Path(path)
+    if not folder.exists():
+        if path.startswith((".", "/", "~")) or path.count("/") > 1:
+            raise RecipeError(f"{field}: {path!r} is no local folder (and not a hub id of the form org/name).")
+        return path
+    if (folder / MERGED_DIR / "config.json").exists():
+        return str(folder / MERGED_DIR)
+    if (folder / ADAPTER_CONFIG).exists() and not (folder / "config.json").exists():
+        raise RecipeError(
+            f"{field}: {path!r} holds only a LoRA adapter and no merged model; point to a full model "
+            f"(a stage's output folder with its {MERGED_DIR}/ inside, or the {MERGED_DIR}/ folder itself)."
+        )
+    if not (folder / "config.json").exists():
+        raise RecipeError(f"{field}: {path!r} is a folder but holds no model (no config.json).")
+    return path
+
+
+def resolve_model(model_args) -> str:
+    """Resolve `model_args.model_name_or_path` in place: `builtin:tiny`, or a stage's output folder -> its `merged/`."""
+    from rlhf_recipes.quickstart import tiny_model
+
+    name = model_args.model_name_or_path
+    if not name:
+        raise RecipeError("model_name_or_path is not set: give a hub id, a local folder, or builtin:tiny.")
+    resolved = model_folder(tiny_model.resolve(name), "model_name_or_path")
+    if resolved != name:
+        logger.info(f"model_name_or_path {name} -> {resolved}")
+    model_args.model_name_or_path = resolved
+    return resolved
+
+
+def merge_adapter(base_path: str, adapter_dir, output_dir, tokenizer, model_class, config_updates=None, **load_kwargs):
+    """Load the base unquantized (float32 unless `dtype` is given), merge the adapter, save model + tokenizer.
+
+    `config_updates` go into the merged config.json. Reloading the base (instead of merging the trained
+    object) works for 4-bit training too.
+    """
+    from peft import PeftModel
+
+    output_dir = Path(output_dir)
+    load_kwargs["dtype"] = load_kwargs.get("dtype") or "float32"
+    base = model_class.from_pretrained(base_path, **load_kwargs)
+    models.fit_embeddings(base, tokenizer)  # the SFT stage may have added a pad token
+    merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
+    merged.config.update(config_updates or {})
+    staging = Path(tempfile.mkdtemp(dir=output_dir.parent, prefix=f".{output_dir.name}-"))
+    try:
+        merged.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        if output_dir.exists():
+            shutil.rmtree(output_dir)
+        staging.rename(output_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return output_dir
+
+
+def save_stage(trainer, base_path: str, tokenizer, model_class, prompt_format, use_peft: bool = True,
+               config_updates: dict | None = None, **load_kwargs) -> Path:  # fmt: skip
+    """Save a finished stage: adapter and trainer state in `output_dir`; model, tokenizer and format in `merged/`.
+
+    Only the main process writes the merged model; every process waits until it is there.
+    """
+    from accelerate import PartialState
+
+    state = PartialState()
+    output_dir = Path(trainer.args.output_dir)
+    merged_dir = output_dir / MERGED_DIR
+    if use_peft:
+        trainer.save_model(str(output_dir))
+        if state.is_main_process:
+            merge_adapter(base_path, output_dir, merged_dir, tokenizer, model_class, config_updates, **load_kwargs)
+    else:
+        trainer.accelerator.unwrap_model(trainer.model).config.update(config_updates or {})
+        trainer.save_model(str(merged_dir))
+    if state.is_main_process:
+        prompt_format.save(merged_dir)
+    trainer.save_state()
+    state.wait_for_everyone()
+    return merged_dir
+
+
+def is_complete(output_dir: str | Path) -> bool:
+    """Whether a stage's output folder holds its merged model."""
+    return (Path(output_dir) / MERGED_DIR / "config.json").exists()
+
+
+def write_json(path: str | Path, data: dict) -> None:
+    Path(path).write_text(json.dumps(data, indent=2) + "\n")
+
+
+def read_json(path: str | Path, default=None):
+    """A JSON file's content, or `default` when there is no such file."""
+    path = Path(path)
+    return json.loads(path.read_text()) if path.is_file() else default
+
+
+def log_history(output_dir: str | Path) -> list[dict] | None:
+    """What a stage's trainer logged, step by step (None when the folder has no trainer state)."""
+    state = read_json(Path(output_dir) / TRAINER_STATE)
+    return None if state is None else state["log_history"]

@@ -1,0 +1,64 @@
+"""Each stage's dataset: read (`files`), turned into the columns TRL expects (`formats`), and shown
+as the model reads prompts (`prompts`). Every drop is counted and reported.
+"""
+
+from accelerate import PartialState
+from datasets import Dataset
+
+from rlhf_recipes.common import files, formats
+from rlhf_recipes.common.errors import RecipeError
+from rlhf_recipes.common.logs import get_logger
+from rlhf_recipes.common.prompts import PromptFormat
+
+logger = get_logger(__name__)
+
+
+def sft_examples(script_args, split: str, prompt_format: PromptFormat) -> Dataset:
+    """The SFT split as prompt/completion rows in the model's prompt format (or `text` rows for plain LM)."""
+    source = f"{script_args.dataset_name} [{split}]"
+    rows = files.load_rows(script_args.dataset_name, split, script_args.dataset_config)
+    rows = formats.to_sft_examples(rows, source, script_args.column_mapping)
+    return rows if "text" in rows.column_names else prompt_format.rows(rows, source, ("completion",))
+
+
+def preference_pairs(script_args, prompt_format: PromptFormat) -> tuple[Dataset, Dataset]:
+    """(train, held-out) preference pairs: the data's test split, or the prompts `eval_fraction` holds out;
+    at most `max_eval_pairs` held-out pairs, a fixed sample."""
+    name = script_args.dataset_name
+    splits = files.load_splits(name, script_args.dataset_config)
+
+    def pairs(split: str) -> Dataset:
+        rows = files.select_split(splits, name, split)
+        return formats.to_preference_pairs(rows, f"{name} [{split}]", script_args.column_mapping)
+
+    train = pairs(script_args.dataset_train_split)
+    if script_args.dataset_test_split in splits:
+        held_out = pairs(script_args.dataset_test_split)
+    else:
+        train, held_out = formats.split_by_prompt(train, script_args.eval_fraction)
+    if script_args.max_eval_pairs is not None and len(held_out) > script_args.max_eval_pairs:
+        logger.info(f"{name}: evaluating on a fixed sample of {script_args.max_eval_pairs} of {len(held_out)} "
+                    "held-out pairs (max_eval_pairs).")  # fmt: skip
+        held_out = held_out.shuffle(seed=0).select(range(script_args.max_eval_pairs))
+    logger.info(f"{name}: {len(train)} training pairs, {len(held_out)} held-out pairs.")
+    return tuple(prompt_format.rows(rows, name, ("chosen", "rejected")) for rows in (train, held_out))
+
+
+def prompt_ids(script_args, split: str, prompt_format: PromptFormat, tokenizer) -> Dataset:
+    """Prompts as the policy reads them, tokenized (`input_ids`); those over `max_prompt_length` are dropped."""
+    source = f"{script_args.dataset_name} [{split}]"
+    rows = files.load_rows(script_args.dataset_name, split, script_args.dataset_config)
+    prompts = formats.to_prompts(rows, source, script_args.column_mapping, script_args.prompt_words)
+    with PartialState().main_process_first():  # as TRL's PPO example: tokenize once, the others read the cache
+        encoded = Dataset.from_dict({"prompt": prompts}).map(
+            lambda batch: {"input_ids": [prompt_format.encode(tokenizer, p) for p in batch["prompt"]]},
+            batched=True, remove_columns=["prompt"],
+        )  # fmt: skip
+    limit = script_args.max_prompt_length
+    kept = encoded.filter(lambda row: len(row["input_ids"]) <= limit)
+    if len(kept) < len(encoded):
+        logger.warning(f"{source}: dropped {len(encoded) - len(kept)} of {len(encoded)} prompts longer than "
+                       f"max_prompt_length={limit} tokens.")  # fmt: skip
+    if len(kept) == 0:
+        raise RecipeError(f"{source}: every prompt is longer than max_prompt_length={limit} tokens.")
+    return kept
