@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from accelerate import PartialState
-from transformers import AutoModelForCausalLM
+from transformers import AutoModelForCausalLM, set_seed
 from trl import get_peft_config
 
 from rlhf_recipes.common import artifacts, models, stage_data
@@ -95,6 +95,7 @@ def main(script_args: PPOScriptArguments, training_args: PPOConfig, model_args: 
         f"{training_args.total_episodes} episodes, {describe_precision(training_args)}, "
         f"{PartialState().num_processes} process(es)."
     )
+    set_seed(training_args.seed)  # PPOTrainer draws the LoRA weights before it seeds itself
     trainer = PPOTrainer(
         args=training_args,
         processing_class=tokenizer,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import trl
 from accelerate import PartialState
-from transformers import AutoModelForCausalLM
+from transformers import AutoModelForCausalLM, set_seed
 from trl import SFTTrainer, get_peft_config, get_quantization_config
 from trl.trainer.utils import create_model_from_path
 
@@ -70,6 +70,7 @@ def main(script_args: DatasetArguments, training_args: SFTConfig, model_args: SF
         f"{models.describe_quantization(model_args)}, {PartialState().num_processes} process(es)."
     )
 
+    set_seed(training_args.seed)  # SFTTrainer draws the LoRA weights before it seeds itself
     training_args.model_init_kwargs = models.model_init_kwargs(model_args)
     model = model_path
     if grown:  # SFTTrainer cannot grow the embeddings: it gets the grown model itself
