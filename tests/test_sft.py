@@ -61,6 +61,15 @@ def test_merged_model_gives_the_same_outputs_as_base_plus_adapter(trained):
     assert artifacts.is_complete(output_dir)
 
 
+def test_the_same_seed_gives_the_same_model(trained, tmp_path):
+    _, output_dir, _ = trained
+    data = tmp_path / "sft.jsonl"
+    write_jsonl(data, task.sft_rows(task.split_prompts()[0], 480, seed=3))
+    run_sft(tmp_path, "--dataset_name", str(data), "--num_train_epochs", "1", "--logging_steps", "3")
+    again = tmp_path / "sft" / artifacts.MERGED_DIR / "model.safetensors"
+    assert again.read_bytes() == (output_dir / artifacts.MERGED_DIR / "model.safetensors").read_bytes()
+
+
 def test_failed_run_leaves_the_earlier_result_intact(trained, tmp_path):
     _, output_dir, _ = trained
     before = (output_dir / artifacts.MERGED_DIR / "model.safetensors").read_bytes()
