@@ -21,7 +21,6 @@ from trl import RewardTrainer, get_peft_config, get_quantization_config
 
 from rlhf_recipes.common import artifacts, models, normalization, stage_data
 from rlhf_recipes.common.arguments import PreferenceArguments, StageModelConfig, StageSettings, describe_precision
-from rlhf_recipes.common.errors import RecipeError
 from rlhf_recipes.common.logs import get_logger
 from rlhf_recipes.common.parsing import RecipeParser, run
 from rlhf_recipes.common.prompts import choose_format
@@ -51,19 +50,13 @@ class RewardModelConfig(StageModelConfig):
         return found
 
 
-def check_reward(training_args: RewardConfig, held_out) -> None:
-    """What needs the data: held-out pairs when evaluation is asked for."""
-    if len(held_out) == 0 and training_args.eval_strategy != "no":
-        raise RecipeError("eval_strategy is set but no pairs are held out: raise eval_fraction or add a test split.")
-
-
 def main(script_args: PreferenceArguments, training_args: RewardConfig, model_args: RewardModelConfig):
     """Train the reward adapter and score head; save them, the merged model and the held-out metrics."""
     model_path = artifacts.resolve_model(model_args)
     tokenizer = models.load_tokenizer(model_path, pad_token=training_args.pad_token)
     prompt_format = choose_format(script_args, tokenizer, model_path)
     train, held_out = stage_data.preference_pairs(script_args, prompt_format)
-    check_reward(training_args, held_out)
+    stage_data.check_held_out(training_args, held_out)
     logger.info(
         f"Reward model from {model_path} ({models.describe_quantization(model_args)}): a new one-output `score` "
         f"head on its backbone (any LM head is dropped), {describe_precision(training_args)}, "

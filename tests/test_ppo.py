@@ -10,6 +10,7 @@ from rlhf_recipes import ppo
 from rlhf_recipes.common import artifacts, stage_data
 from rlhf_recipes.common.errors import RecipeError
 from rlhf_recipes.common.prompts import PromptFormat
+from rlhf_recipes.evaluation import sampling
 from rlhf_recipes.quickstart import task
 from tests.conftest import QUICKSTART, run_stage
 
@@ -63,6 +64,10 @@ def test_adapter_and_merged_policy_are_saved(trained_ppo):
     assert (output_dir / artifacts.ADAPTER_CONFIG).exists() and artifacts.is_complete(output_dir)
     assert (output_dir / "ppo_training.png").exists()
     AutoModelForCausalLM.from_pretrained(output_dir / artifacts.MERGED_DIR)
+    # how the policy sampled travels with it, and the report samples the same way unless told otherwise
+    assert sampling.settings(str(output_dir / artifacts.MERGED_DIR), None, None) == {"max_new_tokens": 12,
+                                                                                     "temperature": 0.5}
+    assert sampling.settings(str(output_dir / artifacts.MERGED_DIR), 40, 1.0)["max_new_tokens"] == 40
 
 
 @pytest.fixture(scope="session")

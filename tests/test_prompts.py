@@ -37,6 +37,8 @@ def test_the_policy_reads_the_prompt_the_reward_model_scores(chat, chat_tokenize
     rendered = shown.render(tokenizer, prompt, response)
     assert rendered.startswith(tokenizer.decode(shown.encode(tokenizer, prompt)))
     assert response in rendered and (chat or rendered.startswith("Question: Describe the pizza.\nAnswer:\n"))
+    unfinished = shown.render(tokenizer, prompt, response, finished=False)  # cut at the length limit: left open
+    assert rendered.startswith(unfinished) and unfinished.endswith(response)
 
 
 def test_the_format_is_chosen_from_the_settings_and_the_tokenizer(tmp_path, chat_tokenizer, plain_tokenizer):

@@ -66,11 +66,12 @@ def resolve_model(model_args) -> str:
     return resolved
 
 
-def merge_adapter(base_path: str, adapter_dir, output_dir, tokenizer, model_class, config_updates=None, **load_kwargs):
+def merge_adapter(base_path: str, adapter_dir, output_dir, tokenizer, model_class, config_updates=None,
+                  generation: dict | None = None, **load_kwargs):  # fmt: skip
     """Load the base unquantized (float32 unless `dtype` is given), merge the adapter, save model + tokenizer.
 
-    `config_updates` go into the merged config.json. Reloading the base (instead of merging the trained
-    object) works for 4-bit training too.
+    `config_updates` go into the merged config.json, `generation` into its generation_config.json.
+    Reloading the base (instead of merging the trained object) works for 4-bit training too.
     """
     from peft import PeftModel
 
@@ -80,6 +81,8 @@ def merge_adapter(base_path: str, adapter_dir, output_dir, tokenizer, model_clas
     models.fit_embeddings(base, tokenizer)  # the SFT stage may have added a pad token
     merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
     merged.config.update(config_updates or {})
+    if generation:
+        merged.generation_config.update(**generation)
     staging = Path(tempfile.mkdtemp(dir=output_dir.parent, prefix=f".{output_dir.name}-"))
     try:
         merged.save_pretrained(staging)
@@ -93,8 +96,10 @@ def merge_adapter(base_path: str, adapter_dir, output_dir, tokenizer, model_clas
 
 
 def save_stage(trainer, base_path: str, tokenizer, model_class, prompt_format, use_peft: bool = True,
-               config_updates: dict | None = None, **load_kwargs) -> Path:  # fmt: skip
+               config_updates: dict | None = None, generation: dict | None = None, **load_kwargs) -> Path:  # fmt: skip
     """Save a finished stage: adapter and trainer state in `output_dir`; model, tokenizer and format in `merged/`.
+
+    `generation`: how the policy sampled in training (PPO), saved in merged/generation_config.json for the report.
 
     Only the main process writes the merged model; every process waits until it is there.
     """
@@ -106,7 +111,8 @@ def save_stage(trainer, base_path: str, tokenizer, model_class, prompt_format, u
     if use_peft:
         trainer.save_model(str(output_dir))
         if state.is_main_process:
-            merge_adapter(base_path, output_dir, merged_dir, tokenizer, model_class, config_updates, **load_kwargs)
+            merge_adapter(base_path, output_dir, merged_dir, tokenizer, model_class, config_updates, generation,
+                          **load_kwargs)  # fmt: skip
     else:
         trainer.accelerator.unwrap_model(trainer.model).config.update(config_updates or {})
         trainer.save_model(str(merged_dir))

@@ -55,10 +55,14 @@ class PromptFormat:
         turns = prompt_turns(prompt)
         return tokenizer.apply_chat_template(turns, add_generation_prompt=True, tokenize=True, return_dict=False)
 
-    def render(self, tokenizer, prompt, response: str) -> str:
-        """Prompt and response as one text, as the reward stage trained on them."""
+    def render(self, tokenizer, prompt, response: str, finished: bool = True) -> str:
+        """Prompt and response as one text, as the reward stage trained on them; a response that never reached
+        its end (`finished=False`) stays open, as PPO's reward model read it."""
         if not self.chat:
-            return self.text(prompt) + response + tokenizer.eos_token
+            return self.text(prompt) + response + (tokenizer.eos_token if finished else "")
+        if not finished:
+            opening = tokenizer.apply_chat_template(prompt_turns(prompt), add_generation_prompt=True, tokenize=False)
+            return opening + response
         turns = [*prompt_turns(prompt), {"role": "assistant", "content": response}]
         return tokenizer.apply_chat_template(turns, tokenize=False)
 

@@ -44,6 +44,12 @@ def preference_pairs(script_args, prompt_format: PromptFormat) -> tuple[Dataset,
     return tuple(prompt_format.rows(rows, name, ("chosen", "rejected")) for rows in (train, held_out))
 
 
+def check_held_out(training_args, held_out: Dataset) -> None:
+    """Held-out pairs must exist when evaluation is asked for (reward and DPO stages)."""
+    if len(held_out) == 0 and training_args.eval_strategy != "no":
+        raise RecipeError("eval_strategy is set but no pairs are held out: raise eval_fraction or add a test split.")
+
+
 def prompt_ids(script_args, split: str, prompt_format: PromptFormat, tokenizer) -> Dataset:
     """Prompts as the policy reads them, tokenized (`input_ids`); those over `max_prompt_length` are dropped."""
     source = f"{script_args.dataset_name} [{split}]"

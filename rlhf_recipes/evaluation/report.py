@@ -35,8 +35,13 @@ class ReportArguments:
     max_prompts: int | None = field(default=None, metadata={"help": "Use only the first N distinct prompts."})
     output_dir: str = field(default="outputs/report", metadata={"help": "Where report.json/.md and plots go."})
     samples_per_prompt: int = field(default=sampling.SAMPLES_PER_PROMPT, metadata={"help": "Responses per prompt."})
-    max_new_tokens: int = field(default=32, metadata={"help": "Longest response sampled, in tokens."})
-    temperature: float = field(default=sampling.TEMPERATURE, metadata={"help": "Sampling temperature."})
+    max_new_tokens: int | None = field(
+        default=None, metadata={"help": "Longest response sampled, in tokens. Default: as the policy sampled in PPO "
+                                "(its saved generation config), else 32."}
+    )  # fmt: skip
+    temperature: float | None = field(
+        default=None, metadata={"help": "Sampling temperature. Default: as the policy sampled in PPO, else 0.7."}
+    )
     seed: int = field(default=0, metadata={"help": "Sampling seed (the same for both models)."})
     num_examples: int = field(default=12, metadata={"help": "Sample responses shown side by side."})
 
@@ -50,20 +55,22 @@ def compare(args: ReportArguments) -> dict:
     distinct = formats.to_prompts(files.load_rows(args.prompts, args.split), args.prompts)[: args.max_prompts]
     prompts = [p for p in distinct for _ in range(args.samples_per_prompt)]
 
-    kwargs = {"max_new_tokens": args.max_new_tokens, "temperature": args.temperature, "seed": args.seed}
+    kwargs = sampling.settings(policy_dir, args.max_new_tokens, args.temperature) | {"seed": args.seed}
     loaded_models = {"policy": sampling.load_policy(policy_dir), "reference": sampling.load_policy(reference_dir)}
     samples = {name: sampling.sample(*loaded, prompts, **kwargs) for name, loaded in loaded_models.items()}
     texts = {name: [s["text"] for s in group] for name, group in samples.items()}
-    logprobs = {name: sampling.sequence_logprobs(loaded[0], samples["policy"], args.temperature)
+    logprobs = {name: sampling.sequence_logprobs(loaded[0], samples["policy"], kwargs["temperature"])
                 for name, loaded in loaded_models.items()}  # both score the policy's samples  # fmt: skip
     kl = [p - r for p, r in zip(logprobs["policy"], logprobs["reference"])]
 
     reward_model, reward_tokenizer, reward_format = sampling.load_reward_model(reward_dir)
-    rewards = {name: sampling.reward_scores(reward_model, reward_tokenizer, reward_format, prompts, texts[name])
-               for name in texts}  # fmt: skip
+    rewards = {name: sampling.reward_scores(reward_model, reward_tokenizer, reward_format, prompts, texts[name],
+                                            [s["finished"] for s in samples[name]]) for name in texts}  # fmt: skip
     figures = {
         "num_prompts": len(distinct),
         "samples_per_prompt": args.samples_per_prompt,
+        "max_new_tokens": kwargs["max_new_tokens"],
+        "temperature": kwargs["temperature"],
         "reward_mean_policy": _mean(rewards["policy"]),
         "reward_mean_reference": _mean(rewards["reference"]),
         "reward_delta": _mean(rewards["policy"]) - _mean(rewards["reference"]),

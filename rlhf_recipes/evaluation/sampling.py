@@ -10,11 +10,28 @@ from rlhf_recipes.common.prompts import PromptFormat, model_format
 
 EVAL_BATCH_SIZE = 64
 SAMPLES_PER_PROMPT = 4  # responses sampled per held-out prompt, for steadier rates
-TEMPERATURE = 0.7  # the sampling temperature PPO rolls out with (TRL's default), so both are judged alike
+TEMPERATURE = 0.7  # TRL's PPO default, for a policy that saved no sampling settings
+MAX_NEW_TOKENS = 32
 
 
 def device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def settings(policy_dir: str, max_new_tokens: int | None, temperature: float | None) -> dict:
+    """Sampling settings: as given, else as the policy sampled in training (PPO saves them in its generation
+    config), else the defaults. A policy judged on longer or hotter samples than it was trained on is misjudged."""
+    from transformers import GenerationConfig
+
+    try:
+        saved = GenerationConfig.from_pretrained(policy_dir)
+    except OSError:  # no generation_config.json
+        saved = None
+    trained = saved is not None and saved.max_new_tokens is not None
+    return {
+        "max_new_tokens": max_new_tokens or (saved.max_new_tokens if trained else MAX_NEW_TOKENS),
+        "temperature": temperature if temperature is not None else (saved.temperature if trained else TEMPERATURE),
+    }
 
 
 def load_policy(model_dir: str):
@@ -58,7 +75,8 @@ def sample(model, tokenizer, prompt_format: PromptFormat, prompts: list, max_new
         for prompt_ids, generated in zip(chunk, output[:, batch["input_ids"].shape[1] :].tolist()):
             response_ids = _until_eos(generated, tokenizer.eos_token_id, tokenizer.pad_token_id)
             text = tokenizer.decode(response_ids, skip_special_tokens=True)
-            samples.append({"prompt_ids": prompt_ids, "response_ids": response_ids, "text": text})
+            finished = tokenizer.eos_token_id in response_ids
+            samples.append({"prompt_ids": prompt_ids, "response_ids": response_ids, "text": text, "finished": finished})
     return samples
 
 
@@ -85,12 +103,18 @@ def sequence_logprobs(model, samples: list[dict], temperature: float = TEMPERATU
 
 
 @torch.no_grad()
-def reward_scores(reward_model, tokenizer, prompt_format: PromptFormat, prompts: list, responses: list[str]):
-    """The reward model's score of each (prompt, response), rendered as the reward stage trained on them."""
+def reward_scores(reward_model, tokenizer, prompt_format: PromptFormat, prompts: list, responses: list[str],
+                  finished: list[bool] | None = None) -> list[float]:  # fmt: skip
+    """The reward model's score of each (prompt, response), rendered as the reward stage trained on them.
+
+    `finished[i]` False: the response was cut at the length limit, and is scored without an end, as PPO's
+    reward model read it during training (default: every response finished).
+    """
+    finished = finished or [True] * len(prompts)
     scores = []
     for start in range(0, len(prompts), EVAL_BATCH_SIZE):
-        pairs = zip(prompts[start : start + EVAL_BATCH_SIZE], responses[start:])
-        texts = [prompt_format.render(tokenizer, p, r) for p, r in pairs]
+        batch_items = zip(prompts[start : start + EVAL_BATCH_SIZE], responses[start:], finished[start:])
+        texts = [prompt_format.render(tokenizer, p, r, done) for p, r, done in batch_items]
         batch = tokenizer(texts, padding=True, padding_side="right", add_special_tokens=False, return_tensors="pt")
         scores += reward_model(**batch.to(reward_model.device)).logits[:, 0].float().tolist()
     return scores
