@@ -115,8 +115,7 @@ def main(script_args: PPOScriptArguments, training_args: PPOConfig, model_args: 
     merged_dir = artifacts.save_stage(trainer, sft_path, tokenizer, AutoModelForCausalLM, prompt_format,
                                       generation=rollouts, dtype=model_args.dtype)  # fmt: skip
     if PartialState().is_main_process:
-        curves_file, curves = artifacts.CURVES["ppo"]
-        plots.plot_curves(trainer.state.log_history, curves, output_dir / curves_file, "PPO")
+        plots.plot_stage("ppo", trainer.state.log_history, output_dir, "PPO")
     logger.info(f"PPO done: adapter in {output_dir}, merged policy in {merged_dir}")
     return trainer
 

@@ -85,12 +85,9 @@ def main(script_args: PreferenceArguments, training_args: RewardConfig, model_ar
         num_labels=1, pad_token_id=tokenizer.pad_token_id, dtype=model_args.dtype, config_updates=statistics,
     )  # fmt: skip
     if PartialState().is_main_process:
-        results = {"eval_accuracy": metrics.get("eval_accuracy"), "eval_margin": metrics.get("eval_margin"),
-                   **statistics, "num_train_pairs": len(train), "num_eval_pairs": len(held_out),
-                   "model_name_or_path": model_path, "dataset_name": script_args.dataset_name}  # fmt: skip
-        artifacts.write_json(output_dir / artifacts.EVAL_FILE, results)
-        curves_file, curves = artifacts.CURVES["reward"]
-        plots.plot_curves(trainer.state.log_history, curves, output_dir / curves_file, "Reward model")
+        results = artifacts.write_eval_results(output_dir, metrics.get("eval_accuracy"), metrics.get("eval_margin"),
+                                               train, held_out, model_path, script_args.dataset_name, **statistics)
+        plots.plot_stage("reward", trainer.state.log_history, output_dir, "Reward model")
         logger.info(f"Reward model: held-out accuracy {results['eval_accuracy']}, margin {results['eval_margin']}.")
     logger.info(f"Reward stage done: adapter in {output_dir}, merged model in {merged_dir}")
     return trainer

@@ -2,13 +2,14 @@ from pathlib import Path
 
 import pytest
 
-from rlhf_recipes import ppo, reward, sft
+from rlhf_recipes import dpo, ppo, reward, sft
 from rlhf_recipes.common.errors import RecipeError
 from rlhf_recipes.common.parsing import parse
 from rlhf_recipes.evaluation import report
 from tests.conftest import REPO
 
-STAGE_PARSERS = {"sft": sft.make_parser, "reward": reward.make_parser, "ppo": ppo.make_parser, "report": report.make_parser}
+STAGE_PARSERS = {"sft": sft.make_parser, "reward": reward.make_parser, "ppo": ppo.make_parser, "dpo": dpo.make_parser,
+                 "report": report.make_parser}
 RECIPE_FILES = sorted(p for p in (REPO / "recipes").rglob("*.yaml") if p.stem.split("_")[0] in STAGE_PARSERS)
 
 

@@ -77,3 +77,13 @@ def test_ppo_runs_on_two_processes(reward_run, tmp_path):
     assert abs(updates[0]["objective/kl"]) < 1e-3  # the reference is the SFT model on every rank
     AutoModelForCausalLM.from_pretrained(tmp / "ppo" / artifacts.MERGED_DIR)
     assert_same_as_one_process_merge(tmp / "ppo", tmp / "sft" / artifacts.MERGED_DIR, AutoModelForCausalLM, tmp_path)
+
+
+def test_dpo_runs_on_two_processes(sft_run, rankings_file, tmp_path):
+    _, tmp = sft_run
+    log = launch("dpo", "--model_name_or_path", str(tmp / "sft"), "--dataset_name", str(rankings_file),
+                 "--output_dir", str(tmp / "dpo"), "--max_steps", "6", "--per_device_train_batch_size", "8")  # fmt: skip
+    assert "2 process(es)" in log and log.count("DPO done") == 1
+    assert log.count("training pairs") == 1  # one split, logged once
+    AutoModelForCausalLM.from_pretrained(tmp / "dpo" / artifacts.MERGED_DIR)
+    assert_same_as_one_process_merge(tmp / "dpo", tmp / "sft" / artifacts.MERGED_DIR, AutoModelForCausalLM, tmp_path)

@@ -28,6 +28,8 @@ TRAINER_STATE = "trainer_state.json"
 TIMINGS_FILE = "timings.json"
 CURVES = {  # stage -> (plot file, {logged key: label})
     "reward": ("reward_training.png", {"loss": "training loss", "eval_accuracy": "held-out pairwise accuracy"}),
+    "dpo": ("dpo_training.png", {"loss": "DPO loss", "rewards/margins": "implicit reward margin (chosen - rejected)",
+                                 "eval_rewards/accuracies": "held-out preference accuracy"}),
     "ppo": ("ppo_training.png", {"objective/scores": "reward (reward model)", "objective/kl": "KL to the SFT model",
                                  "objective/entropy": "policy entropy"}),
 }  # fmt: skip
@@ -126,6 +128,14 @@ def save_stage(trainer, base_path: str, tokenizer, model_class, prompt_format, u
 def is_complete(output_dir: str | Path) -> bool:
     """Whether a stage's output folder holds its merged model."""
     return (Path(output_dir) / MERGED_DIR / "config.json").exists()
+
+
+def write_eval_results(output_dir, accuracy, margin, train, held_out, model_path: str, dataset_name: str, **extra):
+    """A preference stage's held-out figures (`eval_results.json`): pairwise accuracy, margin, the pair counts."""
+    results = {"eval_accuracy": accuracy, "eval_margin": margin, **extra, "num_train_pairs": len(train),
+               "num_eval_pairs": len(held_out), "model_name_or_path": model_path, "dataset_name": dataset_name}
+    write_json(Path(output_dir) / EVAL_FILE, results)
+    return results
 
 
 def write_json(path: str | Path, data: dict) -> None:

@@ -4,6 +4,8 @@ from pathlib import Path
 
 import matplotlib
 
+from rlhf_recipes.common import artifacts
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
@@ -41,3 +43,9 @@ def plot_distributions(samples: dict[str, list[float]], path: str | Path, title:
     figure.savefig(path, dpi=100)
     plt.close(figure)
     return Path(path)
+
+
+def plot_stage(stage: str, log_history: list[dict], output_dir: str | Path, title: str) -> Path | None:
+    """A stage's training curves (`artifacts.CURVES`) into its output folder."""
+    file_name, keys = artifacts.CURVES[stage]
+    return plot_curves(log_history, keys, Path(output_dir) / file_name, title)

@@ -136,10 +136,8 @@ def write(report: dict, output_dir: str | Path) -> None:
         {"SFT (reference)": rewards["reference"], "PPO (policy)": rewards["policy"]},
         output_dir / "reward_distributions.png", "Reward on held-out prompts", "reward model score",
     )  # fmt: skip
-    curves, history = None, artifacts.log_history(report["policy_output_dir"])
-    if history:
-        curves_file, keys = artifacts.CURVES["ppo"]
-        curves = plots.plot_curves(history, keys, output_dir / curves_file, "PPO training")
+    history = artifacts.log_history(report["policy_output_dir"])
+    curves = plots.plot_stage("ppo", history, output_dir, "PPO training") if history else None
     (output_dir / "report.md").write_text(markdown(report, curves is not None))
     logger.info(f"Report written to {output_dir / 'report.md'}")
 

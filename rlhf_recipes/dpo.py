@@ -1,0 +1,96 @@
+"""Stage 3 straight from the preference pairs, DPO: TRL's `DPOTrainer` with a LoRA adapter on the merged SFT model.
+
+    accelerate launch -m rlhf_recipes.dpo --config recipes/quickstart/dpo.yaml
+    python -m rlhf_recipes.dpo --config recipes/quickstart/dpo.yaml
+
+No reward model and no sampling: DPO reads the pairs the reward stage reads (every format it
+accepts, K-way rankings expanded the same way, the same held-out split by prompt) and raises the
+policy's log-probability of the chosen response over the rejected one, relative to the reference;
+`beta` is its KL-to-SFT knob (larger: stays closer), as `kl_coef` is PPO's. The policy is
+`model_name_or_path` (the SFT stage's output folder) plus a new LoRA adapter; with the adapter
+disabled it is the SFT model, the reference. Outputs in `output_dir`: the adapter, `merged/`,
+`eval_results.json` (held-out accuracy of the implicit reward) and `dpo_training.png`.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import trl
+from accelerate import PartialState
+from transformers import AutoModelForCausalLM, set_seed
+from trl import DPOTrainer, get_peft_config, get_quantization_config
+
+from rlhf_recipes.common import artifacts, models, stage_data
+from rlhf_recipes.common.arguments import PreferenceArguments, StageModelConfig, StageSettings, describe_precision
+from rlhf_recipes.common.logs import get_logger
+from rlhf_recipes.common.parsing import RecipeParser, run
+from rlhf_recipes.common.prompts import choose_format
+from rlhf_recipes.evaluation import plots
+
+logger = get_logger(__name__)
+
+
+@dataclass
+class DPOConfig(StageSettings, trl.DPOConfig):
+    """TRL's DPOConfig; precision follows the hardware unless set."""
+
+
+@dataclass
+class DPOModelConfig(StageModelConfig):
+    """TRL's ModelConfig for the policy's LoRA adapter (the SFT model with it disabled is the reference)."""
+
+    def problems(self) -> list[str]:
+        found = super().problems()
+        if not self.use_peft:
+            found.append("use_peft: false is not supported by this recipe; DPO trains a LoRA adapter on the SFT "
+                         "model, which is the reference with the adapter disabled.")  # fmt: skip
+        elif self.lora_task_type != "CAUSAL_LM":
+            found.append(f"lora_task_type: DPO trains a causal LM; use CAUSAL_LM, not {self.lora_task_type}.")
+        return found
+
+
+def main(script_args: PreferenceArguments, training_args: DPOConfig, model_args: DPOModelConfig):
+    """Train the DPO adapter on the preference pairs; save it with the merged policy under `output_dir`."""
+    model_path = artifacts.resolve_model(model_args)
+    tokenizer = models.load_tokenizer(model_path, pad_token=training_args.pad_token)
+    prompt_format = choose_format(script_args, tokenizer, model_path)
+    train, held_out = stage_data.preference_pairs(script_args, prompt_format)
+    stage_data.check_held_out(training_args, held_out)
+    logger.info(
+        f"DPO: policy {model_path} ({models.describe_quantization(model_args)}) + LoRA r={model_args.lora_r} "
+        f"(reference = adapter disabled), beta {training_args.beta}, {len(train)} pairs, "
+        f"{describe_precision(training_args)}, {PartialState().num_processes} process(es)."
+    )
+
+    training_args.model_init_kwargs = models.model_init_kwargs(model_args)
+    set_seed(training_args.seed)  # the LoRA weights are drawn before the trainer seeds itself
+    trainer = DPOTrainer(
+        model=model_path,
+        args=training_args,
+        train_dataset=train,
+        eval_dataset=held_out if len(held_out) else None,
+        processing_class=tokenizer,
+        peft_config=get_peft_config(model_args),
+        quantization_config=get_quantization_config(model_args),
+    )
+    trainer.train()
+    metrics = trainer.evaluate() if len(held_out) else {}
+
+    output_dir = Path(training_args.output_dir)
+    merged_dir = artifacts.save_stage(trainer, model_path, tokenizer, AutoModelForCausalLM, prompt_format,
+                                      dtype=model_args.dtype)  # fmt: skip
+    if PartialState().is_main_process:
+        artifacts.write_eval_results(output_dir, metrics.get("eval_rewards/accuracies"),
+                                     metrics.get("eval_rewards/margins"), train, held_out, model_path,
+                                     script_args.dataset_name)  # fmt: skip
+        plots.plot_stage("dpo", trainer.state.log_history, output_dir, "DPO")
+    logger.info(f"DPO done: adapter in {output_dir}, merged policy in {merged_dir}")
+    return trainer
+
+
+def make_parser() -> RecipeParser:
+    return RecipeParser((PreferenceArguments, DPOConfig, DPOModelConfig))
+
+
+if __name__ == "__main__":
+    run(main, make_parser)
