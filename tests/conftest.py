@@ -31,6 +31,24 @@ def tiny_dir() -> str:
     return tiny_model.resolve(tiny_model.BUILTIN_TINY)
 
 
+@pytest.fixture(scope="module")
+def chat_tokenizer(tiny_dir):
+    """The tiny model's tokenizer, which has a chat template."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(tiny_dir)
+
+
+@pytest.fixture(scope="module")
+def plain_tokenizer(tiny_dir):
+    """A tokenizer without a chat template, as GPT-2's and Pythia's."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_dir)
+    tokenizer.chat_template = None
+    return tokenizer
+
+
 def write_jsonl(path: Path, rows: list[dict]) -> Path:
     import json
 

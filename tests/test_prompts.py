@@ -1,7 +1,6 @@
 """How a prompt is shown to a model: decided once, saved with the model, read back by every later user."""
 
 import pytest
-from transformers import AutoTokenizer
 
 from rlhf_recipes import sft
 from rlhf_recipes.common.errors import RecipeError
@@ -15,18 +14,6 @@ TEMPLATE = "Question: {prompt}\nAnswer:\n"
 def sft_args(*overrides):
     script_args, _, _ = parse(sft.make_parser(), ["--config", str(QUICKSTART / "sft.yaml"), *overrides])
     return script_args
-
-
-@pytest.fixture(scope="module")
-def chat_tokenizer(tiny_dir):
-    return AutoTokenizer.from_pretrained(tiny_dir)
-
-
-@pytest.fixture(scope="module")
-def plain_tokenizer(tiny_dir):
-    tokenizer = AutoTokenizer.from_pretrained(tiny_dir)
-    tokenizer.chat_template = None
-    return tokenizer
 
 
 @pytest.mark.parametrize("chat", [True, False])

@@ -62,19 +62,6 @@ def prompts_of(script_args, tokenizer, split="train") -> list[str]:
     return [tokenizer.decode(ids) for ids in rows["input_ids"]]
 
 
-@pytest.fixture(scope="module")
-def chat_tokenizer(tiny_dir):
-    return AutoTokenizer.from_pretrained(tiny_dir)
-
-
-@pytest.fixture(scope="module")
-def plain_tokenizer(tiny_dir):
-    """A tokenizer without a chat template, as GPT-2's and Pythia's."""
-    tokenizer = AutoTokenizer.from_pretrained(tiny_dir)
-    tokenizer.chat_template = None
-    return tokenizer
-
-
 # Anthropic/hh-rlhf: <subset>/{train,test}.jsonl.gz with `chosen`/`rejected` transcripts.
 def transcript(i: int, reply: str) -> str:
     return f"\n\nHuman: Hi.\n\nAssistant: Hello!\n\nHuman: Name a pet, please ({i}).\n\nAssistant: {reply}"

@@ -18,6 +18,7 @@ from pathlib import Path
 from rlhf_recipes.common import models
 from rlhf_recipes.common.errors import RecipeError
 from rlhf_recipes.common.logs import get_logger
+from rlhf_recipes.quickstart import tiny_model
 
 logger = get_logger(__name__)
 
@@ -56,8 +57,6 @@ def model_folder(path: str, field: str) -> str:
 
 def resolve_model(model_args) -> str:
     """Resolve `model_args.model_name_or_path` in place: `builtin:tiny`, or a stage's output folder -> its `merged/`."""
-    from rlhf_recipes.quickstart import tiny_model
-
     name = model_args.model_name_or_path
     if not name:
         raise RecipeError("model_name_or_path is not set: give a hub id, a local folder, or builtin:tiny.")

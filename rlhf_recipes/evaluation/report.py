@@ -81,8 +81,8 @@ def compare(args: ReportArguments) -> dict:
     }
     gold = {}
     if all(task.is_task_prompt(p) for p in distinct):
-        gold = {name: [task.score(p, t) for p, t in zip(prompts, texts[name])] for name in texts}
         summary = {name: task.gold_summary(prompts, texts[name]) for name in texts}
+        gold = {name: summary[name]["scores"] for name in texts}
         figures |= {
             "gold_mean_policy": _mean(gold["policy"]),
             "gold_mean_reference": _mean(gold["reference"]),

@@ -122,9 +122,10 @@ def is_task_prompt(prompt) -> bool:
 
 
 def gold_summary(prompts: list[str], responses: list[str]) -> dict:
-    """Mean gold score, share of well-formed responses and the reasons for the rest."""
+    """Each response's gold score, their mean, the share of well-formed responses and the reasons for the rest."""
     judgements = [judge(p, r) for p, r in zip(prompts, responses)]
     return {
+        "scores": [j.score for j in judgements],
         "num_responses": len(prompts),
         "gold_mean": sum(j.score for j in judgements) / len(judgements),
         "well_formed_rate": sum(j.well_formed for j in judgements) / len(judgements),
