@@ -1,8 +1,8 @@
 """The `rlhf-recipes` command: the quickstart, the pipeline and the tools around the stages.
 
     rlhf-recipes quickstart [--output-dir outputs/quickstart] [--seed S] [--force]
-    rlhf-recipes pipeline recipes/<folder> [--output-dir DIR] [--seed S] [--force]
-    rlhf-recipes compare --policy DIR --reference DIR --reward_model DIR --prompts FILE [--output_dir DIR]
+    rlhf-recipes pipeline recipes/<folder> [--methods ppo rloo grpo dpo] [--output-dir DIR] [--seed S] [--force]
+    rlhf-recipes compare --policy DIR [DIR ...] --reference DIR --reward_model DIR --prompts FILE [--output_dir DIR]
     rlhf-recipes score MODEL_DIR --prompt TEXT --response TEXT [--response TEXT ...] | --file FILE
     rlhf-recipes check-config accelerate_configs/<name>.yaml
     rlhf-recipes build-default [--output-dir DIR]
@@ -20,10 +20,11 @@ QUICKSTART = PROJECT_ROOT / "recipes" / "quickstart"
 
 
 def pipeline(args) -> dict:
-    from rlhf_recipes.pipeline import run_pipeline
+    from rlhf_recipes.pipeline import DEFAULT_METHODS, run_pipeline
 
     output_dir = Path(args.output_dir) if args.output_dir else None
-    report = run_pipeline(Path(args.recipes), output_dir, args.force, args.seed)
+    methods = tuple(args.methods or DEFAULT_METHODS)
+    report = run_pipeline(Path(args.recipes), output_dir, args.force, args.seed, methods=methods)
     print_summary(report)
     return report
 
@@ -36,24 +37,39 @@ def quickstart(args) -> dict:
     return report
 
 
+SUMMARY_ROWS = (  # (label, key in a policy's figures, format)
+    ("reward model: mean", "reward_mean_policy", "{:.3f}"),
+    ("reward model: win rate", "win_rate_reward_model", "{:.1%}"),
+    ("gold labeler: mean", "gold_mean_policy", "{:+.3f}"),
+    ("gold labeler: win rate", "gold_win_rate", "{:.1%}"),
+    ("gold labeler: well-formed", "well_formed_policy", "{:.1%}"),
+    ("KL to SFT (nats)", "kl_mean", "{:.3f}"),
+    ("length (tokens)", "length_mean_policy", "{:.1f}"),
+    ("repeated n-grams", "repetition_rate_policy", "{:.3f}"),
+)
+
+
 def print_summary(report: dict) -> None:
-    f = report["policy_vs_reference"]
-    print(f"\nSFT vs RLHF on {f['num_prompts']} held-out prompts x {f['samples_per_prompt']} samples")
-    print(f"{'':<28}{'SFT':>10}{'PPO':>10}")
-    rows = [("reward model: mean", "reward_mean_reference", "reward_mean_policy"),
-            ("length (tokens)", "length_mean_reference", "length_mean_policy"),
-            ("gold labeler: mean", "gold_mean_reference", "gold_mean_policy"),
-            ("gold labeler: well-formed", "well_formed_reference", "well_formed_policy")]  # fmt: skip
-    for name, ref, pol in rows:
-        if ref in f:
-            print(f"{name:<28}{f[ref]:>10.3f}{f[pol]:>10.3f}")
-    print(f"win rate (reward model) {f['win_rate_reward_model']:.1%}, KL {f['kl_mean']:.3f} nats", end="")
-    print(f", win rate (gold) {f['gold_win_rate']:.1%}" if "gold_win_rate" in f else "")
+    """The report's table on the terminal: SFT and each policy side by side."""
+    methods, first = report["methods"], report["policy_vs_reference"]
+    print(f"\nSFT vs RLHF on {first['num_prompts']} held-out prompts x {first['samples_per_prompt']} samples")
+    print(f"{'':<28}{'SFT':>10}" + "".join(f"{name:>10}" for name in methods))
+    for label, key, fmt in SUMMARY_ROWS:
+        if key not in first:
+            continue
+        reference = first.get(key.removesuffix("_policy") + "_reference") if key.endswith("_policy") else None
+        cells = [reference] + [figures[key] for figures in methods.values()]
+        print(f"{label:<28}" + "".join(f"{'–' if v is None else fmt.format(v):>10}" for v in cells))
     print(f"reward model held-out accuracy: {report['reward_model'].get('eval_accuracy')}")
-    if f.get("reward_hacking"):
-        print("WARNING: reward hacking — the reward model prefers the policy while the gold labeler prefers SFT.")
+    for name, figures in methods.items():
+        if figures.get("reward_hacking"):
+            print(f"WARNING: reward hacking ({name}) — the reward model prefers the policy while the gold labeler "
+                  "prefers SFT.")
+        if figures["hacking_indicators"]["suspected"]:
+            print(f"WARNING: suspected reward hacking ({name}) — the reward rose while "
+                  + "; ".join(figures["hacking_indicators"]["drift"]))
     if report.get("timings"):
-        print("times: " + ", ".join(f"{k[:-2]} {v:.0f}s" for k, v in report["timings"].items()))
+        print("times: " + ", ".join(f"{k[:-2]} {v:.0f}s" for k, v in report["timings"].items() if k.endswith("_s")))
 
 
 def compare(argv: list[str]) -> None:
@@ -116,12 +132,16 @@ def make_parser() -> argparse.ArgumentParser:
     start.add_argument("--force", action="store_true", help="redo stages whose output is complete")
     start.add_argument("--seed", type=int, help="every stage's seed (default: as the YAMLs say)")
     start.set_defaults(func=quickstart)
-    run = commands.add_parser("pipeline", help="sft -> reward -> ppo -> report from a recipe folder")
-    run.add_argument("recipes", help="folder with sft.yaml, reward.yaml, ppo.yaml and report.yaml")
+    run = commands.add_parser("pipeline", help="sft -> reward -> ppo (or other methods) -> report from a recipe folder")
+    run.add_argument("recipes", help="folder with sft.yaml, reward.yaml, a YAML per method and report.yaml")
     run.add_argument("--output-dir", help="put every stage's output under this folder (default: as the YAMLs say)")
     run.add_argument("--force", action="store_true", help="redo stages whose output is complete")
     run.add_argument("--seed", type=int, help="every stage's seed (default: as the YAMLs say)")
     run.set_defaults(func=pipeline)
+    for command in (start, run):
+        command.add_argument("--methods", nargs="+", metavar="METHOD",
+                             help="third stages to run from the same SFT and reward models and compare: one or more "
+                             "of ppo, rloo, grpo, dpo (default: ppo)")  # fmt: skip
     commands.add_parser("compare", help="SFT vs RLHF report (see `rlhf-recipes compare --help`)", add_help=False)
     rate = commands.add_parser("score", help="score prompt/response pairs with a reward model")
     rate.add_argument("model", help="a reward model folder (or the reward stage's output folder)")

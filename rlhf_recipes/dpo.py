@@ -21,7 +21,7 @@ from transformers import AutoModelForCausalLM, set_seed
 from trl import DPOTrainer, get_peft_config, get_quantization_config
 
 from rlhf_recipes.common import artifacts, models, stage_data
-from rlhf_recipes.common.arguments import PreferenceArguments, StageModelConfig, StageSettings, describe_precision
+from rlhf_recipes.common.arguments import PolicyAdapterConfig, PreferenceArguments, StageSettings, describe_precision
 from rlhf_recipes.common.logs import get_logger
 from rlhf_recipes.common.parsing import RecipeParser, run
 from rlhf_recipes.common.prompts import choose_format
@@ -35,21 +35,7 @@ class DPOConfig(StageSettings, trl.DPOConfig):
     """TRL's DPOConfig; precision follows the hardware unless set."""
 
 
-@dataclass
-class DPOModelConfig(StageModelConfig):
-    """TRL's ModelConfig for the policy's LoRA adapter (the SFT model with it disabled is the reference)."""
-
-    def problems(self) -> list[str]:
-        found = super().problems()
-        if not self.use_peft:
-            found.append("use_peft: false is not supported by this recipe; DPO trains a LoRA adapter on the SFT "
-                         "model, which is the reference with the adapter disabled.")  # fmt: skip
-        elif self.lora_task_type != "CAUSAL_LM":
-            found.append(f"lora_task_type: DPO trains a causal LM; use CAUSAL_LM, not {self.lora_task_type}.")
-        return found
-
-
-def main(script_args: PreferenceArguments, training_args: DPOConfig, model_args: DPOModelConfig):
+def main(script_args: PreferenceArguments, training_args: DPOConfig, model_args: PolicyAdapterConfig):
     """Train the DPO adapter on the preference pairs; save it with the merged policy under `output_dir`."""
     model_path = artifacts.resolve_model(model_args)
     tokenizer = models.load_tokenizer(model_path, pad_token=training_args.pad_token)
@@ -89,7 +75,7 @@ def main(script_args: PreferenceArguments, training_args: DPOConfig, model_args:
 
 
 def make_parser() -> RecipeParser:
-    return RecipeParser((PreferenceArguments, DPOConfig, DPOModelConfig))
+    return RecipeParser((PreferenceArguments, DPOConfig, PolicyAdapterConfig))
 
 
 if __name__ == "__main__":

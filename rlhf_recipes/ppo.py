@@ -20,7 +20,7 @@ from transformers import AutoModelForCausalLM, set_seed
 from trl import get_peft_config
 
 from rlhf_recipes.common import artifacts, models, stage_data
-from rlhf_recipes.common.arguments import DatasetArguments, StageModelConfig, StageSettings, describe_precision
+from rlhf_recipes.common.arguments import SampledPromptArguments, StageModelConfig, StageSettings, describe_precision
 from rlhf_recipes.common.logs import get_logger
 from rlhf_recipes.common.parsing import RecipeParser, run
 from rlhf_recipes.common.prompts import choose_format
@@ -32,29 +32,10 @@ logger = get_logger(__name__)
 
 
 @dataclass
-class PPOScriptArguments(DatasetArguments):
-    prompt_words: int | None = field(
-        default=None, metadata={"help": "Cut prompts from a `text` column: keep its first N words."}
-    )
-    max_prompt_length: int = field(
-        default=128, metadata={"help": "Prompts longer than this many tokens (as the policy reads them) are dropped."}
-    )
+class PPOScriptArguments(SampledPromptArguments):
     value_model_init: str = field(
         default="reward", metadata={"help": "Initialise the value model from the reward model or the SFT model.",
                                     "choices": ["reward", "sft"]}
-    )  # fmt: skip
-    reward_classifier_label: str | None = field(
-        default=None,
-        metadata={"help": "Use `reward_model_path` as a text classifier and this label's score as the reward."},
-    )
-    reward_classifier_transform: str = field(
-        default="probability",
-        metadata={"help": "How the label's logit becomes the reward.", "choices": ["probability", "logit"]},
-    )
-    normalize_reward: bool = field(
-        default=True,
-        metadata={"help": "Standardize the reward model's score with the mean/std the reward stage recorded, so "
-                  "kl_coef means the same for every reward model (a classifier's reward is used as it is)."},
     )  # fmt: skip
 
 

@@ -110,3 +110,40 @@ def trained_reward(tmp_path_factory, tiny_dir, rankings_file):
         "--num_train_epochs", "1", "--eval_steps", "20", "--logging_steps", "5",
     )  # fmt: skip
     return trainer, output_dir
+
+
+@pytest.fixture(scope="session")
+def prompts_file(tmp_path_factory):
+    """The built-in task's training prompts, one per row of a CSV with a `Prompt` column."""
+    import csv
+
+    from rlhf_recipes.quickstart import task
+
+    path = tmp_path_factory.mktemp("prompts") / "prompts.csv"
+    with open(path, "w", newline="") as f:
+        csv.writer(f).writerows([["Prompt"]] + [[p] for p in task.split_prompts()[0]])
+    return path
+
+
+@pytest.fixture(scope="session")
+def emotion_classifier(tmp_path_factory):
+    """A tiny two-label classifier with its own (different) tokenizer: labels `neutral` and `joy`."""
+    import torch
+    from tokenizers import Tokenizer, pre_tokenizers, trainers
+    from tokenizers import models as tok_models
+    from transformers import LlamaConfig, LlamaForSequenceClassification, PreTrainedTokenizerFast
+
+    from rlhf_recipes.quickstart import task
+
+    backend = Tokenizer(tok_models.WordLevel(unk_token="[UNK]"))
+    backend.pre_tokenizer = pre_tokenizers.Whitespace()
+    backend.train_from_iterator(task.split_prompts()[0] + ["great lovely awful"], trainers.WordLevelTrainer(special_tokens=["[PAD]", "[UNK]"]))
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="[PAD]", unk_token="[UNK]")
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                         num_attention_heads=2, num_key_value_heads=2, pad_token_id=tokenizer.pad_token_id,
+                         id2label={0: "neutral", 1: "joy"}, label2id={"neutral": 0, "joy": 1})  # fmt: skip
+    path = tmp_path_factory.mktemp("classifier") / "emotion"
+    LlamaForSequenceClassification(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path

@@ -53,6 +53,6 @@ def test_it_reads_the_same_pairs_as_the_reward_stage_and_saves_a_merged_policy(t
 
 
 def test_dpo_without_an_adapter_is_refused(tmp_path, tiny_dir, rankings_file):
-    with pytest.raises(RecipeError, match="use_peft: false is not supported by this recipe; DPO trains a LoRA"):
+    with pytest.raises(RecipeError, match="use_peft: false is not supported by this recipe; it trains a LoRA"):
         run_stage(dpo, QUICKSTART / "dpo.yaml", "--model_name_or_path", tiny_dir, "--use_peft", "false",
                   "--dataset_name", str(rankings_file), "--output_dir", str(tmp_path / "dpo"))  # fmt: skip

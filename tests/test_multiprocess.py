@@ -87,3 +87,20 @@ def test_dpo_runs_on_two_processes(sft_run, rankings_file, tmp_path):
     assert log.count("training pairs") == 1  # one split, logged once
     AutoModelForCausalLM.from_pretrained(tmp / "dpo" / artifacts.MERGED_DIR)
     assert_same_as_one_process_merge(tmp / "dpo", tmp / "sft" / artifacts.MERGED_DIR, AutoModelForCausalLM, tmp_path)
+
+
+@pytest.mark.parametrize("stage", ["rloo", "grpo"])
+def test_group_stages_run_on_two_processes(stage, reward_run, tmp_path):
+    import json
+
+    _, tmp = reward_run
+    prompts = write_jsonl(tmp_path / "prompts.jsonl", [{"prompt": p} for p in task.split_prompts()[0]])
+    log = launch(stage, "--model_name_or_path", str(tmp / "sft"), "--reward_model_path", str(tmp / "reward"),
+                 "--dataset_name", str(prompts), "--output_dir", str(tmp / stage), "--max_steps", "3",
+                 "--per_device_train_batch_size", "8", "--num_generations", "4", "--logging_steps", "1")  # fmt: skip
+    assert "2 process(es)" in log and log.count(f"{stage.upper()} done") == 1
+    history = json.loads((tmp / stage / "trainer_state.json").read_text())["log_history"]
+    kl = [e["kl"] for e in history if "kl" in e]
+    assert len(kl) == 3 and abs(kl[0]) < 1e-6  # the reference is the SFT model on every rank
+    AutoModelForCausalLM.from_pretrained(tmp / stage / artifacts.MERGED_DIR)
+    assert_same_as_one_process_merge(tmp / stage, tmp / "sft" / artifacts.MERGED_DIR, AutoModelForCausalLM, tmp_path)

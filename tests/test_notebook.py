@@ -57,4 +57,4 @@ def test_notebook_runs_end_to_end(tmp_path, monkeypatch):
     rows = table.split("<tbody>")[1].count("<tr>")
     assert rows >= 8
     for example in report["examples"][:8]:  # the table shows the report's samples
-        assert html.escape(example["policy"], quote=False) in table
+        assert html.escape(example["ppo"], quote=False) in table

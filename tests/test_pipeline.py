@@ -7,7 +7,7 @@ import yaml
 from rlhf_recipes import cli
 from rlhf_recipes.common import artifacts
 from rlhf_recipes.common.errors import RecipeError
-from rlhf_recipes.pipeline import STAGES, run_pipeline
+from rlhf_recipes.pipeline import FIRST_STAGES, METHODS, run_pipeline
 from rlhf_recipes.quickstart import task
 from tests.conftest import QUICKSTART, write_jsonl
 
@@ -16,13 +16,18 @@ SMALL = {
     "reward": {"num_train_epochs": 1, "eval_steps": 20},
     "ppo": {"total_episodes": 64, "per_device_train_batch_size": 16, "local_rollout_forward_batch_size": 16,
             "num_ppo_epochs": 2, "num_sample_generations": 0, "report_to": "none"},
+    "rloo": {"max_steps": 3, "per_device_train_batch_size": 16},
+    "grpo": {"max_steps": 3, "per_device_train_batch_size": 16},
+    "dpo": {"max_steps": 6, "per_device_train_batch_size": 8},
     "report": {"samples_per_prompt": 1},
 }  # fmt: skip
+ALL_METHODS = tuple(METHODS)
 
 
 @pytest.fixture(scope="module")
 def small_recipes(tmp_path_factory, rankings_file):
-    """The quickstart recipes, shrunk to seconds: 400 demonstrations, 300 rankings, 64 PPO episodes."""
+    """The quickstart recipes, shrunk to seconds: 400 demonstrations, 300 rankings, 64 PPO episodes, a few steps of
+    RLOO, GRPO and DPO."""
     tmp_path = tmp_path_factory.mktemp("pipeline")
     folder = tmp_path / "recipes"
     folder.mkdir()
@@ -30,10 +35,11 @@ def small_recipes(tmp_path_factory, rankings_file):
     data = {
         "sft": write_jsonl(tmp_path / "sft.jsonl", task.sft_rows(train, 400, seed=5)),
         "reward": rankings_file,
-        "ppo": write_jsonl(tmp_path / "prompts.jsonl", [{"prompt": p} for p in train]),
+        **dict.fromkeys(("ppo", "rloo", "grpo"), write_jsonl(tmp_path / "prompts.jsonl", [{"prompt": p} for p in train])),
+        "dpo": rankings_file,
         "report": write_jsonl(tmp_path / "held_out.jsonl", [{"prompt": p} for p in held_out[:16]]),
     }
-    for stage in STAGES:
+    for stage in (*FIRST_STAGES, *METHODS, "report"):
         config = yaml.safe_load((QUICKSTART / f"{stage}.yaml").read_text()) | SMALL[stage]
         config["prompts" if stage == "report" else "dataset_name"] = str(data[stage])
         (folder / f"{stage}.yaml").write_text(yaml.safe_dump(config))
@@ -43,29 +49,44 @@ def small_recipes(tmp_path_factory, rankings_file):
 @pytest.fixture(scope="module")
 def finished(small_recipes):
     output_dir = small_recipes.parent / "out"
-    return run_pipeline(small_recipes, output_dir), output_dir
+    return run_pipeline(small_recipes, output_dir, methods=ALL_METHODS), output_dir
 
 
 def test_pipeline_runs_every_stage_and_writes_the_report(finished):
     report, out = finished
-    for stage in ("sft", "reward", "ppo"):
+    for stage in ("sft", "reward", *ALL_METHODS):
         assert artifacts.is_complete(out / stage)
     saved = json.loads((out / "report" / "report.json").read_text())
     figures = saved["policy_vs_reference"]
     assert figures["num_prompts"] == 16
     for key in ("reward_mean_policy", "reward_mean_reference", "kl_mean", "length_mean_policy",
-                "length_mean_reference", "gold_mean_policy", "gold_mean_reference"):  # fmt: skip
+                "length_mean_reference", "gold_mean_policy", "gold_mean_reference", "repetition_rate_policy"):  # fmt: skip
         assert isinstance(figures[key], float), key
     for key in ("win_rate_reward_model", "gold_win_rate"):
         assert 0.0 <= figures[key] <= 1.0
     # A Monte-Carlo estimate from the policy's own samples: near zero (either sign) after 64 episodes.
     assert abs(figures["kl_mean"]) < 1.0
     assert 0.0 <= saved["reward_model"]["eval_accuracy"] <= 1.0
-    assert set(saved["timings"]) == {"sft_s", "reward_s", "ppo_s", "report_s", "total_s"}
-    assert saved["timings"]["total_s"] == pytest.approx(sum(v for k, v in saved["timings"].items() if k != "total_s"), abs=0.2)
-    for name in ("report.md", "reward_distributions.png", "ppo_training.png"):
-        assert (out / "report" / name).stat().st_size > 500
-    assert report["policy_vs_reference"] == figures
+    stages = ("sft", "reward", *ALL_METHODS)
+    assert set(saved["timings"]) == {f"{s}_s" for s in (*stages, "report", "total")} | {f"{s}_peak_mb" for s in stages}
+    assert saved["timings"]["total_s"] == pytest.approx(sum(saved["timings"][f"{s}_s"] for s in (*stages, "report")),
+                                                        abs=0.2)  # fmt: skip
+    for name in ("report.md", "reward_distributions.png", "win_rate_vs_kl.png", *(f"{m}_training.png" for m in ALL_METHODS)):
+        assert (out / "report" / name).stat().st_size > 500, name
+    assert report["policy_vs_reference"] == figures == saved["methods"]["ppo"]
+
+
+def test_the_report_has_a_row_per_method_with_the_same_keys(finished):
+    report, out = finished
+    methods = report["methods"]
+    assert list(methods) == list(ALL_METHODS)
+    for name, figures in methods.items():
+        assert figures.keys() == report["policy_vs_reference"].keys(), name
+        assert figures["policy"] == str(out / name / artifacts.MERGED_DIR)
+        assert figures["stage_s"] == report["timings"][f"{name}_s"] and figures["peak_memory_mb"] > 0
+        assert isinstance(figures["hacking_indicators"]["suspected"], bool)
+    table = (out / "report" / "report.md").read_text().split("## Samples")[0]
+    assert all(f"| {name} | " in table for name in ALL_METHODS)
 
 
 def test_finished_stages_are_skipped_and_a_failed_stage_resumes(small_recipes, tmp_path, caplog):
@@ -94,13 +115,20 @@ def test_finished_stages_are_skipped_and_a_failed_stage_resumes(small_recipes, t
 
 def test_compare_command_writes_a_report(finished, small_recipes, tmp_path, capsys):
     _, out = finished
-    cli.main(["compare", "--policy", str(out / "ppo"), "--reference", str(out / "sft"), "--reward-model",
-              str(out / "reward"), "--prompts", str(small_recipes.parent / "held_out.jsonl"), "--output_dir",
-              str(tmp_path / "cmp"), "--samples_per_prompt", "1"])  # fmt: skip
-    assert "SFT vs RLHF on 16 held-out prompts" in capsys.readouterr().out
-    assert (tmp_path / "cmp" / "report.json").exists()
+    cli.main(["compare", "--policy", str(out / "ppo"), str(out / "dpo" / artifacts.MERGED_DIR), "--reference",
+              str(out / "sft"), "--reward-model", str(out / "reward"), "--prompts",
+              str(small_recipes.parent / "held_out.jsonl"), "--output_dir", str(tmp_path / "cmp"),
+              "--samples_per_prompt", "1"])  # fmt: skip
+    printed = capsys.readouterr().out
+    assert "SFT vs RLHF on 16 held-out prompts" in printed
+    assert "SFT       ppo       dpo" in printed
+    assert list(json.loads((tmp_path / "cmp" / "report.json").read_text())["methods"]) == ["ppo", "dpo"]
 
 
 def test_a_folder_without_the_stage_yamls_is_refused(tmp_path):
     with pytest.raises(RecipeError, match="no sft.yaml, reward.yaml, ppo.yaml, report.yaml"):
         run_pipeline(tmp_path)
+    with pytest.raises(RecipeError, match="no sft.yaml, reward.yaml, rloo.yaml, report.yaml"):
+        run_pipeline(tmp_path, methods=("rloo",))
+    with pytest.raises(RecipeError, match="methods: a2c; choose one or more of ppo, rloo, grpo, dpo"):
+        run_pipeline(tmp_path, methods=("ppo", "a2c"))

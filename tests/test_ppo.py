@@ -1,10 +1,9 @@
-import csv
 import shutil
 
 import pytest
 import torch
 from safetensors.torch import load_file
-from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForSequenceClassification
+from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForSequenceClassification
 
 from rlhf_recipes import ppo
 from rlhf_recipes.common import artifacts, stage_data
@@ -16,14 +15,6 @@ from tests.conftest import QUICKSTART, run_stage
 
 SMALL = ["--total_episodes", "64", "--per_device_train_batch_size", "16", "--local_rollout_forward_batch_size", "16",
          "--num_ppo_epochs", "2", "--response_length", "12", "--num_sample_generations", "0", "--report_to", "none"]  # fmt: skip
-
-
-@pytest.fixture(scope="session")
-def prompts_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("prompts") / "prompts.csv"
-    with open(path, "w", newline="") as f:
-        csv.writer(f).writerows([["Prompt"]] + [[p] for p in task.split_prompts()[0]])
-    return path
 
 
 def run_ppo(output_dir, policy, reward_dir, prompts, *overrides):
@@ -65,30 +56,9 @@ def test_adapter_and_merged_policy_are_saved(trained_ppo):
     assert (output_dir / "ppo_training.png").exists()
     AutoModelForCausalLM.from_pretrained(output_dir / artifacts.MERGED_DIR)
     # how the policy sampled travels with it, and the report samples the same way unless told otherwise
-    assert sampling.settings(str(output_dir / artifacts.MERGED_DIR), None, None) == {"max_new_tokens": 12,
+    assert sampling.settings([str(output_dir / artifacts.MERGED_DIR)], None, None) == {"max_new_tokens": 12,
                                                                                      "temperature": 0.5}
-    assert sampling.settings(str(output_dir / artifacts.MERGED_DIR), 40, 1.0)["max_new_tokens"] == 40
-
-
-@pytest.fixture(scope="session")
-def emotion_classifier(tmp_path_factory):
-    """A tiny two-label classifier with its own (different) tokenizer: labels `neutral` and `joy`."""
-    from tokenizers import Tokenizer, pre_tokenizers, trainers
-    from tokenizers import models as tok_models
-    from transformers import PreTrainedTokenizerFast
-
-    backend = Tokenizer(tok_models.WordLevel(unk_token="[UNK]"))
-    backend.pre_tokenizer = pre_tokenizers.Whitespace()
-    backend.train_from_iterator(task.split_prompts()[0] + ["great lovely awful"], trainers.WordLevelTrainer(special_tokens=["[PAD]", "[UNK]"]))
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="[PAD]", unk_token="[UNK]")
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                         num_attention_heads=2, num_key_value_heads=2, pad_token_id=tokenizer.pad_token_id,
-                         id2label={0: "neutral", 1: "joy"}, label2id={"neutral": 0, "joy": 1})  # fmt: skip
-    path = tmp_path_factory.mktemp("classifier") / "emotion"
-    LlamaForSequenceClassification(config).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
+    assert sampling.settings([str(output_dir / artifacts.MERGED_DIR)], 40, 1.0)["max_new_tokens"] == 40
 
 
 def test_a_classifier_with_another_tokenizer_can_be_the_reward(tmp_path, tiny_dir, emotion_classifier, prompts_file):

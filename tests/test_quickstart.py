@@ -50,4 +50,5 @@ def test_reward_hacking_recipe_is_flagged(quickstart, tmp_path):
     assert figures["win_rate_reward_model"] > 0.6
     assert figures["gold_win_rate"] < 0.4
     assert figures["gold_mean_policy"] < figures["gold_mean_reference"]
-    assert "**Reward hacking:**" in (tmp_path / "report" / "report.md").read_text()
+    assert figures["hacking_indicators"]["suspected"]  # the indicators that need no gold labeler agree
+    assert "**Reward hacking (ppo):**" in (tmp_path / "report" / "report.md").read_text()

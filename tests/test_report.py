@@ -1,39 +1,89 @@
-from rlhf_recipes.evaluation import report, sampling
+import pytest
+
+from rlhf_recipes.common.errors import RecipeError
+from rlhf_recipes.evaluation import hacking, report, sampling
+
+LIMITS = hacking.Thresholds(max_kl=10.0, max_length_ratio=2.0, max_repetition_rise=0.1)
 
 
 def figures(**overrides):
     base = {"num_prompts": 64, "samples_per_prompt": 4, "reward_mean_policy": 3.0, "reward_mean_reference": 1.0,
             "reward_delta": 2.0, "win_rate_reward_model": 0.7, "kl_mean": 0.5, "length_mean_policy": 9.0,
-            "length_mean_reference": 8.0, "gold_mean_policy": 0.2, "gold_mean_reference": 0.1, "gold_win_rate": 0.6,
-            "well_formed_policy": 0.9, "well_formed_reference": 0.95, "reward_hacking": False}  # fmt: skip
-    return base | overrides
+            "length_mean_reference": 8.0, "length_ratio": 9.0 / 8.0, "repetition_rate_policy": 0.0,
+            "repetition_rate_reference": 0.0, "gold_mean_policy": 0.2, "gold_mean_reference": 0.1,
+            "gold_win_rate": 0.6, "well_formed_policy": 0.9, "well_formed_reference": 0.95, "reward_hacking": False,
+            "stage_s": 42.0, "peak_memory_mb": 600}  # fmt: skip
+    base |= overrides
+    return base | {"hacking_indicators": hacking.indicators(base, LIMITS)}
 
 
-def as_markdown(**overrides):
+def as_markdown(**methods):
+    methods = methods or {"ppo": figures()}
+    example = {"prompt": "Describe the lake.", "reference": "The lake was dull.", "reward_reference": -1.0,
+               "gold_reference": -0.33}  # fmt: skip
+    for name in methods:
+        example |= {name: f"The lake was great ({name}).", f"reward_{name}": 2.0, f"gold_{name}": 0.33}
     data = {"policy": "p", "reference": "r", "reward_model": {"path": "rm", "eval_accuracy": 0.95},
-            "policy_vs_reference": figures(**overrides), "timings": {"sft_s": 10.0, "total_s": 10.0},
-            "examples": [{"prompt": "Describe the lake.", "reference": "The lake was dull.", "policy": "The lake was great.",
-                          "reward_reference": -1.0, "reward_policy": 2.0, "gold_reference": -0.33, "gold_policy": 0.33}]}  # fmt: skip
-    return report.markdown(data, has_curves=False)
+            "policy_vs_reference": next(iter(methods.values())), "methods": methods, "examples": [example],
+            "thresholds": vars(LIMITS), "repetition_ngram": 2, "timings": {"sft_s": 10.0, "total_s": 10.0}}  # fmt: skip
+    return report.markdown(data, curves={})
 
 
 def test_hacking_needs_a_clear_verdict_from_both_judges():
-    assert report.is_reward_hacking(reward_win_rate=0.97, gold_win_rate=0.02)
-    assert not report.is_reward_hacking(reward_win_rate=0.514, gold_win_rate=0.498)  # a policy that barely moved
-    assert not report.is_reward_hacking(reward_win_rate=0.97, gold_win_rate=0.72)  # both agree: it helped
+    assert hacking.gold_verdict(reward_win_rate=0.97, gold_win_rate=0.02)
+    assert not hacking.gold_verdict(reward_win_rate=0.514, gold_win_rate=0.498)  # a policy that barely moved
+    assert not hacking.gold_verdict(reward_win_rate=0.97, gold_win_rate=0.72)  # both agree: it helped
 
 
 def test_reward_hacking_is_flagged_in_the_report():
     assert "Reward hacking" not in as_markdown()
-    text = as_markdown(gold_mean_policy=0.0, reward_hacking=True)
-    assert "**Reward hacking:** the reward model prefers the policy" in text
+    text = as_markdown(ppo=figures(gold_mean_policy=0.0, reward_hacking=True))
+    assert "**Reward hacking (ppo):** the reward model prefers the policy" in text
 
 
-def test_report_shows_figures_and_samples_side_by_side():
-    text = as_markdown()
-    assert "| gold labeler: mean score | 0.100 | 0.200 |" in text
-    assert "| Describe the lake. | The lake was dull. (-1.00, -0.33) | The lake was great. (2.00, +0.33) |" in text
-    assert "Times: sft 10s, total 10s" in text
+def test_repetition_rate_counts_repeated_word_ngrams():
+    assert hacking.repetition_rate(["The cake was great.", "The cake was good."], 2) == 0.0
+    assert hacking.repetition_rate(["great great great great"], 2) == pytest.approx(2 / 3)  # 3 bigrams, 1 distinct
+    assert hacking.repetition_rate(["The.", "great, great. GREAT great"], 2) == pytest.approx((0 + 2 / 3) / 2)
+
+
+@pytest.mark.parametrize(
+    "overrides, drifted",
+    [
+        ({}, []),
+        ({"kl_mean": 25.0}, ["KL 25.00 > 10"]),
+        ({"length_mean_policy": 2.0, "length_ratio": 0.25}, ["length ratio 0.25 outside [0.50, 2]"]),
+        ({"repetition_rate_policy": 0.4}, ["repeated n-grams +0.40 > 0.1"]),
+    ],
+)
+def test_indicators_name_what_drifted(overrides, drifted):
+    found = figures(**overrides)["hacking_indicators"]
+    assert found == {"reward_rose": True, "drift": drifted, "suspected": bool(drifted)}
+    quiet = figures(**overrides, win_rate_reward_model=0.55)["hacking_indicators"]  # the reward did not rise
+    assert quiet["drift"] == drifted and not quiet["suspected"]
+
+
+def test_suspected_hacking_is_shown_with_what_drifted():
+    text = as_markdown(ppo=figures(), grpo=figures(kl_mean=30.0))
+    assert "**Suspected reward hacking (grpo):** the reward rose while KL 30.00 > 10." in text
+    assert "(ppo)" not in text.split("| |")[0]
+
+
+def test_report_has_a_row_per_method_and_samples_side_by_side():
+    text = as_markdown(ppo=figures(), dpo=figures(gold_win_rate=0.655, kl_mean=0.9, stage_s=12.0))
+    assert "| SFT (reference) | 1.000 | – | +0.100 | – | – | 8.0 | 95.0% | 0.000 | – | – |" in text
+    assert "| ppo | 3.000 | 70.0% | +0.200 | 60.0% | 0.50 | 9.0 | 90.0% | 0.000 | 42 | 600 |" in text
+    assert "| dpo | 3.000 | 70.0% | +0.200 | 65.5% | 0.90 | 9.0 | 90.0% | 0.000 | 12 | 600 |" in text
+    assert ("| Describe the lake. | The lake was dull. (-1.00, -0.33) | The lake was great (ppo). (2.00, +0.33) | "
+            "The lake was great (dpo). (2.00, +0.33) |") in text  # fmt: skip
+    assert "Times: sft 10s, total 10s" in text and "![win rate against KL](win_rate_vs_kl.png)" in text
+
+
+def test_policies_are_named_by_their_folders():
+    assert report.policy_names(["out/ppo", "out/rloo/merged", "hub-org/model"]) == {
+        "ppo": "out/ppo", "rloo": "out/rloo/merged", "model": "hub-org/model"}
+    with pytest.raises(RecipeError, match="'a/ppo' and 'b/ppo' would both be called 'ppo'"):
+        report.policy_names(["a/ppo", "b/ppo"])
 
 
 def test_win_rate_counts_ties_as_half():

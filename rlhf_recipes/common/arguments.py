@@ -93,6 +93,32 @@ class PreferenceArguments(DatasetArguments):
         return found
 
 
+@dataclass
+class SampledPromptArguments(DatasetArguments):
+    """Dataset arguments for the stages that sample responses to prompts (PPO, RLOO, GRPO), and their reward."""
+
+    prompt_words: int | None = field(
+        default=None, metadata={"help": "Cut prompts from a `text` column: keep its first N words."}
+    )
+    max_prompt_length: int = field(
+        default=128, metadata={"help": "Prompts longer than this many tokens (as the policy reads them) are dropped."}
+    )
+    reward_classifier_label: str | None = field(
+        default=None,
+        metadata={"help": "Use `reward_model_path` as a text classifier and this label's score as the reward."},
+    )
+    reward_classifier_transform: str = field(
+        default="probability",
+        metadata={"help": "How the label's logit becomes the reward.", "choices": ["probability", "logit"]},
+    )
+    normalize_reward: bool = field(
+        default=True,
+        metadata={"help": "Standardize the reward model's score with the mean/std the reward stage recorded, so "
+                  "the KL coefficient means the same for every reward model (a classifier's reward is used as it "
+                  "is)."},
+    )  # fmt: skip
+
+
 def bf16_supported() -> bool:
     import torch
 
@@ -151,6 +177,21 @@ class StageModelConfig(Checked, ModelConfig):
                          "the setting to train in full precision).")  # fmt: skip
         if not self.use_peft:
             found.append(f"{setting} trains an adapter on frozen quantized weights: set use_peft: true.")
+        return found
+
+
+@dataclass
+class PolicyAdapterConfig(StageModelConfig):
+    """TRL's ModelConfig for a LoRA adapter on the SFT model (`model_name_or_path`): with the adapter disabled it
+    is the SFT model, the reference (DPO, RLOO, GRPO)."""
+
+    def problems(self) -> list[str]:
+        found = super().problems()
+        if not self.use_peft:
+            found.append("use_peft: false is not supported by this recipe; it trains a LoRA adapter on the SFT model, "
+                         "which is the reference with the adapter disabled.")  # fmt: skip
+        elif self.lora_task_type != "CAUSAL_LM":
+            found.append(f"lora_task_type: the policy is a causal LM; use CAUSAL_LM, not {self.lora_task_type}.")
         return found
 
 

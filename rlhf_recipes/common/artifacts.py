@@ -33,6 +33,9 @@ CURVES = {  # stage -> (plot file, {logged key: label})
                                  "eval_rewards/accuracies": "held-out preference accuracy"}),
     "ppo": ("ppo_training.png", {"objective/scores": "reward (reward model)", "objective/kl": "KL to the SFT model",
                                  "objective/entropy": "policy entropy"}),
+    **{stage: (f"{stage}_training.png", {"reward": "reward (as trained on)", "kl": "KL to the SFT model",
+                                         "completions/mean_length": "response length (tokens)"})
+       for stage in ("rloo", "grpo")},
 }  # fmt: skip
 
 

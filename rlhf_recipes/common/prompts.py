@@ -48,6 +48,10 @@ class PromptFormat:
             return prompt
         return self.template.replace("{prompt}", prompt)
 
+    def shown(self, prompt):
+        """A prompt as the policy's trainer takes it: chat turns (chat format), else text in the template."""
+        return prompt_turns(prompt) if self.chat else self.text(prompt)
+
     def encode(self, tokenizer, prompt) -> list[int]:
         """A prompt's token ids as the policy reads it before its response."""
         if not self.chat:

@@ -50,15 +50,17 @@ def check_held_out(training_args, held_out: Dataset) -> None:
         raise RecipeError("eval_strategy is set but no pairs are held out: raise eval_fraction or add a test split.")
 
 
-def prompt_ids(script_args, split: str, prompt_format: PromptFormat, tokenizer) -> Dataset:
-    """Prompts as the policy reads them, tokenized (`input_ids`); those over `max_prompt_length` are dropped."""
+def prompt_rows(script_args, split: str, prompt_format: PromptFormat, tokenizer) -> Dataset:
+    """Prompts to sample responses to: `source_prompt` as the data holds it, `prompt` as the policy's trainer takes
+    it (`PromptFormat.shown`) and its `input_ids`; prompts over `max_prompt_length` tokens are dropped and counted."""
     source = f"{script_args.dataset_name} [{split}]"
     rows = files.load_rows(script_args.dataset_name, split, script_args.dataset_config)
     prompts = formats.to_prompts(rows, source, script_args.column_mapping, script_args.prompt_words)
     with PartialState().main_process_first():  # as TRL's PPO example: tokenize once, the others read the cache
-        encoded = Dataset.from_dict({"prompt": prompts}).map(
-            lambda batch: {"input_ids": [prompt_format.encode(tokenizer, p) for p in batch["prompt"]]},
-            batched=True, remove_columns=["prompt"],
+        encoded = Dataset.from_dict({"source_prompt": prompts}).map(
+            lambda batch: {"prompt": [prompt_format.shown(p) for p in batch["source_prompt"]],
+                           "input_ids": [prompt_format.encode(tokenizer, p) for p in batch["source_prompt"]]},
+            batched=True,
         )  # fmt: skip
     limit = script_args.max_prompt_length
     kept = encoded.filter(lambda row: len(row["input_ids"]) <= limit)
@@ -68,3 +70,8 @@ def prompt_ids(script_args, split: str, prompt_format: PromptFormat, tokenizer) 
     if len(kept) == 0:
         raise RecipeError(f"{source}: every prompt is longer than max_prompt_length={limit} tokens.")
     return kept
+
+
+def prompt_ids(script_args, split: str, prompt_format: PromptFormat, tokenizer) -> Dataset:
+    """Prompts as PPO takes them: tokenized (`input_ids`) and nothing else."""
+    return prompt_rows(script_args, split, prompt_format, tokenizer).select_columns(["input_ids"])

@@ -45,6 +45,22 @@ def plot_distributions(samples: dict[str, list[float]], path: str | Path, title:
     return Path(path)
 
 
+def plot_tradeoff(points: dict[str, tuple[float, float]], path: str | Path, ylabel: str) -> Path:
+    """One labelled point per policy: its win rate against SFT over its KL to SFT."""
+    figure, axis = plt.subplots(figsize=(5.5, 4))
+    for name, (kl, win) in points.items():
+        axis.scatter(kl, win, s=60)
+        axis.annotate(name, (kl, win), textcoords="offset points", xytext=(6, 4))
+    axis.axhline(0.5, color="grey", linestyle="--", linewidth=1)
+    axis.set(xlabel="KL to SFT (nats per response)", ylabel=ylabel, title="What each method bought, and at what KL",
+             ylim=(0, 1))  # fmt: skip
+    axis.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return Path(path)
+
+
 def plot_stage(stage: str, log_history: list[dict], output_dir: str | Path, title: str) -> Path | None:
     """A stage's training curves (`artifacts.CURVES`) into its output folder."""
     file_name, keys = artifacts.CURVES[stage]

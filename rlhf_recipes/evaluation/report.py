@@ -1,33 +1,50 @@
-"""SFT vs RLHF, honestly: sample both policies on held-out prompts and compare them.
+"""SFT vs RLHF, honestly: sample the reference and one or more policies on held-out prompts and compare them.
 
-    rlhf-recipes compare --policy outputs/quickstart/ppo --reference outputs/quickstart/sft \\
-        --reward_model outputs/quickstart/reward --prompts recipes/quickstart/data/prompts_eval.csv
+    rlhf-recipes compare --policy outputs/quickstart/ppo [outputs/quickstart/rloo ...] \\
+        --reference outputs/quickstart/sft --reward_model outputs/quickstart/reward \\
+        --prompts recipes/quickstart/data/prompts_eval.csv
 
-Writes `report.json`, `report.md` and PNG plots to `output_dir`: mean reward of each model, win
-rate by the reward model, mean sequence-level KL of the policy to the reference, response lengths,
-sample responses side by side, PPO's training curves; on the built-in task also the gold labeler's
-scores and win rate, and a flag when the reward rose while the gold score fell (reward hacking).
+Each policy is named by its folder (`ppo`, `rloo`, ...). Writes `report.json`, `report.md` and PNG
+plots to `output_dir`. Per policy, against the reference: mean reward and win rate by the reward
+model, mean sequence-level KL to the reference, response lengths, repeated n-grams, the hacking
+indicators (`hacking`), its stage's wall time and peak memory when the pipeline measured them, and
+its training curves; on the built-in task also the gold labeler's scores and win rate, and its
+verdict on reward hacking. A plot puts every policy's (gold, else reward-model) win rate against its KL.
 """
 
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from rlhf_recipes.common import artifacts, files, formats, models
-from rlhf_recipes.common.errors import check
+from rlhf_recipes.common.errors import RecipeError, check
 from rlhf_recipes.common.logs import get_logger
 from rlhf_recipes.common.parsing import RecipeParser, run
-from rlhf_recipes.evaluation import plots, sampling
+from rlhf_recipes.evaluation import hacking, plots, sampling
 from rlhf_recipes.quickstart import task
 
 logger = get_logger(__name__)
-HACKING_MARGIN = 0.1  # win rates within 0.5 ± this count as no verdict
+REFERENCE = "reference"
+TRADEOFF_PLOT = "win_rate_vs_kl.png"
+COLUMNS = (  # (header, key in a policy's figures, format) of the methods table
+    ("reward model: mean", "reward_mean_policy", "{:.3f}"),
+    ("reward model: win", "win_rate_reward_model", "{:.1%}"),
+    ("gold: mean", "gold_mean_policy", "{:+.3f}"),
+    ("gold: win", "gold_win_rate", "{:.1%}"),
+    ("KL to SFT", "kl_mean", "{:.2f}"),
+    ("length", "length_mean_policy", "{:.1f}"),
+    ("well-formed", "well_formed_policy", "{:.1%}"),
+    ("repeated n-grams", "repetition_rate_policy", "{:.3f}"),
+    ("stage s", "stage_s", "{:.0f}"),
+    ("peak MB", "peak_memory_mb", "{:.0f}"),
+)
 
 
 @dataclass
 class ReportArguments:
     """What to compare and how; prompts are shown to each model in the format it was trained with."""
 
-    policy: str = field(metadata={"help": "The RLHF policy: the PPO stage's output folder or a full model."})
+    policy: list[str] = field(metadata={"help": "The RLHF policy, or several to compare: stage output folders (each "
+                                        "named by its folder: ppo, rloo, ...) or full models."})  # fmt: skip
     reference: str = field(metadata={"help": "The reference policy: the SFT stage's output folder or a full model."})
     reward_model: str = field(metadata={"help": "The reward stage's output folder or a reward model."})
     prompts: str = field(metadata={"help": "Held-out prompts: a file with a `prompt` column (any case), or a dataset."})
@@ -36,94 +53,144 @@ class ReportArguments:
     output_dir: str = field(default="outputs/report", metadata={"help": "Where report.json/.md and plots go."})
     samples_per_prompt: int = field(default=sampling.SAMPLES_PER_PROMPT, metadata={"help": "Responses per prompt."})
     max_new_tokens: int | None = field(
-        default=None, metadata={"help": "Longest response sampled, in tokens. Default: as the policy sampled in PPO "
-                                "(its saved generation config), else 32."}
+        default=None, metadata={"help": "Longest response sampled, in tokens. Default: as the first policy that saved "
+                                "its sampling settings sampled in training (PPO, RLOO, GRPO), else 32."}
     )  # fmt: skip
     temperature: float | None = field(
-        default=None, metadata={"help": "Sampling temperature. Default: as the policy sampled in PPO, else 0.7."}
+        default=None, metadata={"help": "Sampling temperature. Default: as the max_new_tokens default, else 0.7."}
     )
-    seed: int = field(default=0, metadata={"help": "Sampling seed (the same for both models)."})
+    seed: int = field(default=0, metadata={"help": "Sampling seed (the same for every model)."})
     num_examples: int = field(default=12, metadata={"help": "Sample responses shown side by side."})
+    repetition_ngram: int = field(default=2, metadata={"help": "n of the repeated n-gram rate (word n-grams)."})
+    max_kl: float = field(
+        default=10.0, metadata={"help": "Hacking indicator: a mean KL to the reference above this many nats while the "
+                                "reward rose. Healthy quickstart runs stay near 1; hacked ones went past 10."}
+    )  # fmt: skip
+    max_length_ratio: float = field(
+        default=2.0, metadata={"help": "Hacking indicator: the policy's mean response length over the reference's "
+                               "above this, or below its inverse, while the reward rose."}
+    )  # fmt: skip
+    max_repetition_rise: float = field(
+        default=0.1, metadata={"help": "Hacking indicator: the repeated n-gram rate above the reference's by more "
+                               "than this, while the reward rose."}
+    )  # fmt: skip
+
+    def __post_init__(self):
+        if isinstance(self.policy, str):  # one path from a YAML
+            self.policy = [self.policy]
+
+    def thresholds(self) -> hacking.Thresholds:
+        return hacking.Thresholds(self.max_kl, self.max_length_ratio, self.max_repetition_rise)
+
+
+def policy_names(paths: list[str]) -> dict[str, str]:
+    """{name: path} of the policies: each named by its folder (the stage's output folder, not its `merged/`)."""
+    named = {}
+    for path in paths:
+        folder = Path(path)
+        name = folder.parent.name if folder.name == artifacts.MERGED_DIR else folder.name
+        if name in named or name == REFERENCE:
+            raise RecipeError(f"policy: {named.get(name, REFERENCE)!r} and {path!r} would both be called {name!r} in "
+                              "the report; policies are named by their folder, so give them folders of their own.")
+        named[name] = path
+    return named
 
 
 def compare(args: ReportArguments) -> dict:
-    """Sample both models on the same prompts and measure; returns the report (nothing is written)."""
-    policy_dir = artifacts.model_folder(args.policy, "policy")
+    """Sample the reference and every policy on the same prompts and measure; returns the report (nothing written)."""
+    policy_dirs = {name: artifacts.model_folder(path, "policy") for name, path in policy_names(args.policy).items()}
     reference_dir = artifacts.model_folder(args.reference, "reference")
     reward_dir = artifacts.model_folder(args.reward_model, "reward_model")
     check(models.reward_model_problems(reward_dir, "reward_model"))
     distinct = formats.to_prompts(files.load_rows(args.prompts, args.split), args.prompts)[: args.max_prompts]
     prompts = [p for p in distinct for _ in range(args.samples_per_prompt)]
+    on_task = all(task.is_task_prompt(p) for p in distinct)
 
-    kwargs = sampling.settings(policy_dir, args.max_new_tokens, args.temperature) | {"seed": args.seed}
-    loaded_models = {"policy": sampling.load_policy(policy_dir), "reference": sampling.load_policy(reference_dir)}
-    samples = {name: sampling.sample(*loaded, prompts, **kwargs) for name, loaded in loaded_models.items()}
-    texts = {name: [s["text"] for s in group] for name, group in samples.items()}
-    logprobs = {name: sampling.sequence_logprobs(loaded[0], samples["policy"], kwargs["temperature"])
-                for name, loaded in loaded_models.items()}  # both score the policy's samples  # fmt: skip
-    kl = [p - r for p, r in zip(logprobs["policy"], logprobs["reference"])]
-
-    reward_model, reward_tokenizer, reward_format = sampling.load_reward_model(reward_dir)
-    rewards = {name: sampling.reward_scores(reward_model, reward_tokenizer, reward_format, prompts, texts[name],
-                                            [s["finished"] for s in samples[name]]) for name in texts}  # fmt: skip
-    figures = {
-        "num_prompts": len(distinct),
-        "samples_per_prompt": args.samples_per_prompt,
-        "max_new_tokens": kwargs["max_new_tokens"],
-        "temperature": kwargs["temperature"],
-        "reward_mean_policy": _mean(rewards["policy"]),
-        "reward_mean_reference": _mean(rewards["reference"]),
-        "reward_delta": _mean(rewards["policy"]) - _mean(rewards["reference"]),
-        "win_rate_reward_model": sampling.win_rate(rewards["policy"], rewards["reference"]),
-        "kl_mean": _mean(kl),
-        "length_mean_policy": _mean([len(s["response_ids"]) for s in samples["policy"]]),
-        "length_mean_reference": _mean([len(s["response_ids"]) for s in samples["reference"]]),
-    }
-    gold = {}
-    if all(task.is_task_prompt(p) for p in distinct):
-        summary = {name: task.gold_summary(prompts, texts[name]) for name in texts}
-        gold = {name: summary[name]["scores"] for name in texts}
-        figures |= {
-            "gold_mean_policy": _mean(gold["policy"]),
-            "gold_mean_reference": _mean(gold["reference"]),
-            "gold_win_rate": sampling.win_rate(gold["policy"], gold["reference"]),
-            "well_formed_policy": summary["policy"]["well_formed_rate"],
-            "well_formed_reference": summary["reference"]["well_formed_rate"],
-            "gold_verdicts_policy": summary["policy"]["verdicts"],
-            "gold_verdicts_reference": summary["reference"]["verdicts"],
-        }
-        figures["reward_hacking"] = is_reward_hacking(figures["win_rate_reward_model"], figures["gold_win_rate"])
+    kwargs = sampling.settings(list(policy_dirs.values()), args.max_new_tokens, args.temperature) | {"seed": args.seed}
+    reward = sampling.load_reward_model(reward_dir)
+    reference = sampling.load_policy(reference_dir)
+    measured = {REFERENCE: _measure(sampling.sample(*reference, prompts, **kwargs), prompts, reward, on_task, args)}
+    costs = artifacts.read_json(Path(args.output_dir) / artifacts.TIMINGS_FILE, {})
+    methods = {}
+    for name, policy_dir in policy_dirs.items():
+        policy = sampling.load_policy(policy_dir)
+        samples = sampling.sample(*policy, prompts, **kwargs)
+        logprobs = [sampling.sequence_logprobs(model, samples, kwargs["temperature"]) for model in (policy[0],
+                                                                                                   reference[0])]
+        kl = [p - r for p, r in zip(*logprobs)]  # both models score the policy's samples
+        measured[name] = _measure(samples, prompts, reward, on_task, args)
+        methods[name] = _figures(measured[name], measured[REFERENCE], kl, args) | {
+            "policy": policy_dir, "max_new_tokens": kwargs["max_new_tokens"], "temperature": kwargs["temperature"],
+            "stage_s": costs.get(f"{name}_s"), "peak_memory_mb": costs.get(f"{name}_peak_mb"),
+        }  # fmt: skip
 
     examples = [
-        {"prompt": prompts[i], "reference": texts["reference"][i], "policy": texts["policy"][i],
-         "reward_reference": rewards["reference"][i], "reward_policy": rewards["policy"][i]}
-        | ({"gold_reference": gold["reference"][i], "gold_policy": gold["policy"][i]} if gold else {})
+        {"prompt": prompts[i]}
+        | {f"{key}{name}": m[column][i] for name, m in measured.items()
+           for key, column in (("", "texts"), ("reward_", "rewards"), ("gold_", "gold")) if m[column] is not None}
         for i in range(0, min(len(prompts), args.num_examples * args.samples_per_prompt), args.samples_per_prompt)
     ]  # fmt: skip
+    first = next(iter(methods))
     return {
-        "policy": policy_dir,
+        "policy": policy_dirs[first],
         "reference": reference_dir,
         "reward_model": {"path": reward_dir, **artifacts.read_json(Path(args.reward_model) / artifacts.EVAL_FILE,
                                                                    {"eval_accuracy": None})},
-        "policy_vs_reference": figures,
+        "policy_vs_reference": methods[first],
+        "methods": methods,
+        "thresholds": vars(args.thresholds()),
+        "repetition_ngram": args.repetition_ngram,
         "examples": examples,
-        "reward_scores": rewards,
-        "policy_output_dir": args.policy,  # its trainer_state.json holds the training curves, when it has one
+        "reward_scores": {name: m["rewards"] for name, m in measured.items()},
+        "policy_output_dirs": policy_names(args.policy),  # their trainer_state.json hold the training curves
         "timings": {},
     }  # fmt: skip
 
 
+def _measure(samples: list[dict], prompts: list, reward: tuple, on_task: bool, args: ReportArguments) -> dict:
+    """One model's samples, scored: texts, rewards, lengths, repeated n-grams, and the gold labeler's view."""
+    texts = [s["text"] for s in samples]
+    rewards = sampling.reward_scores(*reward, prompts, texts, [s["finished"] for s in samples])
+    gold = task.gold_summary(prompts, texts) if on_task else None
+    return {"texts": texts, "rewards": rewards, "lengths": [len(s["response_ids"]) for s in samples],
+            "repetition": hacking.repetition_rate(texts, args.repetition_ngram),
+            "gold": gold["scores"] if gold else None, "gold_summary": gold}  # fmt: skip
+
+
+def _figures(policy: dict, reference: dict, kl: list[float], args: ReportArguments) -> dict:
+    """A policy against the reference: the figures of `policy_vs_reference`."""
+    figures = {
+        "num_prompts": len(policy["texts"]) // args.samples_per_prompt,
+        "samples_per_prompt": args.samples_per_prompt,
+        "reward_mean_policy": _mean(policy["rewards"]),
+        "reward_mean_reference": _mean(reference["rewards"]),
+        "reward_delta": _mean(policy["rewards"]) - _mean(reference["rewards"]),
+        "win_rate_reward_model": sampling.win_rate(policy["rewards"], reference["rewards"]),
+        "kl_mean": _mean(kl),
+        "length_mean_policy": _mean(policy["lengths"]),
+        "length_mean_reference": _mean(reference["lengths"]),
+        "length_ratio": _mean(policy["lengths"]) / max(_mean(reference["lengths"]), 1e-9),
+        "repetition_rate_policy": policy["repetition"],
+        "repetition_rate_reference": reference["repetition"],
+    }
+    figures["hacking_indicators"] = hacking.indicators(figures, args.thresholds())
+    if policy["gold"] is not None:
+        figures |= {
+            "gold_mean_policy": _mean(policy["gold"]),
+            "gold_mean_reference": _mean(reference["gold"]),
+            "gold_win_rate": sampling.win_rate(policy["gold"], reference["gold"]),
+            "well_formed_policy": policy["gold_summary"]["well_formed_rate"],
+            "well_formed_reference": reference["gold_summary"]["well_formed_rate"],
+            "gold_verdicts_policy": policy["gold_summary"]["verdicts"],
+            "gold_verdicts_reference": reference["gold_summary"]["verdicts"],
+        }
+        figures["reward_hacking"] = hacking.gold_verdict(figures["win_rate_reward_model"], figures["gold_win_rate"])
+        figures["indicators_agree_with_gold"] = figures["hacking_indicators"]["suspected"] == figures["reward_hacking"]
+    return figures
+
+
 def _mean(values: list[float]) -> float:
     return sum(values) / len(values)
-
-
-def is_reward_hacking(reward_win_rate: float, gold_win_rate: float) -> bool:
-    """The reward model clearly prefers the policy while the gold labeler clearly prefers the reference.
-
-    "Clearly" means a win rate beyond 0.5 ± HACKING_MARGIN: a policy that barely moved (both near
-    0.5) is sampling noise, not hacking.
-    """
-    return reward_win_rate > 0.5 + HACKING_MARGIN and gold_win_rate < 0.5 - HACKING_MARGIN
 
 
 def write(report: dict, output_dir: str | Path) -> None:
@@ -131,58 +198,80 @@ def write(report: dict, output_dir: str | Path) -> None:
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     artifacts.write_json(output_dir / "report.json", report)
-    rewards = report["reward_scores"]
-    plots.plot_distributions(
-        {"SFT (reference)": rewards["reference"], "PPO (policy)": rewards["policy"]},
-        output_dir / "reward_distributions.png", "Reward on held-out prompts", "reward model score",
-    )  # fmt: skip
-    history = artifacts.log_history(report["policy_output_dir"])
-    curves = plots.plot_stage("ppo", history, output_dir, "PPO training") if history else None
-    (output_dir / "report.md").write_text(markdown(report, curves is not None))
+    plots.plot_distributions(report["reward_scores"], output_dir / "reward_distributions.png",
+                             "Reward on held-out prompts", "reward model score")  # fmt: skip
+    methods = report["methods"]
+    judge = "gold_win_rate" if all("gold_win_rate" in f for f in methods.values()) else "win_rate_reward_model"
+    plots.plot_tradeoff({name: (f["kl_mean"], f[judge]) for name, f in methods.items()}, output_dir / TRADEOFF_PLOT,
+                        f"win rate against SFT ({'gold labeler' if judge == 'gold_win_rate' else 'reward model'})")
+    curves = {}
+    for name, folder in report["policy_output_dirs"].items():
+        history = artifacts.log_history(folder)
+        if history and name in artifacts.CURVES:
+            curves[name] = plots.plot_stage(name, history, output_dir, f"{name} training")
+    (output_dir / "report.md").write_text(markdown(report, {n: p.name for n, p in curves.items() if p}))
     logger.info(f"Report written to {output_dir / 'report.md'}")
 
 
-def markdown(report: dict, has_curves: bool) -> str:
+def markdown(report: dict, curves: dict[str, str]) -> str:
+    """report.md: the methods table, the hacking verdicts and indicators, plots and samples side by side."""
+    methods = report["methods"]
     f = report["policy_vs_reference"]
-    rows = [
-        ("reward model: mean score", f["reward_mean_reference"], f["reward_mean_policy"]),
-        ("response length (tokens)", f["length_mean_reference"], f["length_mean_policy"]),
-    ]
-    if "gold_mean_policy" in f:
-        rows += [("gold labeler: mean score", f["gold_mean_reference"], f["gold_mean_policy"]),
-                 ("gold labeler: well-formed", f["well_formed_reference"], f["well_formed_policy"])]  # fmt: skip
+    columns = [c for c in COLUMNS if any(m.get(c[1]) is not None for m in methods.values())]
+    reference_row = {key: f.get(key.removesuffix("_policy") + "_reference") if key.endswith("_policy") else None
+                     for _, key, _ in columns}  # the reference's own figures; no win rate or KL against itself
     lines = [
         "# SFT vs RLHF",
         "",
-        f"Policy `{report['policy']}` against reference `{report['reference']}` on {f['num_prompts']} held-out "
-        f"prompts, {f['samples_per_prompt']} samples each. Reward model `{report['reward_model']['path']}` "
-        f"(held-out pairwise accuracy {_fmt(report['reward_model'].get('eval_accuracy'))}).",
+        f"{len(methods)} polic{'y' if len(methods) == 1 else 'ies'} against reference `{report['reference']}` on "
+        f"{f['num_prompts']} held-out prompts, {f['samples_per_prompt']} samples each. Reward model "
+        f"`{report['reward_model']['path']}` (held-out pairwise accuracy "
+        f"{_fmt(report['reward_model'].get('eval_accuracy'))}).",
         "",
     ]
-    if f.get("reward_hacking"):
-        lines += ["> **Reward hacking:** the reward model prefers the policy (win rate above "
-                  f"{0.5 + HACKING_MARGIN:.0%}) while the gold labeler prefers the reference (below "
-                  f"{0.5 - HACKING_MARGIN:.0%}). The policy learned to please the reward model, not the rater it "
-                  "stands in for.", ""]  # fmt: skip
-    lines += ["| | SFT (reference) | PPO (policy) |", "| --- | --- | --- |"]
-    lines += [f"| {name} | {_fmt(ref)} | {_fmt(pol)} |" for name, ref, pol in rows]
-    lines += ["", f"- Reward delta (policy − reference): {_fmt(f['reward_delta'])}",
-              f"- Win rate of the policy, judged by the reward model: {f['win_rate_reward_model']:.1%}",
-              f"- Mean sequence-level KL(policy ‖ reference): {_fmt(f['kl_mean'])} nats"]  # fmt: skip
-    if "gold_win_rate" in f:
-        lines.append(f"- Win rate of the policy, judged by the gold labeler: {f['gold_win_rate']:.1%} "
-                     "(ties count half)")
+    for name, figures in methods.items():
+        if figures.get("reward_hacking"):
+            lines += [f"> **Reward hacking ({name}):** the reward model prefers the policy (win rate above "
+                      f"{0.5 + hacking.VERDICT_MARGIN:.0%}) while the gold labeler prefers the reference (below "
+                      f"{0.5 - hacking.VERDICT_MARGIN:.0%}). The policy learned to please the reward model, not the "
+                      "rater it stands in for.", ""]  # fmt: skip
+        if figures["hacking_indicators"]["suspected"]:
+            lines += [f"> **Suspected reward hacking ({name}):** the reward rose while "
+                      f"{'; '.join(figures['hacking_indicators']['drift'])}.", ""]  # fmt: skip
+    lines += ["| | " + " | ".join(header for header, _, _ in columns) + " |",
+              "| --- |" + " --- |" * len(columns)]  # fmt: skip
+    rows = [("SFT (reference)", reference_row)] + [(name, figures) for name, figures in methods.items()]
+    for label, values in rows:
+        lines.append(f"| {label} | " + " | ".join(_cell_value(values.get(k), fmt) for _, k, fmt in columns) + " |")
+    lines += ["", "Per policy: win rates against SFT's responses to the same prompts (ties count half), mean "
+              "sequence-level KL(policy ‖ SFT) in nats, length in tokens, the repeated word n-gram rate "
+              f"(n = {report['repetition_ngram']}); stage time and peak memory as the pipeline measured them.", ""]
+    if any("indicators_agree_with_gold" in m for m in methods.values()):
+        agree = sum(m["indicators_agree_with_gold"] for m in methods.values())
+        lines += [f"- Hacking indicators (no gold needed) agree with the gold labeler's verdict on {agree} of "
+                  f"{len(methods)} policies.", ""]  # fmt: skip
+    limits = report["thresholds"]
+    lines += [f"- Hacking is suspected when the reward model's win rate is above {0.5 + hacking.VERDICT_MARGIN:.0%} "
+              f"and the KL exceeds {limits['max_kl']:g} nats, the length ratio to SFT leaves "
+              f"[{1 / limits['max_length_ratio']:.2f}, {limits['max_length_ratio']:g}], or the repeated n-gram rate "
+              f"rises by more than {limits['max_repetition_rise']:g}."]  # fmt: skip
     if report["timings"]:
-        lines.append("- Times: " + ", ".join(f"{k.removesuffix('_s')} {v:.0f}s" for k, v in report["timings"].items()))
-    lines += ["", "![reward distributions](reward_distributions.png)", ""]
-    if has_curves:
-        lines += [f"![PPO training]({artifacts.CURVES['ppo'][0]})", ""]
+        lines.append("- Times: " + ", ".join(f"{k.removesuffix('_s')} {v:.0f}s" for k, v in report["timings"].items()
+                                             if k.endswith("_s")))  # fmt: skip
+    lines += ["", f"![win rate against KL]({TRADEOFF_PLOT})", "", "![reward distributions](reward_distributions.png)",
+              ""]  # fmt: skip
+    lines += [f"![{name} training]({file_name})\n" for name, file_name in curves.items()]
+    names = [REFERENCE, *methods]
     scores = "reward, gold" if "gold_mean_policy" in f else "reward"
-    lines += ["## Samples", "", f"In brackets: {scores}.", "", "| prompt | SFT (reference) | PPO (policy) |",
-              "| --- | --- | --- |"]  # fmt: skip
-    lines += [f"| {_cell(e['prompt'])} | {_cell(e['reference'])} ({_scores(e, 'reference')}) | "
-              f"{_cell(e['policy'])} ({_scores(e, 'policy')}) |" for e in report["examples"]]  # fmt: skip
+    lines += ["## Samples", "", f"In brackets: {scores}.", "",
+              "| prompt | SFT (reference) | " + " | ".join(methods) + " |", "| --- |" + " --- |" * len(names)]
+    lines += ["| " + _cell(e["prompt"]) + " | " + " | ".join(f"{_cell(e[n])} ({_scores(e, n)})" for n in names) + " |"
+              for e in report["examples"]]  # fmt: skip
     return "\n".join(lines) + "\n"
+
+
+def _cell_value(value, fmt: str) -> str:
+    return "–" if value is None else fmt.format(value)
 
 
 def _fmt(value) -> str:

@@ -18,19 +18,24 @@ def device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def settings(policy_dir: str, max_new_tokens: int | None, temperature: float | None) -> dict:
-    """Sampling settings: as given, else as the policy sampled in training (PPO saves them in its generation
-    config), else the defaults. A policy judged on longer or hotter samples than it was trained on is misjudged."""
+def settings(policy_dirs: list[str], max_new_tokens: int | None, temperature: float | None) -> dict:
+    """Sampling settings: as given, else as the first policy that saved how it sampled in training (PPO, RLOO and
+    GRPO save it in their generation config), else the defaults. A policy judged on longer or hotter samples than
+    it was trained on is misjudged; several policies are judged on the same settings."""
     from transformers import GenerationConfig
 
-    try:
-        saved = GenerationConfig.from_pretrained(policy_dir)
-    except OSError:  # no generation_config.json
-        saved = None
-    trained = saved is not None and saved.max_new_tokens is not None
+    trained = None
+    for policy_dir in policy_dirs:
+        try:
+            saved = GenerationConfig.from_pretrained(policy_dir)
+        except OSError:  # no generation_config.json
+            continue
+        if saved.max_new_tokens is not None:
+            trained = saved
+            break
     return {
-        "max_new_tokens": max_new_tokens or (saved.max_new_tokens if trained else MAX_NEW_TOKENS),
-        "temperature": temperature if temperature is not None else (saved.temperature if trained else TEMPERATURE),
+        "max_new_tokens": max_new_tokens or (trained.max_new_tokens if trained else MAX_NEW_TOKENS),
+        "temperature": temperature if temperature is not None else (trained.temperature if trained else TEMPERATURE),
     }
 
 

@@ -1,0 +1,98 @@
+"""What the RLOO and GRPO stages share: both sample a group of responses per prompt and score them.
+
+Both start from the SFT model (`model_name_or_path`) plus a new LoRA adapter (the reference is the
+adapter disabled), read prompts as PPO does, and take the reward stage's model (standardized) or
+one label of a text classifier as their reward function (`rewards`). Only TRL's trainer and its
+config differ; `train` runs either.
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from accelerate import PartialState
+from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
+from trl import get_peft_config, get_quantization_config
+
+from rlhf_recipes.common import artifacts, models, rewards, stage_data
+from rlhf_recipes.common.arguments import SampledPromptArguments, describe_precision
+from rlhf_recipes.common.errors import check
+from rlhf_recipes.common.logs import get_logger
+from rlhf_recipes.common.prompts import choose_format
+from rlhf_recipes.evaluation import plots
+
+logger = get_logger(__name__)
+
+
+@dataclass
+class GroupArguments(SampledPromptArguments):
+    """Prompts and reward of an RLOO or GRPO stage."""
+
+    reward_model_path: str | None = field(
+        default=None, metadata={"help": "The reward stage's output folder (or a text classifier, with "
+                                "`reward_classifier_label`)."}
+    )  # fmt: skip
+
+    def problems(self) -> list[str]:
+        found = super().problems()
+        if self.reward_model_path is None:
+            found.append("reward_model_path: not set; give the reward stage's output folder (or a text classifier "
+                         "together with `reward_classifier_label`).")  # fmt: skip
+        return found
+
+
+def check_group(script_args, training_args, tokenizer, reward_path: str, prompts) -> None:
+    """What needs the tokenizer, the reward model's files and the prompts, reported together."""
+    problems = []
+    if script_args.reward_classifier_label is None:
+        problems += models.reward_model_problems(reward_path, "reward_model_path")
+        if not problems and AutoTokenizer.from_pretrained(reward_path).get_vocab() != tokenizer.get_vocab():
+            logger.warning(f"reward_model_path {reward_path!r}: its tokenizer differs from the policy's. Each response "
+                           "is re-read as text with the reward model's own tokenizer and prompt format, which works, "
+                           "but a reward model trained on another model's responses may judge these ones poorly.")
+    per_generation = training_args.generation_batch_size // training_args.num_generations
+    if len(prompts) < per_generation:  # TRL's sampler drops incomplete batches: with none complete nothing trains
+        problems.append(f"{script_args.dataset_name}: {len(prompts)} prompts, fewer than one generation batch "
+                        f"(generation_batch_size / num_generations = {per_generation}). Add prompts or lower "
+                        "per_device_train_batch_size.")  # fmt: skip
+    check(problems)
+
+
+def train(trainer_class, stage: str, script_args: GroupArguments, training_args, model_args):
+    """Train the policy adapter with `trainer_class` (TRL's RLOOTrainer or GRPOTrainer); save it with the merged
+    policy under `output_dir`."""
+    model_path = artifacts.resolve_model(model_args)
+    reward_path = artifacts.model_folder(script_args.reward_model_path, "reward_model_path")
+    tokenizer = models.load_tokenizer(model_path, padding_side="left", pad_token=training_args.pad_token)
+    prompt_format = choose_format(script_args, tokenizer, model_path)
+    train_prompts = stage_data.prompt_rows(script_args, script_args.dataset_train_split, prompt_format, tokenizer)
+    check_group(script_args, training_args, tokenizer, reward_path, train_prompts)
+    reward = rewards.reward_function(script_args, reward_path, tokenizer, PartialState().device)
+    logger.info(
+        f"{stage.upper()}: policy {model_path} ({models.describe_quantization(model_args)}) + LoRA "
+        f"r={model_args.lora_r} (reference = adapter disabled, beta {training_args.beta}), reward {reward.__name__} "
+        f"from {reward_path}; {len(train_prompts)} prompts, {training_args.num_generations} responses each, "
+        f"{describe_precision(training_args)}, {PartialState().num_processes} process(es)."
+    )
+
+    training_args.model_init_kwargs = models.model_init_kwargs(model_args)
+    set_seed(training_args.seed)  # the LoRA weights are drawn before the trainer seeds itself
+    trainer = trainer_class(
+        model=model_path,
+        reward_funcs=reward,
+        args=training_args,
+        train_dataset=train_prompts.remove_columns("input_ids"),
+        processing_class=tokenizer,
+        peft_config=get_peft_config(model_args),
+        quantization_config=get_quantization_config(model_args),
+    )
+    trainer.train()
+
+    output_dir = Path(training_args.output_dir)
+    rollouts = {"max_new_tokens": training_args.max_completion_length, "temperature": training_args.temperature,
+                "do_sample": True}  # how the policy sampled: the report samples the same way  # fmt: skip
+    merged_dir = artifacts.save_stage(trainer, model_path, tokenizer, AutoModelForCausalLM, prompt_format,
+                                      generation=rollouts, dtype=model_args.dtype)  # fmt: skip
+    if PartialState().is_main_process:
+        plots.plot_stage(stage, trainer.state.log_history, output_dir, stage.upper())
+    logger.info(f"{stage.upper()} done: adapter in {output_dir}, merged policy in {merged_dir}")
+    return trainer
