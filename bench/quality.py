@@ -1,12 +1,14 @@
 """The quickstart's quality over seeds and fresh builds of the tiny model: min / median / max.
 
     python -m bench.quality --seeds 5 [--rebuild-tiny 2] [--recipes recipes/quickstart]
+    python -m bench.quality --seeds 3 --rebuild-tiny 2 --methods ppo rloo grpo dpo
 
-Runs the whole pipeline (SFT -> reward -> PPO -> report) once per seed, every stage's seed set
-to it, each in a fresh process. The tiny model is built in an empty, temporary cache, as on a new
+Runs the whole pipeline (SFT -> reward -> PPO, or every method of `--methods` from the same SFT
+and reward models -> report) once per seed, every stage's seed set to it, each in a fresh process. The tiny model is built in an empty, temporary cache, as on a new
 machine; `--rebuild-tiny K` runs every seed on K builds (pre-training seeds 0..K-1, 0 being the
 default), standing in for the slightly different builds other processors make. Writes
-bench/QUALITY.json (every run) and the sweep's table in bench/QUALITY.md (between its markers).
+bench/QUALITY.json (every run) and the sweep's table in bench/QUALITY.md (between its markers);
+with `--methods`, bench/METHODS.json and the comparison table (median and range per method).
 """
 
 import argparse
@@ -24,6 +26,7 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 SEEDS = (42, 1, 2, 3, 4, 5, 6, 7, 8, 9)  # 42 first: the recipes' own seed
 MARKERS = ("<!-- sweep:start -->", "<!-- sweep:end -->")
+METHOD_MARKERS = ("<!-- methods:start -->", "<!-- methods:end -->")
 # (column, key in a run's figures, format); stage time is the sum of the four stages' seconds.
 COLUMNS = (
     ("RM accuracy", "rm_accuracy", "{:.3f}"),
@@ -38,9 +41,17 @@ COLUMNS = (
     ("ppo s", "ppo_s", "{:.0f}"),
     ("stage s", "stage_s", "{:.0f}"),
 )
+# Per method: (column, key in the method's figures, format), summarised as median (min-max).
+METHOD_COLUMNS = (
+    ("gold win", "gold_win_rate", "{:.1%}"),
+    ("KL", "kl_mean", "{:.2f}"),
+    ("well-formed", "well_formed_policy", "{:.1%}"),
+    ("RM win", "win_rate_reward_model", "{:.1%}"),
+    ("stage s", "stage_s", "{:.0f}"),
+)
 
 
-def run_one(recipes: Path, output_dir: Path, seed: int, tiny_seed: int) -> dict:
+def run_one(recipes: Path, output_dir: Path, seed: int, tiny_seed: int, methods: tuple[str, ...]) -> dict:
     """One pipeline run in this process; returns its figures."""
     from rlhf_recipes.pipeline import run_pipeline
     from rlhf_recipes.quickstart import tiny_model
@@ -48,7 +59,7 @@ def run_one(recipes: Path, output_dir: Path, seed: int, tiny_seed: int) -> dict:
     overrides = {}
     if tiny_seed != tiny_model.SEED:
         overrides["sft"] = ["--model_name_or_path", str(tiny_model.build(tiny_model.cached_folder(tiny_seed), tiny_seed))]
-    report = run_pipeline(recipes, output_dir, force=True, seed=seed, overrides=overrides)
+    report = run_pipeline(recipes, output_dir, force=True, seed=seed, overrides=overrides, methods=methods)
     figures, timings = report["policy_vs_reference"], report["timings"]
     keys = ("gold_win_rate", "gold_mean_reference", "gold_mean_policy", "kl_mean", "well_formed_policy",
             "well_formed_reference", "win_rate_reward_model", "reward_hacking")  # fmt: skip
@@ -59,10 +70,13 @@ def run_one(recipes: Path, output_dir: Path, seed: int, tiny_seed: int) -> dict:
         **{key: figures.get(key) for key in keys},
         **{key: timings.get(key) for key in ("sft_s", "reward_s", "ppo_s", "report_s")},
         "stage_s": timings["total_s"],
-    }
+        "methods": {name: {key: f.get(key) for key in (*keys, "stage_s", "peak_memory_mb")}
+                    | {"suspected": f["hacking_indicators"]["suspected"], "drift": f["hacking_indicators"]["drift"]}
+                    for name, f in report["methods"].items()},
+    }  # fmt: skip
 
 
-def sweep(recipes: Path, seeds: list[int], tiny_seeds: list[int], work_dir: Path) -> list[dict]:
+def sweep(recipes: Path, seeds: list[int], tiny_seeds: list[int], work_dir: Path, methods: list[str]) -> list[dict]:
     """Every (build, seed) in a fresh process, all sharing one new, empty cache for the tiny model."""
     from rlhf_recipes.quickstart import tiny_model
 
@@ -77,7 +91,7 @@ def sweep(recipes: Path, seeds: list[int], tiny_seeds: list[int], work_dir: Path
         for seed in seeds:
             out = work_dir / f"tiny{tiny_seed}-seed{seed}"
             command = [sys.executable, "-m", "bench.quality", "--one", str(seed), str(tiny_seed),
-                       "--recipes", str(recipes), "--work-dir", str(out)]  # fmt: skip
+                       "--recipes", str(recipes), "--work-dir", str(out), "--methods", *methods]  # fmt: skip
             start = time.perf_counter()
             done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
             (work_dir / f"tiny{tiny_seed}-seed{seed}.log").write_text(done.stdout + done.stderr)
@@ -95,8 +109,9 @@ def sweep(recipes: Path, seeds: list[int], tiny_seeds: list[int], work_dir: Path
 def summary(runs: list[dict]) -> dict:
     """min / median / max of every numeric figure."""
     numeric = [key for _, key, _ in COLUMNS]
+    values = {key: [r[key] for r in runs if r[key] is not None] for key in numeric}
     return {
-        stat: {key: fn([r[key] for r in runs]) for key in numeric}
+        stat: {key: fn(values[key]) if values[key] else None for key in numeric}
         for stat, fn in (("min", min), ("median", statistics.median), ("max", max))
     }
 
@@ -114,11 +129,31 @@ def table(runs: list[dict], stats: dict) -> str:
     return "\n".join(lines)
 
 
-def write_markdown(path: Path, runs: list[dict], stats: dict, hardware: str) -> None:
-    """Put the sweep's table between the markers of QUALITY.md (the experiment log around it stays)."""
-    block = "\n".join([MARKERS[0], "", hardware, "", table(runs, stats), "", MARKERS[1]])
-    text = path.read_text() if path.exists() else f"# Quickstart quality\n\n{MARKERS[0]}\n{MARKERS[1]}\n"
-    start, end = text.index(MARKERS[0]), text.index(MARKERS[1]) + len(MARKERS[1])
+def method_table(runs: list[dict]) -> str:
+    """Per method: median (min-max) over the runs, and how often the hacking indicators agreed with the gold labeler."""
+    methods = list(runs[0]["methods"])
+    lines = ["| method | " + " | ".join(name for name, _, _ in METHOD_COLUMNS) + " | hacking (gold) | "
+             "indicators agree |", "|" + " --- |" * (len(METHOD_COLUMNS) + 3)]  # fmt: skip
+    for method in methods:
+        figures = [r["methods"][method] for r in runs]
+        cells = []
+        for _, key, fmt in METHOD_COLUMNS:
+            values = [f[key] for f in figures if f[key] is not None]
+            cells.append(f"{fmt.format(statistics.median(values))} ({fmt.format(min(values))}–{fmt.format(max(values))})"
+                         if values else "–")  # fmt: skip
+        hacked = sum(bool(f["reward_hacking"]) for f in figures)
+        agree = sum(bool(f["reward_hacking"]) == f["suspected"] for f in figures)
+        lines.append(f"| {method} | " + " | ".join(cells) + f" | {hacked}/{len(figures)} | {agree}/{len(figures)} |")
+    return "\n".join(lines)
+
+
+def write_markdown(path: Path, markers: tuple[str, str], body: str, hardware: str) -> None:
+    """Put a table between `markers` in QUALITY.md (the experiment log around it stays)."""
+    block = "\n".join([markers[0], "", hardware, "", body, "", markers[1]])
+    text = path.read_text() if path.exists() else "# Quickstart quality\n"
+    if markers[0] not in text:
+        text += f"\n{markers[0]}\n{markers[1]}\n"
+    start, end = text.index(markers[0]), text.index(markers[1]) + len(markers[1])
     path.write_text(text[:start] + block + text[end:])
 
 
@@ -128,29 +163,38 @@ def main() -> None:
     parser.add_argument("--rebuild-tiny", type=int, default=1, metavar="K", help="tiny models, pre-training seeds 0..K-1")
     parser.add_argument("--recipes", type=Path, default=REPO / "recipes" / "quickstart")
     parser.add_argument("--work-dir", type=Path, help="where the runs go (default: a temporary folder)")
-    parser.add_argument("--output", type=Path, default=BENCH / "QUALITY.json")
+    parser.add_argument("--methods", nargs="+", default=["ppo"], help="third stages to run and compare (default: ppo)")
+    parser.add_argument("--output", type=Path, help="default: bench/QUALITY.json, with --methods bench/METHODS.json")
     parser.add_argument("--markdown", type=Path, default=BENCH / "QUALITY.md")
     parser.add_argument("--one", nargs=2, type=int, metavar=("SEED", "TINY_SEED"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(run_one(args.recipes, args.work_dir, *args.one)))
+        print(json.dumps(run_one(args.recipes, args.work_dir, *args.one, tuple(args.methods))))
         return
     if not 1 <= args.seeds <= len(SEEDS):
         parser.error(f"--seeds: 1 to {len(SEEDS)}")
     import torch
 
     hardware = (f"Hardware: {platform.machine()}, {os.cpu_count()} CPU threads, torch {torch.__version__}; "
-                f"{args.seeds} seeds x {args.rebuild_tiny} tiny build(s), each run in a fresh process, "
+                f"{args.seeds} seeds x {args.rebuild_tiny} tiny build(s), methods {', '.join(args.methods)}, each run in a "
+                "fresh process, "
                 "the tiny model built in an empty cache.")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="quality-") as tmp:
         work_dir = args.work_dir or Path(tmp)
-        runs = sweep(args.recipes.resolve(), list(SEEDS[: args.seeds]), list(range(args.rebuild_tiny)), work_dir)
+        runs = sweep(args.recipes.resolve(), list(SEEDS[: args.seeds]), list(range(args.rebuild_tiny)), work_dir,
+                     args.methods)  # fmt: skip
     stats = summary(runs)
     builds = {r["tiny_seed"]: r["tiny_build_s"] for r in runs}
     hardware += " Tiny model builds (before the stages): " + ", ".join(f"seed {k} {v:.0f} s" for k, v in builds.items()) + "."
-    args.output.write_text(json.dumps({"hardware": hardware, "runs": runs, "summary": stats}, indent=2) + "\n")
-    write_markdown(args.markdown, runs, stats, hardware)
-    print(table(runs, stats))
+    compared = args.methods != ["ppo"]
+    output = args.output or BENCH / ("METHODS.json" if compared else "QUALITY.json")
+    output.write_text(json.dumps({"hardware": hardware, "runs": runs, "summary": stats}, indent=2) + "\n")
+    if compared:
+        write_markdown(args.markdown, METHOD_MARKERS, method_table(runs), hardware)
+        print(method_table(runs))
+    else:
+        write_markdown(args.markdown, MARKERS, table(runs, stats), hardware)
+        print(table(runs, stats))
 
 
 if __name__ == "__main__":

@@ -63,6 +63,19 @@ def run_stage(module, config: Path, *overrides: str):
     return module.main(*parse(module.make_parser(), ["--config", str(config), "--disable_tqdm", "true", *overrides]))
 
 
+def assert_only_the_adapter_trained(model, base_dir) -> None:
+    """The base weights in `model` (a peft model) are those of `base_dir`, and every LoRA B matrix moved."""
+    import torch
+    from safetensors.torch import load_file
+
+    base = load_file(f"{base_dir}/model.safetensors")
+    state = {k.replace("base_model.model.", "").replace(".base_layer", ""): v.detach()
+             for k, v in model.state_dict().items()}  # fmt: skip
+    lora_b = [v for k, v in state.items() if "lora_B" in k]
+    assert lora_b and all(v.abs().sum() > 0 for v in lora_b)
+    assert base and all(torch.equal(base[k], state[k]) for k in base)
+
+
 def accelerate_launch(accelerate_config: str, stage: str, *args: str, launcher_args: tuple = (),
                       env: dict | None = None) -> str:  # fmt: skip
     """`accelerate launch --config_file accelerate_configs/<name>.yaml -m rlhf_recipes.<stage>`; its log.

@@ -2,14 +2,14 @@ from pathlib import Path
 
 import pytest
 
-from rlhf_recipes import dpo, ppo, reward, sft
+from rlhf_recipes import dpo, grpo, ppo, reward, rloo, sft
 from rlhf_recipes.common.errors import RecipeError
 from rlhf_recipes.common.parsing import parse
 from rlhf_recipes.evaluation import report
 from tests.conftest import REPO
 
-STAGE_PARSERS = {"sft": sft.make_parser, "reward": reward.make_parser, "ppo": ppo.make_parser, "dpo": dpo.make_parser,
-                 "report": report.make_parser}
+STAGE_PARSERS = {"sft": sft.make_parser, "reward": reward.make_parser, "ppo": ppo.make_parser, "rloo": rloo.make_parser,
+                 "grpo": grpo.make_parser, "dpo": dpo.make_parser, "report": report.make_parser}
 RECIPE_FILES = sorted(p for p in (REPO / "recipes").rglob("*.yaml") if p.stem.split("_")[0] in STAGE_PARSERS)
 
 
@@ -24,6 +24,9 @@ def test_every_recipe_parses_with_its_stage_parser(path: Path):
         assert parsed[0].policy and parsed[0].prompts
     elif path.stem.startswith("ppo"):
         assert parsed[1].sft_model_path and parsed[1].reward_model_path and parsed[0].dataset_name
+    elif path.stem in ("rloo", "grpo"):
+        assert parsed[2].model_name_or_path and parsed[0].reward_model_path
+        assert parsed[1].beta > 0 or path.parent.name == "quickstart-reward-hacking"  # KL to SFT, except on purpose
     else:
         assert parsed[2].model_name_or_path and parsed[0].dataset_name and parsed[1].output_dir
 

@@ -3,14 +3,12 @@
 import json
 
 import pytest
-import torch
-from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM
 
 from rlhf_recipes import dpo
 from rlhf_recipes.common import artifacts
 from rlhf_recipes.common.errors import RecipeError
-from tests.conftest import QUICKSTART, run_stage
+from tests.conftest import QUICKSTART, assert_only_the_adapter_trained, run_stage
 
 
 @pytest.fixture(scope="module")
@@ -33,13 +31,7 @@ def test_the_reference_is_the_sft_model_so_the_first_margin_is_zero(trained_dpo)
 
 
 def test_only_the_adapter_is_trained(trained_dpo, tiny_dir):
-    trainer, _ = trained_dpo
-    base = load_file(f"{tiny_dir}/model.safetensors")
-    state = {k.replace("base_model.model.", "").replace(".base_layer", ""): v.detach()
-             for k, v in trainer.model.state_dict().items()}  # fmt: skip
-    lora_b = [v for k, v in state.items() if "lora_B" in k]
-    assert lora_b and all(v.abs().sum() > 0 for v in lora_b)
-    assert base and all(torch.equal(base[k], state[k]) for k in base)
+    assert_only_the_adapter_trained(trained_dpo[0].model, tiny_dir)
 
 
 def test_it_reads_the_same_pairs_as_the_reward_stage_and_saves_a_merged_policy(trained_dpo, trained_reward):

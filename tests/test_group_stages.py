@@ -2,8 +2,6 @@
 reward stage's model (or a classifier's label) as the reward function."""
 
 import pytest
-import torch
-from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM
 
 from rlhf_recipes import grpo, rloo
@@ -11,7 +9,7 @@ from rlhf_recipes.common import artifacts
 from rlhf_recipes.common.errors import RecipeError
 from rlhf_recipes.evaluation import sampling
 from rlhf_recipes.quickstart import task
-from tests.conftest import QUICKSTART, run_stage
+from tests.conftest import QUICKSTART, assert_only_the_adapter_trained, run_stage
 
 STAGES = {"rloo": rloo, "grpo": grpo}
 SMALL = ["--max_steps", "4", "--per_device_train_batch_size", "16", "--num_generations", "4",
@@ -31,13 +29,7 @@ def trained(request, tmp_path_factory, tiny_dir, trained_reward, prompts_file):
 
 
 def test_only_the_adapter_is_trained(trained, tiny_dir):
-    _, trainer, _ = trained
-    base = load_file(f"{tiny_dir}/model.safetensors")
-    state = {k.replace("base_model.model.", "").replace(".base_layer", ""): v.detach()
-             for k, v in trainer.model.state_dict().items()}  # fmt: skip
-    lora_b = [v for k, v in state.items() if "lora_B" in k]
-    assert lora_b and all(v.abs().sum() > 0 for v in lora_b)
-    assert base and all(torch.equal(base[k], state[k]) for k in base)
+    assert_only_the_adapter_trained(trained[1].model, tiny_dir)
 
 
 def test_the_reference_is_the_sft_model_so_kl_starts_at_zero(trained):

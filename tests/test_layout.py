@@ -7,7 +7,7 @@ import pytest
 from tests.conftest import REPO
 
 PACKAGE = REPO / "rlhf_recipes"
-STAGES = ("sft", "reward", "ppo", "dpo")
+STAGES = ("sft", "reward", "ppo", "rloo", "grpo", "dpo")
 MAY_IMPORT_STAGES = {"pipeline.py", "cli.py"}
 
 

@@ -2,7 +2,8 @@
 
 The bars sit below the worst run of the quality sweep over seeds and tiny-model builds
 (`python -m bench.quality`, bench/QUALITY.md: accuracy 1.00, gold win >= 69%, gold mean up by
->= 0.18, RM win >= 84%, KL 0.77-1.21), with a margin; no single run's figures are asserted.
+>= 0.18, RM win >= 84%, KL 0.77-1.21; each method's worst run in the four-method sweep), with a
+margin; no single run's figures are asserted.
 """
 
 import pytest
@@ -12,13 +13,15 @@ from rlhf_recipes.pipeline import run_pipeline
 from tests.conftest import QUICKSTART, REPO
 
 SEED = 1  # not the recipes' own 42: the result must not depend on one seed
+METHODS = ("ppo", "rloo", "grpo", "dpo")
+GOLD_WIN_BARS = {"ppo": 0.6, "rloo": 0.55, "grpo": 0.55, "dpo": 0.55}  # below each method's worst sweep run
 HACKING = REPO / "recipes" / "quickstart-reward-hacking"
 
 
 @pytest.fixture(scope="module")
 def quickstart(tmp_path_factory):
     output_dir = tmp_path_factory.mktemp("quickstart")
-    return run_pipeline(QUICKSTART, output_dir, seed=SEED), output_dir
+    return run_pipeline(QUICKSTART, output_dir, seed=SEED, methods=METHODS), output_dir
 
 
 @pytest.mark.slow
@@ -35,20 +38,33 @@ def test_quickstart_pipeline_improves_on_sft_as_the_gold_labeler_judges(quicksta
     assert 0 < figures["kl_mean"] < 5
     assert report["timings"]["total_s"] < 600
     assert list((output_dir / "ppo").rglob("events.out.tfevents.*"))  # TensorBoard, offline
-    for stage in ("sft", "reward", "ppo"):  # the seed reached every stage
+    for stage in ("sft", "reward", *METHODS):  # the seed reached every stage
         assert torch.load(output_dir / stage / "training_args.bin", weights_only=False).seed == SEED
 
 
 @pytest.mark.slow
+def test_every_method_improves_on_sft_from_the_same_stages(quickstart):
+    report, _ = quickstart
+    assert list(report["methods"]) == list(METHODS)
+    for name, figures in report["methods"].items():
+        assert figures["gold_win_rate"] >= GOLD_WIN_BARS[name], name
+        assert figures["gold_mean_policy"] > figures["gold_mean_reference"], name
+        assert 0 < figures["kl_mean"] < 5, name
+        assert not figures["reward_hacking"] and not figures["hacking_indicators"]["suspected"], name
+
+
+@pytest.mark.slow
 def test_reward_hacking_recipe_is_flagged(quickstart, tmp_path):
-    """PPO without its KL penalty, from the same SFT and reward stages: reward up, gold down, flagged."""
+    """PPO and GRPO without their KL to SFT, from the same SFT and reward stages: reward up, gold down, flagged."""
     _, quickstart_dir = quickstart
     for stage in ("sft", "reward"):  # complete stages are reused, as the recipe's shared YAMLs intend
         (tmp_path / stage).symlink_to(quickstart_dir / stage)
-    figures = run_pipeline(HACKING, tmp_path, seed=SEED)["policy_vs_reference"]
-    assert figures["reward_hacking"]
-    assert figures["win_rate_reward_model"] > 0.6
-    assert figures["gold_win_rate"] < 0.4
-    assert figures["gold_mean_policy"] < figures["gold_mean_reference"]
-    assert figures["hacking_indicators"]["suspected"]  # the indicators that need no gold labeler agree
-    assert "**Reward hacking (ppo):**" in (tmp_path / "report" / "report.md").read_text()
+    report = run_pipeline(HACKING, tmp_path, seed=SEED, methods=("ppo", "grpo"))
+    text = (tmp_path / "report" / "report.md").read_text()
+    for name, figures in report["methods"].items():
+        assert figures["reward_hacking"], name
+        assert figures["win_rate_reward_model"] > 0.6
+        assert figures["gold_win_rate"] < 0.4
+        assert figures["gold_mean_policy"] < figures["gold_mean_reference"]
+        assert figures["hacking_indicators"]["suspected"]  # the indicators that need no gold labeler agree
+        assert f"**Reward hacking ({name}):**" in text and f"**Suspected reward hacking ({name}):**" in text

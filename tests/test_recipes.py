@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from transformers import AutoTokenizer
 
-from rlhf_recipes import ppo, reward, sft
+from rlhf_recipes import dpo, grpo, ppo, reward, rloo, sft
 from rlhf_recipes.common import artifacts, stage_data
 from rlhf_recipes.common.parsing import parse
 from rlhf_recipes.common.prompts import choose_format, saved_format
@@ -17,12 +17,14 @@ from tests.conftest import REPO
 
 RECIPES = REPO / "recipes"
 PARSERS = {"sft": sft.make_parser, "reward": reward.make_parser, "ppo": ppo.make_parser}
+THIRD_STAGE_PARSERS = {"rloo": rloo.make_parser, "grpo": grpo.make_parser, "dpo": dpo.make_parser}
 
 
 def recipe_args(recipe: str, stage: str, dataset: Path | None = None) -> tuple:
     """The recipe's parsed YAML; `dataset` replaces its hub id by the local copy."""
     overrides = ["--dataset_name", str(dataset)] if dataset else []
-    return parse(PARSERS[stage](), ["--config", str(RECIPES / recipe / f"{stage}.yaml"), *overrides])
+    parser = (PARSERS | THIRD_STAGE_PARSERS)[stage]()
+    return parse(parser, ["--config", str(RECIPES / recipe / f"{stage}.yaml"), *overrides])
 
 
 def hub_id(recipe: str, stage: str) -> str:
@@ -55,6 +57,19 @@ def sft_examples(script_args, tokenizer, split="train"):
 
 def preference_pairs(script_args, tokenizer):
     return stage_data.preference_pairs(script_args, as_shown(script_args, tokenizer))
+
+
+def group_prompts(script_args, tokenizer, split="train") -> list:
+    """Prompts as the RLOO and GRPO trainers take them (chat turns, or text in the template)."""
+    return stage_data.prompt_rows(script_args, split, as_shown(script_args, tokenizer), tokenizer)["prompt"]
+
+
+def assert_same_pairs_as_the_reward_stage(recipe: str, dataset: Path, tokenizer) -> None:
+    """DPO reads the reward stage's pairs and held-out split, from the same data."""
+    assert hub_id(recipe, "dpo") == hub_id(recipe, "reward")
+    ours = preference_pairs(recipe_args(recipe, "dpo", dataset)[0], tokenizer)
+    theirs = preference_pairs(recipe_args(recipe, "reward", dataset)[0], tokenizer)
+    assert [len(rows) for rows in ours] == [len(rows) for rows in theirs] and ours[0][0] == theirs[0][0]
 
 
 def prompts_of(script_args, tokenizer, split="train") -> list[str]:
@@ -97,6 +112,10 @@ def test_hh_rlhf_qwen_recipe_reads_hh_transcripts(hh_rlhf, chat_tokenizer):
 
     prompts = prompts_of(recipe_args(recipe, "ppo", hh_rlhf)[0], chat_tokenizer)
     assert len(prompts) == 12 and "Name a pet, please" in prompts[0] and "A cat" not in prompts[0]
+    for stage in ("rloo", "grpo"):  # the same prompts as PPO's, as chat turns
+        assert hub_id(recipe, stage) == "Anthropic/hh-rlhf"
+        assert group_prompts(recipe_args(recipe, stage, hh_rlhf)[0], chat_tokenizer)[0] == turns
+    assert_same_pairs_as_the_reward_stage(recipe, hh_rlhf, chat_tokenizer)
 
     from rlhf_recipes.common import files, formats
     from rlhf_recipes.evaluation import report
@@ -142,6 +161,11 @@ def test_tldr_pythia_recipe_reads_tldr_posts_and_comparisons(tldr, plain_tokeniz
 
     prompts = prompts_of(recipe_args(recipe, "ppo", sft_folder)[0], plain_tokenizer)
     assert len(prompts) == 8 and prompts[0].rstrip().endswith("TL;DR:")
+    for stage in ("rloo", "grpo"):  # the same prompts as PPO's, as plain text
+        assert hub_id(recipe, stage) == "trl-lib/tldr"
+        assert group_prompts(recipe_args(recipe, stage, sft_folder)[0], plain_tokenizer) == [
+            TLDR_PROMPT.format(i) for i in range(8)]
+    assert_same_pairs_as_the_reward_stage(recipe, preference_folder, plain_tokenizer)
 
 
 # google-research-datasets/go_emotions: configs raw/simplified, simplified/<split>-00000-of-00001.parquet.
@@ -211,6 +235,10 @@ def test_ultrafeedback_qlora_recipe_reads_the_binarized_splits(ultrafeedback, ch
 
     prompts = prompts_of(recipe_args(recipe, "ppo", ultrafeedback)[0], chat_tokenizer, "train_gen")
     assert len(prompts) == 4 and "haiku about rain (0)" in prompts[0]
+
+    _, _, dpo_model = recipe_args(recipe, "dpo", ultrafeedback)
+    assert dpo_model.load_in_4bit and dpo_model.use_peft and dpo_model.lora_task_type == "CAUSAL_LM"
+    assert_same_pairs_as_the_reward_stage(recipe, ultrafeedback, chat_tokenizer)
 
 
 def test_tutorial_gpt2_recipe_reads_its_shipped_files(plain_tokenizer):

@@ -41,7 +41,11 @@ class GroupArguments(SampledPromptArguments):
 
 
 def check_group(script_args, training_args, tokenizer, reward_path: str, prompts) -> None:
-    """What needs the tokenizer, the reward model's files and the prompts, reported together."""
+    """What needs the tokenizer, the reward model's files and the prompts, reported together.
+
+    Unlike PPO, a pad token equal to eos is fine here: TRL ends each response at its first eos, and the
+    reward model reads each text as the reward stage trained it, whatever its pad token.
+    """
     problems = []
     if script_args.reward_classifier_label is None:
         problems += models.reward_model_problems(reward_path, "reward_model_path")

@@ -113,6 +113,7 @@ def compare(args: ReportArguments) -> dict:
     costs = artifacts.read_json(Path(args.output_dir) / artifacts.TIMINGS_FILE, {})
     methods = {}
     for name, policy_dir in policy_dirs.items():
+        logger.info(f"report: sampling and scoring {name} ({policy_dir}) on {len(prompts)} prompts")
         policy = sampling.load_policy(policy_dir)
         samples = sampling.sample(*policy, prompts, **kwargs)
         logprobs = [sampling.sequence_logprobs(model, samples, kwargs["temperature"]) for model in (policy[0],
