@@ -25,7 +25,7 @@ from bench.settings import GPU_PEAK_BF16, MODELS
 from rlhf_recipes.quickstart import task, tiny_model
 
 BENCH = Path(__file__).resolve().parent
-EXPERIMENTS = BENCH / "experiments.json"
+EXPERIMENTS = "experiments.json"
 
 
 def write_jsonl(path: Path, rows) -> None:
@@ -46,7 +46,8 @@ def build_model(name: str, folder: Path) -> str:
     config = AutoConfig.for_model(**shape, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
                                   bos_token_id=None, max_position_embeddings=4096)  # fmt: skip
     torch.manual_seed(0)
-    AutoModelForCausalLM.from_config(config).save_pretrained(folder / "model")
+    dtype = getattr(torch, MODELS[name].get("dtype", "float32"))  # bf16 for shapes too big to save in fp32 quickly
+    AutoModelForCausalLM.from_config(config, dtype=dtype).save_pretrained(folder / "model")
     tokenizer.save_pretrained(folder / "model")
     return str(folder / "model")
 
@@ -143,8 +144,11 @@ def main() -> None:
     parser.add_argument("--stages", nargs="+", default=["sft", "reward", "ppo"])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--try", dest="candidate", help="overrides to compare against the recipe's defaults")
+    parser.add_argument("--results-dir", type=Path, default=BENCH, help="where results_<model>.json, experiments.json "
+                        "and RESULTS.md go (default: bench/)")  # fmt: skip
     args = parser.parse_args()
     candidate = shlex.split(args.candidate) if args.candidate else None
+    args.results_dir.mkdir(parents=True, exist_ok=True)
     variants = ("recipe", "candidate") if candidate else ("recipe", "plain")
     env = environment()
     rows = []
@@ -167,42 +171,43 @@ def main() -> None:
                     print(stage, variant, runs[variant][-1], flush=True)
             median = {v: medians(rs) for v, rs in runs.items()}
             if candidate:
-                record_experiment(env, args, stage, median)
+                record_experiment(env, args, stage, median, args.results_dir)
                 continue
             every = [r["train_s"] for rs in runs.values() for r in rs]
             rows.append({**summary(stage, args.model, median["recipe"]), "train_s_range": [min(every), max(every)],
                          "plain_train_s": median["plain"]["train_s"], "plain_total_s": median["plain"]["total_s"],
                          "overhead_train": median["recipe"]["train_s"] / median["plain"]["train_s"],
                          "overhead_total": median["recipe"]["total_s"] / median["plain"]["total_s"]})  # fmt: skip
-            write(args.model, {**env, "repeats": args.repeats, "rows": rows})
+            write(args.model, {**env, "repeats": args.repeats, "rows": rows}, args.results_dir)
 
 
-def record_experiment(env: dict, args, stage: str, median: dict) -> None:
+def record_experiment(env: dict, args, stage: str, median: dict, results_dir: Path) -> None:
     """Append one with/without comparison to experiments.json and re-render RESULTS.md."""
     before, after = median["recipe"], median["candidate"]
     speed = "tokens_per_s" if "tokens_per_s" in before else "episodes_per_s"
-    experiments = json.loads(EXPERIMENTS.read_text()) if EXPERIMENTS.exists() else []
+    path = results_dir / EXPERIMENTS
+    experiments = json.loads(path.read_text()) if path.exists() else []
     experiments.append({**env, "stage": stage, "model": args.model, "repeats": args.repeats, "try": args.candidate,
                         "before": before, "after": after, "speedup": after[speed] / before[speed],
                         "peak_rss_ratio": after["peak_rss_mb"] / before["peak_rss_mb"],
                         "verdict": ""})  # fmt: skip
     # The verdict is written by hand once the setting has been checked at the stage level (a full recipe run).
-    EXPERIMENTS.write_text(json.dumps(experiments, indent=2) + "\n")
-    render()
+    path.write_text(json.dumps(experiments, indent=2) + "\n")
+    render(results_dir)
     print(json.dumps(experiments[-1], indent=2), flush=True)
 
 
-def write(model: str, results: dict) -> None:
+def write(model: str, results: dict, results_dir: Path) -> None:
     """results_<model>.json (after every stage, so a long run keeps what it measured) and RESULTS.md."""
-    (BENCH / f"results_{model}.json").write_text(json.dumps(results, indent=2) + "\n")
-    render()
+    (results_dir / f"results_{model}.json").write_text(json.dumps(results, indent=2) + "\n")
+    render(results_dir)
     print(json.dumps(results, indent=2), flush=True)
 
 
-def render() -> None:
-    results = [json.loads(p.read_text()) for p in sorted(BENCH.glob("results_*.json"))]
-    experiments = json.loads(EXPERIMENTS.read_text()) if EXPERIMENTS.exists() else []
-    (BENCH / "RESULTS.md").write_text(markdown(results, experiments))
+def render(results_dir: Path) -> None:
+    results = [json.loads(p.read_text()) for p in sorted(results_dir.glob("results_*.json"))]
+    experiments = json.loads((results_dir / EXPERIMENTS).read_text()) if (results_dir / EXPERIMENTS).exists() else []
+    (results_dir / "RESULTS.md").write_text(markdown(results, experiments))
 
 
 def _number(value, digits=0) -> str:
