@@ -24,7 +24,6 @@ from rlhf_recipes.common import artifacts, models, stage_data
 from rlhf_recipes.common.arguments import PolicyAdapterConfig, PreferenceArguments, StageSettings, describe_precision
 from rlhf_recipes.common.logs import get_logger
 from rlhf_recipes.common.parsing import RecipeParser, run
-from rlhf_recipes.common.prompts import choose_format
 from rlhf_recipes.evaluation import plots
 
 logger = get_logger(__name__)
@@ -37,11 +36,9 @@ class DPOConfig(StageSettings, trl.DPOConfig):
 
 def main(script_args: PreferenceArguments, training_args: DPOConfig, model_args: PolicyAdapterConfig):
     """Train the DPO adapter on the preference pairs; save it with the merged policy under `output_dir`."""
-    model_path = artifacts.resolve_model(model_args)
-    tokenizer = models.load_tokenizer(model_path, pad_token=training_args.pad_token)
-    prompt_format = choose_format(script_args, tokenizer, model_path)
-    train, held_out = stage_data.preference_pairs(script_args, prompt_format)
-    stage_data.check_held_out(training_args, held_out)
+    model_path, tokenizer, prompt_format, train, held_out = stage_data.preference_stage_inputs(
+        script_args, training_args, model_args
+    )
     logger.info(
         f"DPO: policy {model_path} ({models.describe_quantization(model_args)}) + LoRA r={model_args.lora_r} "
         f"(reference = adapter disabled), beta {training_args.beta}, {len(train)} pairs, "

@@ -23,7 +23,6 @@ from rlhf_recipes.common import artifacts, models, normalization, stage_data
 from rlhf_recipes.common.arguments import PreferenceArguments, StageModelConfig, StageSettings, describe_precision
 from rlhf_recipes.common.logs import get_logger
 from rlhf_recipes.common.parsing import RecipeParser, run
-from rlhf_recipes.common.prompts import choose_format
 from rlhf_recipes.evaluation import plots
 
 logger = get_logger(__name__)
@@ -52,11 +51,9 @@ class RewardModelConfig(StageModelConfig):
 
 def main(script_args: PreferenceArguments, training_args: RewardConfig, model_args: RewardModelConfig):
     """Train the reward adapter and score head; save them, the merged model and the held-out metrics."""
-    model_path = artifacts.resolve_model(model_args)
-    tokenizer = models.load_tokenizer(model_path, pad_token=training_args.pad_token)
-    prompt_format = choose_format(script_args, tokenizer, model_path)
-    train, held_out = stage_data.preference_pairs(script_args, prompt_format)
-    stage_data.check_held_out(training_args, held_out)
+    model_path, tokenizer, prompt_format, train, held_out = stage_data.preference_stage_inputs(
+        script_args, training_args, model_args
+    )
     logger.info(
         f"Reward model from {model_path} ({models.describe_quantization(model_args)}): a new one-output `score` "
         f"head on its backbone (any LM head is dropped), {describe_precision(training_args)}, "

@@ -74,7 +74,8 @@ def merge_adapter(base_path: str, adapter_dir, output_dir, tokenizer, model_clas
                   generation: dict | None = None, **load_kwargs):  # fmt: skip
     """Load the base unquantized (float32 unless `dtype` is given), merge the adapter, save model + tokenizer.
 
-    `config_updates` go into the merged config.json, `generation` into its generation_config.json.
+    `config_updates` go into the merged config.json; `generation` (how the policy sampled in training:
+    max_new_tokens, temperature) into its generation_config.json, with sampling on.
     Reloading the base (instead of merging the trained object) works for 4-bit training too.
     """
     from peft import PeftModel
@@ -86,7 +87,7 @@ def merge_adapter(base_path: str, adapter_dir, output_dir, tokenizer, model_clas
     merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
     merged.config.update(config_updates or {})
     if generation:
-        merged.generation_config.update(**generation)
+        merged.generation_config.update(do_sample=True, **generation)
     staging = Path(tempfile.mkdtemp(dir=output_dir.parent, prefix=f".{output_dir.name}-"))
     try:
         merged.save_pretrained(staging)
@@ -103,7 +104,8 @@ def save_stage(trainer, base_path: str, tokenizer, model_class, prompt_format, u
                config_updates: dict | None = None, generation: dict | None = None, **load_kwargs) -> Path:  # fmt: skip
     """Save a finished stage: adapter and trainer state in `output_dir`; model, tokenizer and format in `merged/`.
 
-    `generation`: how the policy sampled in training (PPO), saved in merged/generation_config.json for the report.
+    `generation`: how the policy sampled in training (PPO, RLOO, GRPO), saved in merged/generation_config.json;
+    the report samples the same way.
 
     Only the main process writes the merged model; every process waits until it is there.
     """

@@ -92,8 +92,7 @@ def train(trainer_class, stage: str, script_args: GroupArguments, training_args,
     trainer.train()
 
     output_dir = Path(training_args.output_dir)
-    rollouts = {"max_new_tokens": training_args.max_completion_length, "temperature": training_args.temperature,
-                "do_sample": True}  # how the policy sampled: the report samples the same way  # fmt: skip
+    rollouts = {"max_new_tokens": training_args.max_completion_length, "temperature": training_args.temperature}
     merged_dir = artifacts.save_stage(trainer, model_path, tokenizer, AutoModelForCausalLM, prompt_format,
                                       generation=rollouts, dtype=model_args.dtype)  # fmt: skip
     if PartialState().is_main_process:

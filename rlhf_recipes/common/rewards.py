@@ -46,7 +46,7 @@ class RewardModelScore:
     """The reward stage's model at `path`, scoring (prompt, response) pairs; standardized when `normalize`."""
 
     def __init__(self, path: str, normalize: bool, device=None, **load_kwargs):
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers import AutoModelForSequenceClassification
 
         self.model = AutoModelForSequenceClassification.from_pretrained(path, **load_kwargs).eval()
         if device is not None:
@@ -54,7 +54,7 @@ class RewardModelScore:
         if normalize:
             normalization.standardize(self.model, path)
         self.tokenizer = models.load_tokenizer(path)
-        self.prompt_format = model_format(path, AutoTokenizer.from_pretrained(path))
+        self.prompt_format = model_format(path, self.tokenizer)
 
     def __call__(self, prompts: list, responses: list[str], finished: list[bool]) -> list[float]:
         return reward_scores(self.model, self.tokenizer, self.prompt_format, prompts, responses, finished)

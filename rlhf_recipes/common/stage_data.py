@@ -5,10 +5,10 @@ as the model reads prompts (`prompts`). Every drop is counted and reported.
 from accelerate import PartialState
 from datasets import Dataset
 
-from rlhf_recipes.common import files, formats
+from rlhf_recipes.common import artifacts, files, formats, models
 from rlhf_recipes.common.errors import RecipeError
 from rlhf_recipes.common.logs import get_logger
-from rlhf_recipes.common.prompts import PromptFormat
+from rlhf_recipes.common.prompts import PromptFormat, choose_format
 
 logger = get_logger(__name__)
 
@@ -42,6 +42,17 @@ def preference_pairs(script_args, prompt_format: PromptFormat) -> tuple[Dataset,
         held_out = held_out.shuffle(seed=0).select(range(script_args.max_eval_pairs))
     logger.info(f"{name}: {len(train)} training pairs, {len(held_out)} held-out pairs.")
     return tuple(prompt_format.rows(rows, name, ("chosen", "rejected")) for rows in (train, held_out))
+
+
+def preference_stage_inputs(script_args, training_args, model_args) -> tuple:
+    """What the preference stages (reward, DPO) start from: (model path, tokenizer, prompt format, train pairs,
+    held-out pairs), the held-out pairs checked against the evaluation asked for."""
+    model_path = artifacts.resolve_model(model_args)
+    tokenizer = models.load_tokenizer(model_path, pad_token=training_args.pad_token)
+    prompt_format = choose_format(script_args, tokenizer, model_path)
+    train, held_out = preference_pairs(script_args, prompt_format)
+    check_held_out(training_args, held_out)
+    return model_path, tokenizer, prompt_format, train, held_out
 
 
 def check_held_out(training_args, held_out: Dataset) -> None:

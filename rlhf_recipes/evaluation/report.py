@@ -98,7 +98,8 @@ def policy_names(paths: list[str]) -> dict[str, str]:
 
 def compare(args: ReportArguments) -> dict:
     """Sample the reference and every policy on the same prompts and measure; returns the report (nothing written)."""
-    policy_dirs = {name: artifacts.model_folder(path, "policy") for name, path in policy_names(args.policy).items()}
+    named = policy_names(args.policy)
+    policy_dirs = {name: artifacts.model_folder(path, "policy") for name, path in named.items()}
     reference_dir = artifacts.model_folder(args.reference, "reference")
     reward_dir = artifacts.model_folder(args.reward_model, "reward_model")
     check(models.reward_model_problems(reward_dir, "reward_model"))
@@ -143,7 +144,7 @@ def compare(args: ReportArguments) -> dict:
         "repetition_ngram": args.repetition_ngram,
         "examples": examples,
         "reward_scores": {name: m["rewards"] for name, m in measured.items()},
-        "policy_output_dirs": policy_names(args.policy),  # their trainer_state.json hold the training curves
+        "policy_output_dirs": named,  # their trainer_state.json hold the training curves
         "timings": {},
     }  # fmt: skip
 
