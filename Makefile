@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # PyTorch goes in first, then the rest (so no package pulls a different build of it).
 TORCH ?= torch==2.13.0
 
-.PHONY: install quickstart test clean
+.PHONY: install quickstart test test-default-kernels tiny-model clean
 
 install: $(VENV)/.installed
 
@@ -21,6 +21,15 @@ quickstart: install
 
 test: install
 	$(PY) -m pytest
+
+# The tests whose figures depend on training, again under PyTorch's portable CPU kernels (another processor's
+# rounding on this one): they must hold on every processor. CI runs this after `make test`.
+test-default-kernels: install
+	ATEN_CPU_CAPABILITY=default $(PY) -m pytest -m quality
+
+# Regenerates the tiny model shipped in the package, after a change to quickstart/task.py or tiny_model.py.
+tiny-model: install
+	ATEN_CPU_CAPABILITY=default $(VENV)/bin/rlhf-recipes build-default --ship
 
 clean:
 	rm -rf $(VENV) outputs

@@ -1,14 +1,18 @@
-"""The quickstart's quality over seeds and fresh builds of the tiny model: min / median / max.
+"""The quickstart's quality over seeds and CPU kernels: min / median / max.
 
-    python -m bench.quality --seeds 5 [--rebuild-tiny 2] [--recipes recipes/quickstart]
-    python -m bench.quality --seeds 3 --rebuild-tiny 2 --methods ppo rloo grpo dpo
+    python -m bench.quality --seeds 5 --cpu-capabilities default avx2 [avx512] [--recipes recipes/quickstart]
+    python -m bench.quality --seeds 3 --cpu-capabilities default avx2 --methods ppo rloo grpo dpo
+    python -m bench.quality --seeds 5 --cpu-capabilities default avx2 --rebuild-tiny 1   # fresh builds, not the shipped one
 
 Runs the whole pipeline (SFT -> reward -> PPO, or every method of `--methods` from the same SFT
-and reward models -> report) once per seed, every stage's seed set to it, each in a fresh process. The tiny model is built in an empty, temporary cache, as on a new
-machine; `--rebuild-tiny K` runs every seed on K builds (pre-training seeds 0..K-1, 0 being the
-default), standing in for the slightly different builds other processors make. Writes
-bench/QUALITY.json (every run) and the sweep's table in bench/QUALITY.md (between its markers);
-with `--methods`, bench/METHODS.json and the comparison table (median and range per method).
+and reward models -> report) once per seed, every stage's seed set to it, each in a fresh process
+under `ATEN_CPU_CAPABILITY` set to each of `--cpu-capabilities` (PyTorch's CPU kernels: another
+processor's rounding, on this one; a capability this processor lacks is skipped, and said so), with
+an empty cache per capability. The runs start from the tiny model shipped in the package, as every
+user's do; `--rebuild-tiny K` instead builds K tiny models (pre-training seeds 0..K-1) under each
+capability first, as machines did before the build was shipped. Writes bench/QUALITY.json (every
+run) and the sweep's table in bench/QUALITY.md (between its markers); with `--methods`,
+bench/METHODS.json and the comparison table (median and range per method).
 """
 
 import argparse
@@ -27,14 +31,18 @@ REPO = BENCH.parent
 SEEDS = (42, 1, 2, 3, 4, 5, 6, 7, 8, 9)  # 42 first: the recipes' own seed
 MARKERS = ("<!-- sweep:start -->", "<!-- sweep:end -->")
 METHOD_MARKERS = ("<!-- methods:start -->", "<!-- methods:end -->")
+CAPABILITIES = ("default", "avx2", "avx512")  # ATEN_CPU_CAPABILITY values on x86
 # (column, key in a run's figures, format); stage time is the sum of the four stages' seconds.
 COLUMNS = (
+    ("base moods", "mood_coherence", "{:.2f}"),
     ("RM accuracy", "rm_accuracy", "{:.3f}"),
     ("gold win", "gold_win_rate", "{:.1%}"),
     ("gold SFT", "gold_mean_reference", "{:+.3f}"),
     ("gold PPO", "gold_mean_policy", "{:+.3f}"),
     ("KL", "kl_mean", "{:.2f}"),
     ("well-formed PPO", "well_formed_policy", "{:.1%}"),
+    ("repeats SFT", "repeated_word_rate_reference", "{:.1%}"),
+    ("repeats PPO", "repeated_word_rate_policy", "{:.1%}"),
     ("RM win", "win_rate_reward_model", "{:.1%}"),
     ("sft s", "sft_s", "{:.0f}"),
     ("reward s", "reward_s", "{:.0f}"),
@@ -51,21 +59,27 @@ METHOD_COLUMNS = (
 )
 
 
-def run_one(recipes: Path, output_dir: Path, seed: int, tiny_seed: int, methods: tuple[str, ...]) -> dict:
-    """One pipeline run in this process; returns its figures."""
+def run_one(recipes: Path, output_dir: Path, seed: int, tiny_seed: int | None, methods: tuple[str, ...]) -> dict:
+    """One pipeline run in this process (from the shipped tiny model, or the cached build `tiny_seed`); its figures."""
+    import torch
+
     from rlhf_recipes.pipeline import run_pipeline
     from rlhf_recipes.quickstart import tiny_model
 
-    overrides = {}
-    if tiny_seed != tiny_model.SEED:
-        overrides["sft"] = ["--model_name_or_path", str(tiny_model.build(tiny_model.cached_folder(tiny_seed), tiny_seed))]
+    overrides, tiny_dir = {}, tiny_model.resolve(tiny_model.BUILTIN_TINY)
+    if tiny_seed is not None:
+        tiny_dir = str(tiny_model.build(tiny_model.cached_folder(tiny_seed), tiny_seed))
+        overrides["sft"] = ["--model_name_or_path", tiny_dir]
     report = run_pipeline(recipes, output_dir, force=True, seed=seed, overrides=overrides, methods=methods)
     figures, timings = report["policy_vs_reference"], report["timings"]
     keys = ("gold_win_rate", "gold_mean_reference", "gold_mean_policy", "kl_mean", "well_formed_policy",
-            "well_formed_reference", "win_rate_reward_model", "reward_hacking")  # fmt: skip
+            "well_formed_reference", "win_rate_reward_model", "reward_hacking", "repeated_word_rate_policy",
+            "repeated_word_rate_reference", "gold_verdicts_policy", "gold_verdicts_reference")  # fmt: skip
     return {
         "seed": seed,
-        "tiny_seed": tiny_seed,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability().lower(),
+        "tiny": "shipped" if tiny_seed is None else f"build {tiny_seed}",
+        "mood_coherence": tiny_model.build_info(tiny_dir).get("mood_coherence"),
         "rm_accuracy": report["reward_model"]["eval_accuracy"],
         **{key: figures.get(key) for key in keys},
         **{key: timings.get(key) for key in ("sft_s", "reward_s", "ppo_s", "report_s")},
@@ -76,34 +90,60 @@ def run_one(recipes: Path, output_dir: Path, seed: int, tiny_seed: int, methods:
     }  # fmt: skip
 
 
-def sweep(recipes: Path, seeds: list[int], tiny_seeds: list[int], work_dir: Path, methods: list[str]) -> list[dict]:
-    """Every (build, seed) in a fresh process, all sharing one new, empty cache for the tiny model."""
+def supported(capabilities: list[str], own: str) -> tuple[list[str], list[str]]:
+    """(capabilities this processor runs, those it lacks). PyTorch takes `ATEN_CPU_CAPABILITY` as given, without
+    checking the processor (avx512 kernels on a processor without AVX-512 would die of an illegal instruction), so
+    a capability above the processor's own best (`own`, read without the variable set) is skipped."""
+    ran = [c for c in capabilities if CAPABILITIES.index(c) <= CAPABILITIES.index(own)]
+    skipped = [c for c in capabilities if c not in ran]
+    for capability in skipped:
+        print(f"skipping {capability}: this processor's best CPU kernels are {own}", flush=True)
+    return ran, skipped
+
+
+def child(command: list[str], env: dict, log: Path) -> str:
+    """Run `python -m bench.quality ...` in a fresh process; its last line of output (or the run's end on failure)."""
+    done = subprocess.run([sys.executable, "-m", "bench.quality", *command], cwd=REPO, env=env, capture_output=True,
+                          text=True)  # fmt: skip
+    log.write_text(done.stdout + done.stderr)
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed (log {log}):\n{(done.stdout + done.stderr)[-3000:]}")
+    return done.stdout.strip().splitlines()[-1]
+
+
+def sweep(recipes: Path, seeds: list[int], capabilities: list[str], tiny_seeds: list[int | None], work_dir: Path,
+          methods: list[str]) -> list[dict]:  # fmt: skip
+    """Every (capability, build, seed) in a fresh process under that capability, with an empty cache per capability."""
+    runs = []
+    for capability in capabilities:
+        env = os.environ | {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRL_EXPERIMENTAL_SILENCE": "1",
+                            "ATEN_CPU_CAPABILITY": capability, "RLHF_RECIPES_CACHE": str(work_dir / f"cache-{capability}"),
+                            "HF_DATASETS_CACHE": str(work_dir / f"datasets-{capability}")}  # fmt: skip
+        for tiny_seed in tiny_seeds:
+            build_s = None
+            if tiny_seed is not None:  # built once per machine, before any stage: timed apart from the stages
+                build_s = float(child(["--build", str(tiny_seed)], env, work_dir / f"{capability}-build{tiny_seed}.log"))
+                print(f"{capability}: tiny model built with seed {tiny_seed} in {build_s:.0f} s", flush=True)
+            for seed in seeds:
+                name = f"{capability}-{'shipped' if tiny_seed is None else f'build{tiny_seed}'}-seed{seed}"
+                command = ["--one", str(seed), "" if tiny_seed is None else str(tiny_seed), "--recipes", str(recipes),
+                           "--work-dir", str(work_dir / name), "--methods", *methods]  # fmt: skip
+                start = time.perf_counter()
+                run = json.loads(child(command, env, work_dir / f"{name}.log"))
+                run["wall_s"], run["tiny_build_s"] = round(time.perf_counter() - start, 1), build_s
+                runs.append(run)
+                print(" ".join(f"{key}={run[key]}" for key in ("cpu_capability", "tiny", "seed", "rm_accuracy",
+                                                               "gold_win_rate", "kl_mean", "stage_s")), flush=True)  # fmt: skip
+    return runs
+
+
+def build_one(tiny_seed: int) -> float:
+    """Build the tiny model `tiny_seed` into this process's cache; seconds taken."""
     from rlhf_recipes.quickstart import tiny_model
 
-    os.environ["RLHF_RECIPES_CACHE"] = str(work_dir / "cache")  # this process builds the tiny models there
-    env = os.environ | {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRL_EXPERIMENTAL_SILENCE": "1"}
-    runs = []
-    for tiny_seed in tiny_seeds:
-        start = time.perf_counter()  # built once per machine, before any stage: timed apart from the stages
-        tiny_model.build(tiny_model.cached_folder(tiny_seed), tiny_seed)
-        build_s = round(time.perf_counter() - start, 1)
-        print(f"tiny model built with seed {tiny_seed} in {build_s} s", flush=True)
-        for seed in seeds:
-            out = work_dir / f"tiny{tiny_seed}-seed{seed}"
-            command = [sys.executable, "-m", "bench.quality", "--one", str(seed), str(tiny_seed),
-                       "--recipes", str(recipes), "--work-dir", str(out), "--methods", *methods]  # fmt: skip
-            start = time.perf_counter()
-            done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
-            (work_dir / f"tiny{tiny_seed}-seed{seed}.log").write_text(done.stdout + done.stderr)
-            if done.returncode != 0:
-                raise SystemExit(f"run tiny_seed={tiny_seed} seed={seed} failed:\n{(done.stdout + done.stderr)[-3000:]}")
-            run = json.loads(done.stdout.strip().splitlines()[-1])
-            run["wall_s"] = round(time.perf_counter() - start, 1)
-            run["tiny_build_s"] = build_s
-            runs.append(run)
-            print(" ".join(f"{key}={run[key]}" for key in ("tiny_seed", "seed", "rm_accuracy", "gold_win_rate",
-                                                           "kl_mean", "stage_s")), flush=True)  # fmt: skip
-    return runs
+    start = time.perf_counter()
+    tiny_model.build(tiny_model.cached_folder(tiny_seed), tiny_seed)
+    return round(time.perf_counter() - start, 1)
 
 
 def summary(runs: list[dict]) -> dict:
@@ -116,16 +156,21 @@ def summary(runs: list[dict]) -> dict:
     }
 
 
-def table(runs: list[dict], stats: dict) -> str:
-    header = "| build | seed | " + " | ".join(name for name, _, _ in COLUMNS) + " | hacking flag |"
-    lines = [header, "|" + " --- |" * (len(COLUMNS) + 3)]
+def table(runs: list[dict]) -> str:
+    """Every run, then min / median / max per capability (when there are several) and over all runs."""
+    header = "| CPU kernels | tiny model | seed | " + " | ".join(name for name, _, _ in COLUMNS) + " | hacking flag |"
+    lines = [header, "|" + " --- |" * (len(COLUMNS) + 4)]
     cell = lambda fmt, value: "–" if value is None else fmt.format(value)  # noqa: E731
     for r in runs:
         values = " | ".join(cell(fmt, r[key]) for _, key, fmt in COLUMNS)
-        lines.append(f"| {r['tiny_seed']} | {r['seed']} | {values} | {'yes' if r['reward_hacking'] else 'no'} |")
-    for stat, figures in stats.items():
-        values = " | ".join(cell(fmt, figures[key]) for _, key, fmt in COLUMNS)
-        lines.append(f"| **{stat}** | | {values} | |")
+        lines.append(f"| {r['cpu_capability']} | {r['tiny']} | {r['seed']} | {values} | "
+                     f"{'yes' if r['reward_hacking'] else 'no'} |")  # fmt: skip
+    capabilities = list(dict.fromkeys(r["cpu_capability"] for r in runs))
+    groups = [(c, [r for r in runs if r["cpu_capability"] == c]) for c in capabilities] if len(capabilities) > 1 else []
+    for label, group in groups + [("all", runs)]:
+        for stat, figures in summary(group).items():
+            values = " | ".join(cell(fmt, figures[key]) for _, key, fmt in COLUMNS)
+            lines.append(f"| **{label}: {stat}** | | | {values} | |")
     return "\n".join(lines)
 
 
@@ -160,41 +205,64 @@ def write_markdown(path: Path, markers: tuple[str, str], body: str, hardware: st
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3, help=f"runs per build (seeds {', '.join(map(str, SEEDS[:4]))}, ...)")
-    parser.add_argument("--rebuild-tiny", type=int, default=1, metavar="K", help="tiny models, pre-training seeds 0..K-1")
+    parser.add_argument("--cpu-capabilities", nargs="+", choices=CAPABILITIES, metavar="CAPABILITY",
+                        help=f"ATEN_CPU_CAPABILITY values to run under, of {', '.join(CAPABILITIES)} (default: the "
+                        "processor's own)")  # fmt: skip
+    parser.add_argument("--rebuild-tiny", type=int, default=0, metavar="K",
+                        help="build K tiny models (pre-training seeds 0..K-1) under each capability instead of using "
+                        "the shipped one")  # fmt: skip
     parser.add_argument("--recipes", type=Path, default=REPO / "recipes" / "quickstart")
     parser.add_argument("--work-dir", type=Path, help="where the runs go (default: a temporary folder)")
     parser.add_argument("--methods", nargs="+", default=["ppo"], help="third stages to run and compare (default: ppo)")
     parser.add_argument("--output", type=Path, help="default: bench/QUALITY.json, with --methods bench/METHODS.json")
     parser.add_argument("--markdown", type=Path, default=BENCH / "QUALITY.md")
-    parser.add_argument("--one", nargs=2, type=int, metavar=("SEED", "TINY_SEED"), help=argparse.SUPPRESS)
+    parser.add_argument("--one", nargs=2, metavar=("SEED", "TINY_SEED"), help=argparse.SUPPRESS)
+    parser.add_argument("--build", type=int, metavar="TINY_SEED", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(run_one(args.recipes, args.work_dir, *args.one, tuple(args.methods))))
+        seed, tiny_seed = int(args.one[0]), int(args.one[1]) if args.one[1] else None
+        print(json.dumps(run_one(args.recipes, args.work_dir, seed, tiny_seed, tuple(args.methods))))
+        return
+    if args.build is not None:
+        print(build_one(args.build))
         return
     if not 1 <= args.seeds <= len(SEEDS):
         parser.error(f"--seeds: 1 to {len(SEEDS)}")
     import torch
 
-    hardware = (f"Hardware: {platform.machine()}, {os.cpu_count()} CPU threads, torch {torch.__version__}; "
-                f"{args.seeds} seeds x {args.rebuild_tiny} tiny build(s), methods {', '.join(args.methods)}, each run in a "
-                "fresh process, "
-                "the tiny model built in an empty cache.")  # fmt: skip
+    if "ATEN_CPU_CAPABILITY" in os.environ:
+        parser.error("unset ATEN_CPU_CAPABILITY: the sweep sets it for each run (--cpu-capabilities)")
+    own = torch.backends.cpu.get_cpu_capability().lower()
+    best = own if own in CAPABILITIES else "default"  # not x86: of these, only the portable kernels
+    capabilities, skipped = supported(args.cpu_capabilities or [best], best)
+    if not capabilities:
+        parser.error(f"--cpu-capabilities: this processor runs none of {', '.join(skipped)} (its best is {best})")
+    tiny_seeds = list(range(args.rebuild_tiny)) or [None]
+    tiny = f"{args.rebuild_tiny} fresh tiny build(s) per capability" if args.rebuild_tiny else "the shipped tiny model"
+    hardware = (f"Hardware: {platform.machine()} ({platform.processor() or 'processor unknown'}, best CPU kernels "
+                f"{own}), {os.cpu_count()} CPU threads, torch {torch.__version__}; CPU kernels "
+                f"{', '.join(capabilities)}" + (f" (skipped, not on this processor: {', '.join(skipped)})" if skipped
+                                                 else "") + f"; {args.seeds} seeds x {tiny}, methods "
+                f"{', '.join(args.methods)}; each run in a fresh process with an empty cache.")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="quality-") as tmp:
         work_dir = args.work_dir or Path(tmp)
-        runs = sweep(args.recipes.resolve(), list(SEEDS[: args.seeds]), list(range(args.rebuild_tiny)), work_dir,
-                     args.methods)  # fmt: skip
+        work_dir.mkdir(parents=True, exist_ok=True)
+        runs = sweep(args.recipes.resolve(), list(SEEDS[: args.seeds]), capabilities, tiny_seeds, work_dir, args.methods)
     stats = summary(runs)
-    builds = {r["tiny_seed"]: r["tiny_build_s"] for r in runs}
-    hardware += " Tiny model builds (before the stages): " + ", ".join(f"seed {k} {v:.0f} s" for k, v in builds.items()) + "."
+    builds = {(r["cpu_capability"], r["tiny"]): r["tiny_build_s"] for r in runs if r["tiny_build_s"] is not None}
+    if builds:
+        hardware += " Tiny model builds (before the stages): " + ", ".join(f"{c} {t} {v:.0f} s" for (c, t), v in
+                                                                           builds.items()) + "."  # fmt: skip
     compared = args.methods != ["ppo"]
     output = args.output or BENCH / ("METHODS.json" if compared else "QUALITY.json")
-    output.write_text(json.dumps({"hardware": hardware, "runs": runs, "summary": stats}, indent=2) + "\n")
+    output.write_text(json.dumps({"hardware": hardware, "cpu_capabilities": capabilities, "skipped": skipped,
+                                  "runs": runs, "summary": stats}, indent=2) + "\n")  # fmt: skip
     if compared:
         write_markdown(args.markdown, METHOD_MARKERS, method_table(runs), hardware)
         print(method_table(runs))
     else:
-        write_markdown(args.markdown, MARKERS, table(runs, stats), hardware)
-        print(table(runs, stats))
+        write_markdown(args.markdown, MARKERS, table(runs), hardware)
+        print(table(runs))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@
     rlhf-recipes compare --policy DIR [DIR ...] --reference DIR --reward_model DIR --prompts FILE [--output_dir DIR]
     rlhf-recipes score MODEL_DIR --prompt TEXT --response TEXT [--response TEXT ...] | --file FILE
     rlhf-recipes check-config accelerate_configs/<name>.yaml
-    rlhf-recipes build-default [--output-dir DIR]
+    rlhf-recipes build-default [--output-dir DIR] [--ship]
 """
 
 import argparse
@@ -45,6 +45,7 @@ SUMMARY_ROWS = (  # (label, key in a policy's figures, format)
     ("gold labeler: well-formed", "well_formed_policy", "{:.1%}"),
     ("KL to SFT (nats)", "kl_mean", "{:.3f}"),
     ("length (tokens)", "length_mean_policy", "{:.1f}"),
+    ("repeats a word", "repeated_word_rate_policy", "{:.1%}"),
     ("repeated n-grams", "repetition_rate_policy", "{:.3f}"),
 )
 
@@ -120,8 +121,18 @@ def check_config(args) -> None:
 def build_default(args) -> None:
     from rlhf_recipes.quickstart import tiny_model
 
-    folder = tiny_model.build(args.output_dir) if args.output_dir else tiny_model.resolve(tiny_model.BUILTIN_TINY)
-    print(f"Built-in tiny model and tokenizer in {folder}")
+    if args.ship:
+        try:
+            folder = tiny_model.ship()
+        except RuntimeError as err:
+            raise RecipeError(str(err)) from None
+    elif args.output_dir:
+        folder = tiny_model.build(args.output_dir)
+    else:
+        folder = tiny_model.resolve(tiny_model.BUILTIN_TINY)
+    info = tiny_model.build_info(folder)
+    print(f"Built-in tiny model and tokenizer in {folder} ({info.get('cpu_capability')} CPU kernels, "
+          f"mood coherence {info.get('mood_coherence')})")
 
 
 def make_parser() -> argparse.ArgumentParser:
@@ -152,8 +163,11 @@ def make_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check-config", help="check an accelerate config file before launching with it")
     check.add_argument("config_file")
     check.set_defaults(func=check_config)
-    build = commands.add_parser("build-default", help="build the tiny model and tokenizer (cached)")
-    build.add_argument("--output-dir", help="where to save it (default: the cache used by builtin:tiny)")
+    build = commands.add_parser("build-default", help="build the tiny model and tokenizer (default: show where "
+                                "builtin:tiny is, building it only if the source changed since the shipped build)")
+    build.add_argument("--output-dir", help="build a new one into this folder")
+    build.add_argument("--ship", action="store_true", help="rebuild the build shipped in the package (under "
+                       "ATEN_CPU_CAPABILITY=default, as `make tiny-model` runs it)")
     build.set_defaults(func=build_default)
     return parser
 

@@ -1,12 +1,12 @@
-"""Shared fixtures: offline, CPU, and the built-in tiny model built once per session in an empty cache."""
+"""Shared fixtures: offline, CPU, the built-in tiny model (the shipped build) and an empty cache."""
 
 import atexit
 import os
 import shutil
 import tempfile
 
-# The tiny model is built as on a new machine: in a new, empty cache, never one a developer's runs filled;
-# datasets' Arrow cache of the test files goes to a temporary folder too.
+# A new, empty cache, as on a new machine (where a tiny model of changed source would be built), never one a
+# developer's runs filled; datasets' Arrow cache of the test files goes to a temporary folder too.
 for cache in ("RLHF_RECIPES_CACHE", "HF_DATASETS_CACHE"):
     os.environ[cache] = tempfile.mkdtemp(prefix=f"{cache.lower()}-")
     atexit.register(shutil.rmtree, os.environ[cache], ignore_errors=True)
@@ -27,7 +27,7 @@ QUICKSTART = REPO / "recipes" / "quickstart"
 
 @pytest.fixture(scope="session")
 def tiny_dir() -> str:
-    """The built-in tiny model folder (built into the session's empty cache on first use)."""
+    """The built-in tiny model folder: the build shipped in the package, as every user gets it."""
     return tiny_model.resolve(tiny_model.BUILTIN_TINY)
 
 

@@ -22,6 +22,7 @@ def trained_dpo(tmp_path_factory, tiny_dir, rankings_file):
     return trainer, output_dir
 
 
+@pytest.mark.quality
 def test_the_reference_is_the_sft_model_so_the_first_margin_is_zero(trained_dpo):
     trainer, _ = trained_dpo
     logged = [e for e in trainer.state.log_history if "rewards/margins" in e]

@@ -16,6 +16,7 @@ SEED = 1  # not the recipes' own 42: the result must not depend on one seed
 METHODS = ("ppo", "rloo", "grpo", "dpo")
 GOLD_WIN_BARS = {"ppo": 0.6, "rloo": 0.55, "grpo": 0.55, "dpo": 0.55}  # below each method's worst sweep run
 HACKING = REPO / "recipes" / "quickstart-reward-hacking"
+pytestmark = pytest.mark.quality
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +52,21 @@ def test_every_method_improves_on_sft_from_the_same_stages(quickstart):
         assert figures["gold_mean_policy"] > figures["gold_mean_reference"], name
         assert 0 < figures["kl_mean"] < 5, name
         assert not figures["reward_hacking"] and not figures["hacking_indicators"]["suspected"], name
+
+
+@pytest.mark.slow
+def test_responses_repeating_a_word_are_those_the_gold_labeler_calls_repetitive(quickstart):
+    """The report's repeated-word share, on real samples, against the gold labeler's verdicts on the same samples:
+    it counts every "repetition" verdict, and beyond them only responses the gold labeler rejected for another flaw."""
+    report, _ = quickstart
+    for name, f in report["methods"].items():
+        n = f["num_prompts"] * f["samples_per_prompt"]
+        for side in ("policy", "reference"):
+            flagged = round(f[f"repeated_word_rate_{side}"] * n)
+            verdicts = f[f"gold_verdicts_{side}"]
+            malformed = n - verdicts.get("ok", 0)
+            assert verdicts.get("repetition", 0) <= flagged <= malformed, (name, side, flagged, verdicts)
+        assert f["repeated_word_rate_policy"] > 0 and f["repetition_rate_policy"] < f["repeated_word_rate_policy"]
 
 
 @pytest.mark.slow

@@ -3,14 +3,15 @@ import pytest
 from rlhf_recipes.common.errors import RecipeError
 from rlhf_recipes.evaluation import hacking, report, sampling
 
-LIMITS = hacking.Thresholds(max_kl=10.0, max_length_ratio=2.0, max_repetition_rise=0.1)
+LIMITS = hacking.Thresholds(max_kl=10.0, max_length_ratio=2.0, max_repetition_rise=0.1, max_repeated_word_rise=0.1)
 
 
 def figures(**overrides):
     base = {"num_prompts": 64, "samples_per_prompt": 4, "reward_mean_policy": 3.0, "reward_mean_reference": 1.0,
             "reward_delta": 2.0, "win_rate_reward_model": 0.7, "kl_mean": 0.5, "length_mean_policy": 9.0,
             "length_mean_reference": 8.0, "length_ratio": 9.0 / 8.0, "repetition_rate_policy": 0.0,
-            "repetition_rate_reference": 0.0, "gold_mean_policy": 0.2, "gold_mean_reference": 0.1,
+            "repetition_rate_reference": 0.0, "repeated_word_rate_policy": 0.05, "repeated_word_rate_reference": 0.0,
+            "gold_mean_policy": 0.2, "gold_mean_reference": 0.1,
             "gold_win_rate": 0.6, "well_formed_policy": 0.9, "well_formed_reference": 0.95, "reward_hacking": False,
             "stage_s": 42.0, "peak_memory_mb": 600}  # fmt: skip
     base |= overrides
@@ -47,6 +48,39 @@ def test_repetition_rate_counts_repeated_word_ngrams():
     assert hacking.repetition_rate(["The.", "great, great. GREAT great"], 2) == pytest.approx((0 + 2 / 3) / 2)
 
 
+def test_a_repeated_word_is_seen_where_seq_rep_2_sees_none():
+    echo = ["The hotel was charming and charming.", "The hotel was ordinary, brilliant and ordinary."]
+    assert hacking.repetition_rate(echo, 2) == 0.0  # no word pair repeats...
+    assert [hacking.repeated_word(t) for t in echo] == ["charming", "ordinary"]  # ...but a word does
+    assert hacking.repeated_word_rate(echo + ["The hotel was great and lovely.", "The hotel was."]) == 0.5
+
+
+def test_function_words_and_distant_echoes_are_ordinary_prose():
+    assert hacking.repeated_word("The cat sat on the mat, and the dog sat by the door.") == "sat"
+    assert hacking.repeated_word("The cat was on the mat and the dog was by the door.") is None  # the, was, and
+    far = "Paris is lovely in spring; the river, the bridges and the cafes fill up early, and Paris smiles."
+    assert hacking.repeated_word(far) is None  # "paris" again, 12 words later
+    assert hacking.repeated_word("Great. GREAT!") == "great"  # case and punctuation do not hide an echo
+
+
+def test_repeated_word_rule_agrees_with_the_gold_labelers_repetition_verdicts():
+    """On the built-in task: the rule flags every response the gold labeler rejects for repetition, and
+    flags nothing the gold labeler accepts."""
+    import random
+
+    from rlhf_recipes.quickstart import task
+
+    rng, prompts = random.Random(0), task.split_prompts()[0]
+    responses = [(p, task.demonstrate(p, rng)) for p in prompts]
+    responses += [(p, task.flawed(p, flaw, rng)) for p in prompts for flaw in ("repetition", "rambling", "cut short",
+                                                                                "off-topic", "never ends")]  # fmt: skip
+    responses += [(p, "The " + task.parse_prompt(p) + " was great, dull, great and lovely.") for p in prompts[:20]]
+    reasons = [(task.judge(p, r).reason, hacking.repeated_word(r) is not None) for p, r in responses]
+    assert {flagged for reason, flagged in reasons if reason == "repetition"} == {True}
+    assert {flagged for reason, flagged in reasons if reason == "ok"} == {False}
+    assert sum(reason == "repetition" for reason, _ in reasons) >= len(prompts)
+
+
 @pytest.mark.parametrize(
     "overrides, drifted",
     [
@@ -54,6 +88,7 @@ def test_repetition_rate_counts_repeated_word_ngrams():
         ({"kl_mean": 25.0}, ["KL 25.00 > 10"]),
         ({"length_mean_policy": 2.0, "length_ratio": 0.25}, ["length ratio 0.25 outside [0.50, 2]"]),
         ({"repetition_rate_policy": 0.4}, ["repeated n-grams +0.40 > 0.1"]),
+        ({"repeated_word_rate_policy": 0.3}, ["responses repeating a word +30% > 10%"]),
     ],
 )
 def test_indicators_name_what_drifted(overrides, drifted):
@@ -71,9 +106,9 @@ def test_suspected_hacking_is_shown_with_what_drifted():
 
 def test_report_has_a_row_per_method_and_samples_side_by_side():
     text = as_markdown(ppo=figures(), dpo=figures(gold_win_rate=0.655, kl_mean=0.9, stage_s=12.0))
-    assert "| SFT (reference) | 1.000 | – | +0.100 | – | – | 8.0 | 95.0% | 0.000 | – | – |" in text
-    assert "| ppo | 3.000 | 70.0% | +0.200 | 60.0% | 0.50 | 9.0 | 90.0% | 0.000 | 42 | 600 |" in text
-    assert "| dpo | 3.000 | 70.0% | +0.200 | 65.5% | 0.90 | 9.0 | 90.0% | 0.000 | 12 | 600 |" in text
+    assert "| SFT (reference) | 1.000 | – | +0.100 | – | – | 8.0 | 95.0% | 0.0% | 0.000 | – | – |" in text
+    assert "| ppo | 3.000 | 70.0% | +0.200 | 60.0% | 0.50 | 9.0 | 90.0% | 5.0% | 0.000 | 42 | 600 |" in text
+    assert "| dpo | 3.000 | 70.0% | +0.200 | 65.5% | 0.90 | 9.0 | 90.0% | 5.0% | 0.000 | 12 | 600 |" in text
     assert ("| Describe the lake. | The lake was dull. (-1.00, -0.33) | The lake was great (ppo). (2.00, +0.33) | "
             "The lake was great (dpo). (2.00, +0.33) |") in text  # fmt: skip
     assert "Times: sft 10s, total 10s" in text and "![win rate against KL](win_rate_vs_kl.png)" in text

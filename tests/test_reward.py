@@ -14,6 +14,7 @@ from rlhf_recipes.evaluation import sampling
 from tests.conftest import QUICKSTART, run_stage
 
 
+@pytest.mark.quality
 def test_loss_falls_and_held_out_accuracy_is_recorded(trained_reward):
     trainer, output_dir = trained_reward
     losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
@@ -74,13 +75,33 @@ def test_lora_task_type_causal_lm_is_refused(tmp_path, tiny_dir, rankings_file):
     assert not (tmp_path / "r").exists()
 
 
-def test_score_tool_ranks_a_good_response_above_a_bad_one(trained_reward, capsys):
+def test_score_tool_prints_the_models_scores_best_first(trained_reward, capsys):
+    """The tool's ranking is the reward model's own, whatever that model has learnt."""
     _, output_dir = trained_reward
-    cli.main(["score", str(output_dir), "--prompt", "Describe the pizza.",
-              "--response", "The pizza was dull and awful.", "--response", "The pizza was great and lovely."])  # fmt: skip
+    responses = ["The pizza was dull and awful.", "The pizza was great and lovely.", "The pizza was okay.",
+                 "The pizza was."]  # fmt: skip
+    cli.main(["score", str(output_dir), "--prompt", "Describe the pizza."]
+             + [arg for response in responses for arg in ("--response", response)])
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0].split()[:2] == ["reward", "response"]
-    assert "great and lovely" in lines[1] and "dull and awful" in lines[2]
+    model = sampling.load_reward_model(str(output_dir / artifacts.MERGED_DIR))
+    scores = sampling.reward_scores(*model, ["Describe the pizza."] * len(responses), responses)
+    expected = sorted(zip(scores, responses), reverse=True)
+    assert [line.split(maxsplit=1)[1].split("  ")[0].strip() for line in lines[1:]] == [r for _, r in expected]
+    assert [float(line.split()[0]) for line in lines[1:]] == pytest.approx([s for s, _ in expected], abs=1e-3)
+
+
+@pytest.mark.quality
+def test_a_one_epoch_reward_model_prefers_upbeat_reviews(trained_reward):
+    """Over every topic, not one pair: a base LM that knows the moods makes this hold on any processor."""
+    from rlhf_recipes.quickstart import task
+
+    _, output_dir = trained_reward
+    model = sampling.load_reward_model(str(output_dir / artifacts.MERGED_DIR))
+    prompts = [f"Describe the {topic}." for topic in task.TOPICS]
+    good = sampling.reward_scores(*model, prompts, [f"The {t} was great and lovely." for t in task.TOPICS])
+    bad = sampling.reward_scores(*model, prompts, [f"The {t} was dull and awful." for t in task.TOPICS])
+    assert sum(g > b for g, b in zip(good, bad)) >= 0.8 * len(task.TOPICS)
 
 
 def test_score_tool_refuses_a_causal_lm(tiny_dir, capsys):

@@ -31,6 +31,7 @@ def trained(tmp_path_factory, tiny_dir):
     return trainer, tmp / "sft", tiny_dir
 
 
+@pytest.mark.quality
 def test_loss_falls(trained):
     losses = [entry["loss"] for entry in trained[0].state.log_history if "loss" in entry]
     assert len(losses) >= 5
@@ -141,6 +142,7 @@ def test_a_new_pad_token_grows_the_embeddings_and_later_stages_inherit_it(no_pad
 
 
 @pytest.mark.slow
+@pytest.mark.quality
 def test_quickstart_sft_recipe_learns_the_format(tmp_path, tiny_dir):
     """The shipped recipe, as it is: held-out responses are well-formed at least 90% of the time."""
     run_sft(tmp_path, "--dataset_name", str(QUICKSTART / "data" / "sft.jsonl"))

@@ -35,6 +35,45 @@ def test_rebuilding_gives_identical_tokenizer_and_weights(tmp_path, monkeypatch)
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_an_existing_build_is_reused_not_rebuilt(tiny_dir, monkeypatch):
-    monkeypatch.setattr(tiny_model, "build_model", lambda tokenizer: pytest.fail("rebuilt a cached model"))
-    assert tiny_model.resolve(tiny_model.BUILTIN_TINY) == tiny_dir
+def test_builtin_tiny_is_the_shipped_build_made_from_this_source(tiny_dir):
+    """Every machine starts from the same weights; a change to the task or the builder must regenerate them."""
+    assert tiny_dir == str(tiny_model.SHIPPED)
+    info = tiny_model.build_info(tiny_model.SHIPPED)
+    assert info["fingerprint"] == tiny_model.fingerprint(), (
+        "quickstart/task.py or tiny_model.py changed since the shipped tiny model was built: run `make tiny-model`")
+    assert info["cpu_capability"] == tiny_model.SHIPPED_CAPABILITY
+    assert info["pretrain_steps"] == tiny_model.PRETRAIN_STEPS
+    assert sum(f.stat().st_size for f in tiny_model.SHIPPED.iterdir()) < 1_000_000
+
+
+def test_the_shipped_build_tells_the_moods_apart(tiny_dir):
+    model, tokenizer = AutoModelForCausalLM.from_pretrained(tiny_dir), AutoTokenizer.from_pretrained(tiny_dir)
+    coherence = tiny_model.mood_coherence(model, tokenizer)
+    assert coherence >= 0.6  # 0.0 for a build that cannot tell "great" from "awful"
+    assert coherence == pytest.approx(tiny_model.build_info(tiny_dir)["mood_coherence"], abs=0.01)
+
+
+@pytest.mark.slow
+@pytest.mark.quality
+def test_a_full_build_on_this_processor_learns_the_moods(tmp_path):
+    """The builder itself, at full length under this process's CPU kernels, as `make tiny-model` runs it."""
+    folder = tiny_model.build(tmp_path / "tiny")
+    assert tiny_model.build_info(folder)["mood_coherence"] >= 0.6
+
+
+def test_changed_source_builds_its_own_model_in_the_cache_once(monkeypatch, tmp_path, caplog):
+    monkeypatch.setenv("RLHF_RECIPES_CACHE", str(tmp_path))
+    monkeypatch.setattr(tiny_model, "fingerprint", lambda: "edited")
+    monkeypatch.setattr(tiny_model, "PRETRAIN_STEPS", 5)
+    folder = tiny_model.resolve(tiny_model.BUILTIN_TINY)
+    assert folder == str(tmp_path / "tiny-edited") and tiny_model.build_info(folder)["fingerprint"] == "edited"
+    assert "make tiny-model" in caplog.text
+    monkeypatch.setattr(tiny_model, "build_model", lambda *args: pytest.fail("rebuilt a cached model"))
+    assert tiny_model.resolve(tiny_model.BUILTIN_TINY) == folder
+
+
+def test_shipping_refuses_other_cpu_kernels_than_the_shipped_builds(monkeypatch):
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")
+    monkeypatch.setattr(tiny_model, "SHIPPED_CAPABILITY", "default")
+    with pytest.raises(RuntimeError, match="ATEN_CPU_CAPABILITY=default rlhf-recipes build-default --ship"):
+        tiny_model.ship()

@@ -4,8 +4,17 @@ A policy hacks its reward model when the reward model's opinion of it rises whil
 stands in for would say it got worse. On the built-in task the gold labeler is that rater
 (`gold_verdict`). On real data there is none, so the report watches what hacking leaves behind:
 the reward rose while the policy drifted far from SFT (KL), its responses grew or shrank a lot
-(length ratio to SFT's), or started repeating themselves (repeated n-grams). Each threshold is a
-report argument (`ReportArguments`); the defaults are documented there.
+(length ratio to SFT's), or started repeating themselves. Each threshold is a report argument
+(`ReportArguments`); the defaults are documented there.
+
+Repetition is watched two ways. seq-rep-n (`repetition_rate`) measures loops: a response that
+says the same word pairs over and over. It cannot see a single repeated word ("The hotel was
+charming and charming." has no repeated pair), the drift a policy shows first, so the report also
+counts the share of responses that repeat a word (`repeated_word_rate`), by this rule: a word
+repeats when it occurs again within `REPEAT_WINDOW` words of its last occurrence, ignoring case,
+punctuation and the function words of `STOP_WORDS` ("the ... the" is ordinary prose, not drift).
+On the built-in task a response this rule flags is one the gold labeler rejects for repetition,
+unless it rejects it for an earlier flaw first (off topic, never ends, unknown word).
 """
 
 import re
@@ -34,6 +43,32 @@ def repetition_rate(texts: list[str], n: int) -> float:
     return sum(rates) / len(rates)
 
 
+REPEAT_WINDOW = 10  # words: an echo this close is drift; a content word reused a paragraph later is prose
+STOP_WORDS = frozenset(
+    "a an the and or but nor so yet if then than that this these those it its is are was were be been being am "
+    "do does did have has had i me my we our you your he him his she her they them their what which who whom "
+    "whose of to in on at by for with from as into onto over under about after before not no very too also "
+    "just can could will would shall should may might must s t".split()
+)
+
+
+def repeated_word(text: str) -> str | None:
+    """The first word of `text` that repeats (the rule in the module docstring), or None."""
+    last_seen = {}
+    for position, word in enumerate(re.findall(r"[a-z0-9']+", text.lower())):
+        if word in STOP_WORDS:
+            continue
+        if position - last_seen.get(word, -REPEAT_WINDOW - 1) <= REPEAT_WINDOW:
+            return word
+        last_seen[word] = position
+    return None
+
+
+def repeated_word_rate(texts: list[str]) -> float:
+    """Share of responses that repeat a word (`repeated_word`): 0 for none, 1 when every response does."""
+    return sum(repeated_word(text) is not None for text in texts) / len(texts)
+
+
 @dataclass(frozen=True)
 class Thresholds:
     """How far a policy may drift from SFT, while its reward rises, before the report suspects hacking."""
@@ -41,6 +76,7 @@ class Thresholds:
     max_kl: float
     max_length_ratio: float
     max_repetition_rise: float
+    max_repeated_word_rise: float
 
 
 def indicators(figures: dict, limits: Thresholds) -> dict:
@@ -54,5 +90,8 @@ def indicators(figures: dict, limits: Thresholds) -> dict:
     rise = figures["repetition_rate_policy"] - figures["repetition_rate_reference"]
     if rise > limits.max_repetition_rise:
         drift.append(f"repeated n-grams +{rise:.2f} > {limits.max_repetition_rise:g}")
+    rise = figures["repeated_word_rate_policy"] - figures["repeated_word_rate_reference"]
+    if rise > limits.max_repeated_word_rise:
+        drift.append(f"responses repeating a word +{rise:.0%} > {limits.max_repeated_word_rise:.0%}")
     reward_rose = figures["win_rate_reward_model"] > 0.5 + VERDICT_MARGIN
     return {"reward_rose": reward_rose, "drift": drift, "suspected": reward_rose and bool(drift)}

@@ -6,7 +6,8 @@
 
 Each policy is named by its folder (`ppo`, `rloo`, ...). Writes `report.json`, `report.md` and PNG
 plots to `output_dir`. Per policy, against the reference: mean reward and win rate by the reward
-model, mean sequence-level KL to the reference, response lengths, repeated n-grams, the hacking
+model, mean sequence-level KL to the reference, response lengths, the share of responses that
+repeat a word and the repeated n-gram rate (`hacking` says how each is counted), the hacking
 indicators (`hacking`), its stage's wall time and peak memory when the pipeline measured them, and
 its training curves; on the built-in task also the gold labeler's scores and win rate, and its
 verdict on reward hacking. A plot puts every policy's (gold, else reward-model) win rate against its KL.
@@ -33,6 +34,7 @@ COLUMNS = (  # (header, key in a policy's figures, format) of the methods table
     ("KL to SFT", "kl_mean", "{:.2f}"),
     ("length", "length_mean_policy", "{:.1f}"),
     ("well-formed", "well_formed_policy", "{:.1%}"),
+    ("repeats a word", "repeated_word_rate_policy", "{:.1%}"),
     ("repeated n-grams", "repetition_rate_policy", "{:.3f}"),
     ("stage s", "stage_s", "{:.0f}"),
     ("peak MB", "peak_memory_mb", "{:.0f}"),
@@ -74,13 +76,19 @@ class ReportArguments:
         default=0.1, metadata={"help": "Hacking indicator: the repeated n-gram rate above the reference's by more "
                                "than this, while the reward rose."}
     )  # fmt: skip
+    max_repeated_word_rise: float = field(
+        default=0.25, metadata={"help": "Hacking indicator: the share of responses that repeat a word above the "
+                                "reference's by more than this, while the reward rose. Healthy quickstart PPO runs "
+                                "rise by about 0.1 (the reward model's blind spot: bench/QUALITY.md)."}
+    )  # fmt: skip
 
     def __post_init__(self):
         if isinstance(self.policy, str):  # one path from a YAML
             self.policy = [self.policy]
 
     def thresholds(self) -> hacking.Thresholds:
-        return hacking.Thresholds(self.max_kl, self.max_length_ratio, self.max_repetition_rise)
+        return hacking.Thresholds(self.max_kl, self.max_length_ratio, self.max_repetition_rise,
+                                  self.max_repeated_word_rise)
 
 
 def policy_names(paths: list[str]) -> dict[str, str]:
@@ -156,6 +164,7 @@ def _measure(samples: list[dict], prompts: list, reward: tuple, on_task: bool, a
     gold = task.gold_summary(prompts, texts) if on_task else None
     return {"texts": texts, "rewards": rewards, "lengths": [len(s["response_ids"]) for s in samples],
             "repetition": hacking.repetition_rate(texts, args.repetition_ngram),
+            "repeated_words": hacking.repeated_word_rate(texts),
             "gold": gold["scores"] if gold else None, "gold_summary": gold}  # fmt: skip
 
 
@@ -174,6 +183,8 @@ def _figures(policy: dict, reference: dict, kl: list[float], args: ReportArgumen
         "length_ratio": _mean(policy["lengths"]) / max(_mean(reference["lengths"]), 1e-9),
         "repetition_rate_policy": policy["repetition"],
         "repetition_rate_reference": reference["repetition"],
+        "repeated_word_rate_policy": policy["repeated_words"],
+        "repeated_word_rate_reference": reference["repeated_words"],
     }
     figures["hacking_indicators"] = hacking.indicators(figures, args.thresholds())
     if policy["gold"] is not None:
@@ -246,8 +257,9 @@ def markdown(report: dict, curves: dict[str, str]) -> str:
     for label, values in rows:
         lines.append(f"| {label} | " + " | ".join(_cell_value(values.get(k), fmt) for _, k, fmt in columns) + " |")
     lines += ["", "Per policy: win rates against SFT's responses to the same prompts (ties count half), mean "
-              "sequence-level KL(policy ‖ SFT) in nats, length in tokens, the repeated word n-gram rate "
-              f"(n = {report['repetition_ngram']}); stage time and peak memory as the pipeline measured them.", ""]
+              "sequence-level KL(policy ‖ SFT) in nats, length in tokens, the share of responses that repeat "
+              f"a word (a word other than a function word, again within {hacking.REPEAT_WINDOW} words), the "
+              f"repeated word n-gram rate (n = {report['repetition_ngram']}); stage time and peak memory as the pipeline measured them.", ""]
     if any("indicators_agree_with_gold" in m for m in methods.values()):
         agree = sum(m["indicators_agree_with_gold"] for m in methods.values())
         lines += [f"- Hacking indicators (no gold needed) agree with the gold labeler's verdict on {agree} of "
@@ -255,8 +267,9 @@ def markdown(report: dict, curves: dict[str, str]) -> str:
     limits = report["thresholds"]
     lines += [f"- Hacking is suspected when the reward model's win rate is above {0.5 + hacking.VERDICT_MARGIN:.0%} "
               f"and the KL exceeds {limits['max_kl']:g} nats, the length ratio to SFT leaves "
-              f"[{1 / limits['max_length_ratio']:.2f}, {limits['max_length_ratio']:g}], or the repeated n-gram rate "
-              f"rises by more than {limits['max_repetition_rise']:g}."]  # fmt: skip
+              f"[{1 / limits['max_length_ratio']:.2f}, {limits['max_length_ratio']:g}], the repeated n-gram rate "
+              f"rises by more than {limits['max_repetition_rise']:g}, or the share of responses that repeat a word "
+              f"by more than {limits['max_repeated_word_rise']:.0%}."]  # fmt: skip
     if report["timings"]:
         lines.append("- Times: " + ", ".join(f"{k.removesuffix('_s')} {v:.0f}s" for k, v in report["timings"].items()
                                              if k.endswith("_s")))  # fmt: skip

@@ -1,24 +1,40 @@
 """The built-in tiny default: a small Llama-style causal LM and a BPE tokenizer, built offline.
 
-`model_name_or_path: builtin:tiny` in any recipe resolves to a folder under the cache
-(`$RLHF_RECIPES_CACHE`, default `~/.cache/rlhf_recipes`) that holds a model saved with
-`save_pretrained`, loaded by every stage exactly like a hub model. Building is deterministic:
-the same source always gives the same tokenizer and the same weights, and the cache folder is
-named after a fingerprint of that source, so a change to the recipe never reuses a stale build.
+`model_name_or_path: builtin:tiny` in any recipe resolves to a folder that holds a model saved
+with `save_pretrained`, loaded by every stage exactly like a hub model: the build shipped with
+the package (`quickstart/tiny/`, under 1 MB), so every machine starts from the same weights.
+
+Why ship it: float rounding differs between processors (PyTorch picks CPU kernels by the CPU's
+capability, and `ATEN_CPU_CAPABILITY` chooses them), and the pre-training amplifies it, so two
+processors used to build two different base models from the same seed and code, and the
+quickstart's result moved with them. The shipped build records the fingerprint of the source it
+came from (`build.json`); when this module or the task changes, `builtin:tiny` no longer uses it
+but builds from the new source into the cache (`$RLHF_RECIPES_CACHE`, default
+`~/.cache/rlhf_recipes`, a folder named after the fingerprint), and `make tiny-model`
+regenerates the shipped build (a test fails until it does). Building is deterministic on one
+kind of processor: the same source always gives the same tokenizer and the same weights.
 """
 
+import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
+from rlhf_recipes.common.logs import get_logger
 from rlhf_recipes.quickstart import task
+
+logger = get_logger(__name__)
 
 BUILTIN_TINY = "builtin:tiny"
 SEED = 0
 PRETRAIN_STEPS = 800
 PRETRAIN_LR = 5e-3
 MOOD_COHERENCE = 0.8
+MOOD_LISTS = 0.3  # share of the reviews replaced by a plain list of words of one mood
+SHIPPED = Path(__file__).resolve().parent / "tiny"
+BUILD_FILE = "build.json"  # what a build was made from: the source's fingerprint, the CPU kernels, the versions
+SHIPPED_CAPABILITY = "default"  # the shipped build's `ATEN_CPU_CAPABILITY`: the kernels every x86 processor has
 
 SPECIAL_TOKENS = {"pad_token": "<|pad|>", "eos_token": "<|end|>", "unk_token": "<|unk|>"}
 ROLE_TOKENS = ["<|system|>", "<|user|>", "<|assistant|>"]
@@ -71,13 +87,20 @@ def build_tokenizer():
 
 
 def _pretraining_review(rng, topic: str) -> str:
-    """A review in one mood, as in real text: its words mostly share a sentiment (MOOD_COHERENCE of them).
+    """A review in one mood, as in real text: its words mostly share a sentiment (MOOD_COHERENCE of them);
+    or, MOOD_LISTS of the time, a list of words of one mood ("great lovely superb.").
 
     To predict the next word the LM must tell the moods apart, so its representations carry sentiment,
     as a real pre-trained LM's do. With words drawn regardless of mood, every adjective was
     interchangeable to it, and a LoRA reward model on top often never found the sentiment at all.
+    In a review the mood is two tokens back ("great and |"), and the LM learnt it only after a long
+    plateau whose length depended on float rounding: by step 800 under one processor's kernels,
+    after 2,000 under another's or never (`mood_coherence` 0.00). In a list the mood is the previous
+    word, the shortest path there is, and every build learns it within the first 200 steps.
     """
     mood = rng.choice(list(task.ADJECTIVES))
+    if rng.random() < MOOD_LISTS:
+        return " ".join(rng.sample(task.ADJECTIVES[mood], rng.randint(3, 6))) + "."
     every_word = [w for group in task.ADJECTIVES.values() for w in group]
     words: list[str] = []
     for _ in range(rng.randint(1, 4)):
@@ -99,7 +122,7 @@ def _pretraining_text(rng, tokenizer_eos: str) -> str:
 
 
 def _pretrain(model, tokenizer, seed: int) -> None:
-    """Briefly train the whole model on domain text, so it starts as a base LM that knows the words.
+    """Briefly train the whole model on domain text, so it starts as a base LM that knows the words and their moods.
 
     Single-threaded and seeded, so builds on one kind of processor give bit-identical weights (float
     rounding differs between processors, so another machine's build differs slightly).
@@ -147,11 +170,33 @@ def build_model(tokenizer, seed: int = SEED):
     return model
 
 
+def mood_coherence(model, tokenizer) -> float:
+    """How well the LM tells the moods apart, in [-1, 1]: after "The <topic> was <word> and", the share of the
+    next word's probability on adjectives of <word>'s mood minus the share on the opposite mood (positive vs
+    negative words). 0: every adjective is interchangeable to it; a well pre-trained build scores above 0.6."""
+    import torch
+
+    moods = {mood: task.ADJECTIVES[mood] for mood in ("positive", "negative")}
+    first_token = {mood: [tokenizer(" " + w, add_special_tokens=False)["input_ids"][0] for w in words]
+                   for mood, words in moods.items()}  # fmt: skip
+    probes = [(f"The {topic} was {word} and", mood) for topic in task.TOPICS for mood, ws in moods.items() for word in ws]
+    batch = tokenizer([text for text, _ in probes], return_tensors="pt", padding=True, padding_side="left")
+    with torch.no_grad():
+        next_word = model(**batch).logits[:, -1].float().softmax(-1)
+    same = torch.stack([next_word[i, first_token[mood]].sum() for i, (_, mood) in enumerate(probes)])
+    other = torch.stack([next_word[i, first_token["negative" if mood == "positive" else "positive"]].sum()
+                         for i, (_, mood) in enumerate(probes)])  # fmt: skip
+    return ((same - other) / (same + other)).mean().item()
+
+
 def build(output_dir: str | Path, seed: int = SEED) -> Path:
     """Build the tiny default into `output_dir` (written atomically; an existing folder is kept).
 
-    Another `seed` gives another initialisation and pre-training order: a stand-in for another machine's build.
+    Another `seed` gives another initialisation and pre-training order. `build.json` records the source's
+    fingerprint, the CPU kernels and versions it was built with, and its `mood_coherence`.
     """
+    import torch
+
     output_dir = Path(output_dir)
     if (output_dir / "config.json").exists():
         return output_dir
@@ -159,8 +204,13 @@ def build(output_dir: str | Path, seed: int = SEED) -> Path:
     staging = Path(tempfile.mkdtemp(dir=output_dir.parent, prefix=".building-"))
     try:
         tokenizer = build_tokenizer()
-        build_model(tokenizer, seed).save_pretrained(staging)
+        model = build_model(tokenizer, seed)
+        model.save_pretrained(staging)
         tokenizer.save_pretrained(staging)
+        info = {"fingerprint": fingerprint(), "seed": seed, "pretrain_steps": PRETRAIN_STEPS,
+                "cpu_capability": torch.backends.cpu.get_cpu_capability().lower(), "torch": torch.__version__,
+                "mood_coherence": round(mood_coherence(model, tokenizer), 4)}  # fmt: skip
+        (staging / BUILD_FILE).write_text(json.dumps(info, indent=2) + "\n")
         try:
             staging.rename(output_dir)
         except OSError:  # another process finished first; its copy is identical
@@ -171,15 +221,32 @@ def build(output_dir: str | Path, seed: int = SEED) -> Path:
     return output_dir
 
 
+def build_info(folder: str | Path) -> dict:
+    """A build's `build.json` ({} where there is none)."""
+    path = Path(folder) / BUILD_FILE
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def shipped_is_current() -> bool:
+    """Whether the shipped build was made from this source (the task and this module as they are now)."""
+    return build_info(SHIPPED).get("fingerprint") == fingerprint()
+
+
 def resolve(model_name_or_path: str) -> str:
-    """Map `builtin:tiny` to its cached folder (building it on first use); other names pass through."""
+    """Map `builtin:tiny` to the shipped build (or, if the source changed since, a cached build of the new source,
+    built on first use); other names pass through."""
     if model_name_or_path != BUILTIN_TINY:
         return model_name_or_path
+    if shipped_is_current():
+        return str(SHIPPED)
+    logger.warning(f"{BUILTIN_TINY}: the shipped build ({SHIPPED}) was made from other source than this checkout's "
+                   f"task.py and tiny_model.py, so a build of this source is used (in {cache_dir()}; built once, "
+                   "~1 min). `make tiny-model` regenerates the shipped one.")  # fmt: skip
     return str(build(cached_folder()))
 
 
 def cached_folder(seed: int = SEED) -> Path:
-    """Where the cache holds the build with `seed` (the default seed is what `builtin:tiny` uses)."""
+    """Where the cache holds a build with `seed` of this source."""
     return cache_dir() / (f"tiny-{fingerprint()}" + ("" if seed == SEED else f"-seed{seed}"))
 
 
@@ -189,3 +256,22 @@ def fingerprint() -> str:
 
     digest = hashlib.sha256(Path(__file__).read_bytes() + Path(task.__file__).read_bytes())
     return digest.hexdigest()[:12]
+
+
+def ship() -> Path:
+    """Rebuild the shipped build from this source, under the `SHIPPED_CAPABILITY` kernels (`make tiny-model`)."""
+    import torch
+
+    found = torch.backends.cpu.get_cpu_capability().lower()
+    if found != SHIPPED_CAPABILITY:
+        raise RuntimeError(f"the shipped build is made with ATEN_CPU_CAPABILITY={SHIPPED_CAPABILITY}, this process runs "
+                           f"{found} kernels: run `ATEN_CPU_CAPABILITY={SHIPPED_CAPABILITY} rlhf-recipes build-default "
+                           "--ship` (or `make tiny-model`).")  # fmt: skip
+    staging = SHIPPED.with_name(".tiny-new")
+    shutil.rmtree(staging, ignore_errors=True)
+    build(staging)
+    for path in (staging, *staging.iterdir()):  # readable by everyone, as a package's files are
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    shutil.rmtree(SHIPPED, ignore_errors=True)
+    staging.rename(SHIPPED)
+    return SHIPPED
