@@ -66,10 +66,11 @@ def run_one(recipes: Path, output_dir: Path, seed: int, tiny_seed: int | None, m
     from rlhf_recipes.pipeline import run_pipeline
     from rlhf_recipes.quickstart import tiny_model
 
-    overrides, tiny_dir = {}, tiny_model.resolve(tiny_model.BUILTIN_TINY)
-    if tiny_seed is not None:
+    if tiny_seed is None:
+        overrides, tiny_dir = {}, tiny_model.resolve(tiny_model.BUILTIN_TINY)
+    else:
         tiny_dir = str(tiny_model.build(tiny_model.cached_folder(tiny_seed), tiny_seed))
-        overrides["sft"] = ["--model_name_or_path", tiny_dir]
+        overrides = {"sft": ["--model_name_or_path", tiny_dir]}
     report = run_pipeline(recipes, output_dir, force=True, seed=seed, overrides=overrides, methods=methods)
     figures, timings = report["policy_vs_reference"], report["timings"]
     keys = ("gold_win_rate", "gold_mean_reference", "gold_mean_policy", "kl_mean", "well_formed_policy",

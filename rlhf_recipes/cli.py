@@ -122,10 +122,7 @@ def build_default(args) -> None:
     from rlhf_recipes.quickstart import tiny_model
 
     if args.ship:
-        try:
-            folder = tiny_model.ship()
-        except RuntimeError as err:
-            raise RecipeError(str(err)) from None
+        folder = tiny_model.ship()
     elif args.output_dir:
         folder = tiny_model.build(args.output_dir)
     else:

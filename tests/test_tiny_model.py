@@ -5,6 +5,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from rlhf_recipes.common.errors import RecipeError
 from rlhf_recipes.quickstart import tiny_model
 
 
@@ -75,5 +76,5 @@ def test_changed_source_builds_its_own_model_in_the_cache_once(monkeypatch, tmp_
 def test_shipping_refuses_other_cpu_kernels_than_the_shipped_builds(monkeypatch):
     monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")
     monkeypatch.setattr(tiny_model, "SHIPPED_CAPABILITY", "default")
-    with pytest.raises(RuntimeError, match="ATEN_CPU_CAPABILITY=default rlhf-recipes build-default --ship"):
+    with pytest.raises(RecipeError, match="ATEN_CPU_CAPABILITY=default rlhf-recipes build-default --ship"):
         tiny_model.ship()

@@ -259,7 +259,8 @@ def markdown(report: dict, curves: dict[str, str]) -> str:
     lines += ["", "Per policy: win rates against SFT's responses to the same prompts (ties count half), mean "
               "sequence-level KL(policy ‖ SFT) in nats, length in tokens, the share of responses that repeat "
               f"a word (a word other than a function word, again within {hacking.REPEAT_WINDOW} words), the "
-              f"repeated word n-gram rate (n = {report['repetition_ngram']}); stage time and peak memory as the pipeline measured them.", ""]
+              f"repeated word n-gram rate (n = {report['repetition_ngram']}); stage time and peak memory as the "
+              "pipeline measured them.", ""]
     if any("indicators_agree_with_gold" in m for m in methods.values()):
         agree = sum(m["indicators_agree_with_gold"] for m in methods.values())
         lines += [f"- Hacking indicators (no gold needed) agree with the gold labeler's verdict on {agree} of "

@@ -21,6 +21,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from rlhf_recipes.common.errors import RecipeError
 from rlhf_recipes.common.logs import get_logger
 from rlhf_recipes.quickstart import task
 
@@ -122,7 +123,7 @@ def _pretraining_text(rng, tokenizer_eos: str) -> str:
 
 
 def _pretrain(model, tokenizer, seed: int) -> None:
-    """Briefly train the whole model on domain text, so it starts as a base LM that knows the words and their moods.
+    """Briefly train the whole model on domain text: a base LM that knows the words and their moods.
 
     Single-threaded and seeded, so builds on one kind of processor give bit-identical weights (float
     rounding differs between processors, so another machine's build differs slightly).
@@ -176,16 +177,17 @@ def mood_coherence(model, tokenizer) -> float:
     negative words). 0: every adjective is interchangeable to it; a well pre-trained build scores above 0.6."""
     import torch
 
-    moods = {mood: task.ADJECTIVES[mood] for mood in ("positive", "negative")}
-    first_token = {mood: [tokenizer(" " + w, add_special_tokens=False)["input_ids"][0] for w in words]
-                   for mood, words in moods.items()}  # fmt: skip
-    probes = [(f"The {topic} was {word} and", mood) for topic in task.TOPICS for mood, ws in moods.items() for word in ws]
+    opposite = {"positive": "negative", "negative": "positive"}
+    first_token = {mood: [tokenizer(" " + w, add_special_tokens=False)["input_ids"][0] for w in task.ADJECTIVES[mood]]
+                   for mood in opposite}  # fmt: skip
+    probes = [(f"The {topic} was {word} and", mood) for topic in task.TOPICS for mood in opposite
+              for word in task.ADJECTIVES[mood]]  # fmt: skip
     batch = tokenizer([text for text, _ in probes], return_tensors="pt", padding=True, padding_side="left")
     with torch.no_grad():
         next_word = model(**batch).logits[:, -1].float().softmax(-1)
-    same = torch.stack([next_word[i, first_token[mood]].sum() for i, (_, mood) in enumerate(probes)])
-    other = torch.stack([next_word[i, first_token["negative" if mood == "positive" else "positive"]].sum()
-                         for i, (_, mood) in enumerate(probes)])  # fmt: skip
+    share = lambda i, mood: next_word[i, first_token[mood]].sum()  # noqa: E731
+    same = torch.stack([share(i, mood) for i, (_, mood) in enumerate(probes)])
+    other = torch.stack([share(i, opposite[mood]) for i, (_, mood) in enumerate(probes)])
     return ((same - other) / (same + other)).mean().item()
 
 
@@ -264,9 +266,9 @@ def ship() -> Path:
 
     found = torch.backends.cpu.get_cpu_capability().lower()
     if found != SHIPPED_CAPABILITY:
-        raise RuntimeError(f"the shipped build is made with ATEN_CPU_CAPABILITY={SHIPPED_CAPABILITY}, this process runs "
-                           f"{found} kernels: run `ATEN_CPU_CAPABILITY={SHIPPED_CAPABILITY} rlhf-recipes build-default "
-                           "--ship` (or `make tiny-model`).")  # fmt: skip
+        raise RecipeError(f"the shipped build is made with ATEN_CPU_CAPABILITY={SHIPPED_CAPABILITY}, this process "
+                          f"runs {found} kernels: run `ATEN_CPU_CAPABILITY={SHIPPED_CAPABILITY} rlhf-recipes "
+                          "build-default --ship` (or `make tiny-model`).")  # fmt: skip
     staging = SHIPPED.with_name(".tiny-new")
     shutil.rmtree(staging, ignore_errors=True)
     build(staging)
