@@ -26,37 +26,35 @@ import tempfile
 import time
 from pathlib import Path
 
+from rlhf_recipes.evaluation.figures import COSTS, DRIFT, REWARD_MODEL, Figure, judge_figures
+
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 SEEDS = (42, 1, 2, 3, 4, 5, 6, 7, 8, 9)  # 42 first: the recipes' own seed
 MARKERS = ("<!-- sweep:start -->", "<!-- sweep:end -->")
 METHOD_MARKERS = ("<!-- methods:start -->", "<!-- methods:end -->")
 CAPABILITIES = ("default", "avx2", "avx512")  # ATEN_CPU_CAPABILITY values on x86
-# (column, key in a run's figures, format); stage time is the sum of the four stages' seconds.
+# The report's figures (one table: rlhf_recipes.evaluation.figures) and a run's own; stage time is the sum of
+# the four stages' seconds.
+FIGURES = {f.key: f for f in (*REWARD_MODEL, *judge_figures("gold", ["well_formed"]), *DRIFT, *COSTS)}
 COLUMNS = (
-    ("base moods", "mood_coherence", "{:.2f}"),
-    ("RM accuracy", "rm_accuracy", "{:.3f}"),
-    ("gold win", "gold_win_rate", "{:.1%}"),
-    ("gold SFT", "gold_mean_reference", "{:+.3f}"),
-    ("gold PPO", "gold_mean_policy", "{:+.3f}"),
-    ("KL", "kl_mean", "{:.2f}"),
-    ("well-formed PPO", "well_formed_policy", "{:.1%}"),
-    ("repeats SFT", "repeated_word_rate_reference", "{:.1%}"),
-    ("repeats PPO", "repeated_word_rate_policy", "{:.1%}"),
-    ("RM win", "win_rate_reward_model", "{:.1%}"),
-    ("sft s", "sft_s", "{:.0f}"),
-    ("reward s", "reward_s", "{:.0f}"),
-    ("ppo s", "ppo_s", "{:.0f}"),
-    ("stage s", "stage_s", "{:.0f}"),
+    Figure("mood_coherence", "base moods", "{:.2f}"),
+    Figure("rm_accuracy", "RM accuracy", "{:.3f}"),
+    FIGURES["gold_win_rate"],
+    FIGURES["gold_mean_policy"].reference,
+    FIGURES["gold_mean_policy"],
+    FIGURES["kl_mean"],
+    FIGURES["gold_well_formed_policy"],
+    FIGURES["repeated_word_rate_policy"].reference,
+    FIGURES["repeated_word_rate_policy"],
+    FIGURES["win_rate_reward_model"],
+    *(Figure(f"{stage}_s", f"{stage} s", "{:.0f}") for stage in ("sft", "reward", "ppo")),
+    Figure("stage_s", "stage s", "{:.0f}"),
 )
-# Per method: (column, key in the method's figures, format), summarised as median (min-max).
-METHOD_COLUMNS = (
-    ("gold win", "gold_win_rate", "{:.1%}"),
-    ("KL", "kl_mean", "{:.2f}"),
-    ("well-formed", "well_formed_policy", "{:.1%}"),
-    ("RM win", "win_rate_reward_model", "{:.1%}"),
-    ("stage s", "stage_s", "{:.0f}"),
-)
+RUN_KEYS = {"mood_coherence", "rm_accuracy", "sft_s", "reward_s", "ppo_s", "stage_s"}  # a run's own, not the report's
+# Per method, summarised as median (min-max).
+METHOD_COLUMNS = tuple(FIGURES[key] for key in ("gold_win_rate", "kl_mean", "gold_well_formed_policy",
+                                                 "win_rate_reward_model", "stage_s"))  # fmt: skip
 
 
 def run_one(recipes: Path, output_dir: Path, seed: int, tiny_seed: int | None, methods: tuple[str, ...]) -> dict:
@@ -73,9 +71,8 @@ def run_one(recipes: Path, output_dir: Path, seed: int, tiny_seed: int | None, m
         overrides = {"sft": ["--model_name_or_path", tiny_dir]}
     report = run_pipeline(recipes, output_dir, force=True, seed=seed, overrides=overrides, methods=methods)
     figures, timings = report["policy_vs_reference"], report["timings"]
-    keys = ("gold_win_rate", "gold_mean_reference", "gold_mean_policy", "kl_mean", "well_formed_policy",
-            "well_formed_reference", "win_rate_reward_model", "reward_hacking", "repeated_word_rate_policy",
-            "repeated_word_rate_reference", "gold_verdicts_policy", "gold_verdicts_reference")  # fmt: skip
+    keys = (*dict.fromkeys(f.key for f in (*COLUMNS, *METHOD_COLUMNS) if f.key not in RUN_KEYS), "reward_hacking",
+            "gold_verdicts_policy", "gold_verdicts_reference")  # fmt: skip
     return {
         "seed": seed,
         "cpu_capability": torch.backends.cpu.get_cpu_capability().lower(),
@@ -149,7 +146,7 @@ def build_one(tiny_seed: int) -> float:
 
 def summary(runs: list[dict]) -> dict:
     """min / median / max of every numeric figure."""
-    numeric = [key for _, key, _ in COLUMNS]
+    numeric = [f.key for f in COLUMNS]
     values = {key: [r[key] for r in runs if r[key] is not None] for key in numeric}
     return {
         stat: {key: fn(values[key]) if values[key] else None for key in numeric}
@@ -159,18 +156,17 @@ def summary(runs: list[dict]) -> dict:
 
 def table(runs: list[dict]) -> str:
     """Every run, then min / median / max per capability (when there are several) and over all runs."""
-    header = "| CPU kernels | tiny model | seed | " + " | ".join(name for name, _, _ in COLUMNS) + " | hacking flag |"
+    header = "| CPU kernels | tiny model | seed | " + " | ".join(f.label for f in COLUMNS) + " | hacking flag |"
     lines = [header, "|" + " --- |" * (len(COLUMNS) + 4)]
-    cell = lambda fmt, value: "–" if value is None else fmt.format(value)  # noqa: E731
     for r in runs:
-        values = " | ".join(cell(fmt, r[key]) for _, key, fmt in COLUMNS)
+        values = " | ".join(f.cell(r[f.key]) for f in COLUMNS)
         lines.append(f"| {r['cpu_capability']} | {r['tiny']} | {r['seed']} | {values} | "
                      f"{'yes' if r['reward_hacking'] else 'no'} |")  # fmt: skip
     capabilities = list(dict.fromkeys(r["cpu_capability"] for r in runs))
     groups = [(c, [r for r in runs if r["cpu_capability"] == c]) for c in capabilities] if len(capabilities) > 1 else []
     for label, group in groups + [("all", runs)]:
         for stat, figures in summary(group).items():
-            values = " | ".join(cell(fmt, figures[key]) for _, key, fmt in COLUMNS)
+            values = " | ".join(f.cell(figures[f.key]) for f in COLUMNS)
             lines.append(f"| **{label}: {stat}** | | | {values} | |")
     return "\n".join(lines)
 
@@ -178,15 +174,15 @@ def table(runs: list[dict]) -> str:
 def method_table(runs: list[dict]) -> str:
     """Per method: median (min-max) over the runs, and how often the hacking indicators agreed with the gold labeler."""
     methods = list(runs[0]["methods"])
-    lines = ["| method | " + " | ".join(name for name, _, _ in METHOD_COLUMNS) + " | hacking (gold) | "
+    lines = ["| method | " + " | ".join(f.label for f in METHOD_COLUMNS) + " | hacking (gold) | "
              "indicators agree |", "|" + " --- |" * (len(METHOD_COLUMNS) + 3)]  # fmt: skip
     for method in methods:
         figures = [r["methods"][method] for r in runs]
         cells = []
-        for _, key, fmt in METHOD_COLUMNS:
-            values = [f[key] for f in figures if f[key] is not None]
-            cells.append(f"{fmt.format(statistics.median(values))} ({fmt.format(min(values))}–{fmt.format(max(values))})"
-                         if values else "–")  # fmt: skip
+        for column in METHOD_COLUMNS:
+            values = [f[column.key] for f in figures if f[column.key] is not None]
+            cells.append(f"{column.cell(statistics.median(values))} ({column.cell(min(values))}–"
+                         f"{column.cell(max(values))})" if values else "–")  # fmt: skip
         hacked = sum(bool(f["reward_hacking"]) for f in figures)
         agree = sum(bool(f["reward_hacking"]) == f["suspected"] for f in figures)
         lines.append(f"| {method} | " + " | ".join(cells) + f" | {hacked}/{len(figures)} | {agree}/{len(figures)} |")

@@ -16,7 +16,7 @@ import time
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from bench.settings import STAGES  # noqa: E402
+from bench.settings import STAGES
 
 TIMES = {}
 SHAPE = {}

@@ -20,10 +20,11 @@ QUICKSTART = PROJECT_ROOT / "recipes" / "quickstart"
 
 
 def pipeline(args) -> dict:
-    from rlhf_recipes.pipeline import DEFAULT_METHODS, run_pipeline
+    from rlhf_recipes import methods as third_stages
+    from rlhf_recipes.pipeline import run_pipeline
 
     output_dir = Path(args.output_dir) if args.output_dir else None
-    methods = tuple(args.methods or DEFAULT_METHODS)
+    methods = tuple(args.methods or third_stages.DEFAULT)
     report = run_pipeline(Path(args.recipes), output_dir, args.force, args.seed, methods=methods)
     print_summary(report)
     return report
@@ -37,38 +38,17 @@ def quickstart(args) -> dict:
     return report
 
 
-SUMMARY_ROWS = (  # (label, key in a policy's figures, format)
-    ("reward model: mean", "reward_mean_policy", "{:.3f}"),
-    ("reward model: win rate", "win_rate_reward_model", "{:.1%}"),
-    ("gold labeler: mean", "gold_mean_policy", "{:+.3f}"),
-    ("gold labeler: win rate", "gold_win_rate", "{:.1%}"),
-    ("gold labeler: well-formed", "well_formed_policy", "{:.1%}"),
-    ("KL to SFT (nats)", "kl_mean", "{:.3f}"),
-    ("length (tokens)", "length_mean_policy", "{:.1f}"),
-    ("repeats a word", "repeated_word_rate_policy", "{:.1%}"),
-    ("repeated n-grams", "repetition_rate_policy", "{:.3f}"),
-)
-
-
 def print_summary(report: dict) -> None:
-    """The report's table on the terminal: SFT and each policy side by side."""
-    methods, first = report["methods"], report["policy_vs_reference"]
+    """The report's table on the terminal: SFT and each policy side by side, then any hacking warnings."""
+    from rlhf_recipes.evaluation import figures, hacking
+
+    first = report["policy_vs_reference"]
     print(f"\nSFT vs RLHF on {first['num_prompts']} held-out prompts x {first['samples_per_prompt']} samples")
-    print(f"{'':<28}{'SFT':>10}" + "".join(f"{name:>10}" for name in methods))
-    for label, key, fmt in SUMMARY_ROWS:
-        if key not in first:
-            continue
-        reference = first.get(key.removesuffix("_policy") + "_reference") if key.endswith("_policy") else None
-        cells = [reference] + [figures[key] for figures in methods.values()]
-        print(f"{label:<28}" + "".join(f"{'–' if v is None else fmt.format(v):>10}" for v in cells))
+    print("\n".join(figures.terminal(report)))
     print(f"reward model held-out accuracy: {report['reward_model'].get('eval_accuracy')}")
-    for name, figures in methods.items():
-        if figures.get("reward_hacking"):
-            print(f"WARNING: reward hacking ({name}) — the reward model prefers the policy while the gold labeler "
-                  "prefers SFT.")
-        if figures["hacking_indicators"]["suspected"]:
-            print(f"WARNING: suspected reward hacking ({name}) — the reward rose while "
-                  + "; ".join(figures["hacking_indicators"]["drift"]))
+    judge = (report.get("judges") or [{}])[0].get("label")
+    for warning in hacking.warnings(report["methods"], judge):
+        print(f"WARNING: {warning}")
     if report.get("timings"):
         print("times: " + ", ".join(f"{k[:-2]} {v:.0f}s" for k, v in report["timings"].items() if k.endswith("_s")))
 
@@ -86,12 +66,11 @@ def compare(argv: list[str]) -> None:
 
 def score(args) -> None:
     """Score prompt/response pairs with a reward model and print them, best first per prompt."""
-    from rlhf_recipes.common import artifacts, models
-    from rlhf_recipes.common.errors import check
+    from rlhf_recipes.common import artifacts
+    from rlhf_recipes.common.reward_model import RewardModel
     from rlhf_recipes.evaluation import sampling
 
     folder = artifacts.model_folder(args.model, "model")
-    check(models.reward_model_problems(folder, "model"))
     if args.file:
         rows = formats.canonical_columns(files.load_rows(args.file))
         if not {"prompt", "response"} <= set(rows.column_names):
@@ -101,8 +80,7 @@ def score(args) -> None:
         pairs = [(args.prompt, response) for response in args.response]
     else:
         raise RecipeError("give --prompt with one or more --response, or --file with prompt/response columns.")
-    model, tokenizer, prompt_format = sampling.load_reward_model(folder)
-    scores = sampling.reward_scores(model, tokenizer, prompt_format, [p for p, _ in pairs], [r for _, r in pairs])
+    scores = RewardModel(folder, "model", device=sampling.device()).score([p for p, _ in pairs], [r for _, r in pairs])
     ranked = sorted(zip(pairs, scores), key=lambda item: (item[0][0], -item[1]))
     width = min(60, max(len(r) for (_, r), _ in ranked))
     print(f"{'reward':>8}  {'response':<{width}}  prompt")
@@ -133,6 +111,10 @@ def build_default(args) -> None:
 
 
 def make_parser() -> argparse.ArgumentParser:
+    from rlhf_recipes import methods as third_stages
+
+    available = third_stages.available()
+    listed = "; ".join(f"{name}: {stage.summary}" for name, stage in available.items())
     parser = argparse.ArgumentParser(prog="rlhf-recipes", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     start = commands.add_parser("quickstart", help="the whole pipeline on the built-in tiny default (CPU, minutes)")
@@ -148,8 +130,8 @@ def make_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=pipeline)
     for command in (start, run):
         command.add_argument("--methods", nargs="+", metavar="METHOD",
-                             help="third stages to run from the same SFT and reward models and compare: one or more "
-                             "of ppo, rloo, grpo, dpo (default: ppo)")  # fmt: skip
+                             help="third stages to run from the same SFT and reward models and compare, one or more "
+                             f"of {listed} (default: {' '.join(third_stages.DEFAULT)})")  # fmt: skip
     commands.add_parser("compare", help="SFT vs RLHF report (see `rlhf-recipes compare --help`)", add_help=False)
     rate = commands.add_parser("score", help="score prompt/response pairs with a reward model")
     rate.add_argument("model", help="a reward model folder (or the reward stage's output folder)")

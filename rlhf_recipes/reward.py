@@ -4,11 +4,11 @@
     python -m rlhf_recipes.reward --config recipes/quickstart/reward.yaml
 
 Starts from the merged SFT model by default (`model_name_or_path` may name the SFT stage's output
-folder); its LM head is replaced by a one-output `score` head, trained with the adapter. Data,
-recognized by its columns: prompt/chosen/rejected, chosen/rejected transcripts (Anthropic HH),
-K-way rankings (best first), scored answers (WebGPT); without a test split, `eval_fraction` of the
-prompts is held out. Outputs in `output_dir`: the adapter, `merged/` (a standalone sequence-
-classification model with its tokenizer, for PPO), `eval_results.json` and `reward_training.png`.
+folder); its LM head is replaced by a one-output `score` head, trained with the adapter. Data:
+any preference format, recognized from its columns (README.md, "Data formats"; K-way rankings
+give all their pairs); without a test split, `eval_fraction` of the prompts is held out. Outputs
+in `output_dir`: the adapter, `merged/` (a standalone sequence-classification model with its
+tokenizer, for PPO), `eval_results.json` and `reward_training.png`.
 """
 
 from dataclasses import dataclass, field
@@ -19,10 +19,11 @@ from accelerate import PartialState
 from transformers import AutoModelForSequenceClassification
 from trl import RewardTrainer, get_peft_config, get_quantization_config
 
-from rlhf_recipes.common import artifacts, models, normalization, stage_data
+from rlhf_recipes.common import artifacts, models, reward_model, stage_data
 from rlhf_recipes.common.arguments import PreferenceArguments, StageModelConfig, StageSettings, describe_precision
 from rlhf_recipes.common.logs import get_logger
 from rlhf_recipes.common.parsing import RecipeParser, run
+from rlhf_recipes.common.stages import SFT, Stage
 from rlhf_recipes.evaluation import plots
 
 logger = get_logger(__name__)
@@ -74,7 +75,7 @@ def main(script_args: PreferenceArguments, training_args: RewardConfig, model_ar
         models.keep_trainable_in_fp32(trainer.model)
     trainer.train()
     metrics = trainer.evaluate() if len(held_out) else {}
-    statistics = normalization.score_statistics(trainer)  # saved in the merged config.json, for PPO
+    statistics = reward_model.score_statistics(trainer)  # saved in the merged config.json, for PPO
 
     output_dir = Path(training_args.output_dir)
     merged_dir = artifacts.save_stage(
@@ -84,7 +85,7 @@ def main(script_args: PreferenceArguments, training_args: RewardConfig, model_ar
     if PartialState().is_main_process:
         results = artifacts.write_eval_results(output_dir, metrics.get("eval_accuracy"), metrics.get("eval_margin"),
                                                train, held_out, model_path, script_args.dataset_name, **statistics)
-        plots.plot_stage("reward", trainer.state.log_history, output_dir, "Reward model")
+        plots.plot_stage(STAGE, trainer.state.log_history, output_dir)
         logger.info(f"Reward model: held-out accuracy {results['eval_accuracy']}, margin {results['eval_margin']}.")
     logger.info(f"Reward stage done: adapter in {output_dir}, merged model in {merged_dir}")
     return trainer
@@ -93,6 +94,12 @@ def main(script_args: PreferenceArguments, training_args: RewardConfig, model_ar
 def make_parser() -> RecipeParser:
     return RecipeParser((PreferenceArguments, RewardConfig, RewardModelConfig))
 
+
+STAGE = Stage(
+    "reward", "a reward model from preference pairs (TRL RewardTrainer)", make_parser, main,
+    reads={SFT: "--model_name_or_path"},
+    curves={"loss": "training loss", "eval_accuracy": "held-out pairwise accuracy"},
+)  # fmt: skip
 
 if __name__ == "__main__":
     run(main, make_parser)

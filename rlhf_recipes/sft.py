@@ -3,9 +3,8 @@
     accelerate launch -m rlhf_recipes.sft --config recipes/quickstart/sft.yaml [--learning_rate 1e-3 ...]
     python -m rlhf_recipes.sft --config recipes/quickstart/sft.yaml
 
-Data (`dataset_name`: a local json/jsonl/csv/parquet file or folder, or a hub id), recognized by its
-columns: `prompt`/`response`, `prompt`/`completion`, chat `messages`, HH `chosen` transcripts or plain
-`text`; `column_mapping` renames others. A tokenizer without a pad token needs `pad_token`. Outputs in
+Data (`dataset_name`: a local json/jsonl/csv/parquet file or folder, or a hub id) in any SFT format,
+recognized from its columns (README.md, "Data formats"); `column_mapping` renames others. A tokenizer without a pad token needs `pad_token`. Outputs in
 `output_dir`: the adapter, `trainer_state.json`, and `merged/` (the full model with its tokenizer and
 prompt format) which the reward and PPO stages start from.
 """
@@ -24,6 +23,7 @@ from rlhf_recipes.common.errors import RecipeError
 from rlhf_recipes.common.logs import get_logger
 from rlhf_recipes.common.parsing import RecipeParser, run
 from rlhf_recipes.common.prompts import choose_format
+from rlhf_recipes.common.stages import Stage
 
 logger = get_logger(__name__)
 
@@ -98,6 +98,8 @@ def main(script_args: DatasetArguments, training_args: SFTConfig, model_args: SF
 def make_parser() -> RecipeParser:
     return RecipeParser((DatasetArguments, SFTConfig, SFTModelConfig))
 
+
+STAGE = Stage("sft", "supervised fine-tuning on demonstrations (TRL SFTTrainer)", make_parser, main)
 
 if __name__ == "__main__":
     run(main, make_parser)

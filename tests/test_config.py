@@ -2,10 +2,11 @@ from pathlib import Path
 
 import pytest
 
-from rlhf_recipes import dpo, grpo, ppo, reward, rloo, sft
+from rlhf_recipes import reward, sft
 from rlhf_recipes.common.errors import RecipeError
 from rlhf_recipes.common.parsing import parse
 from rlhf_recipes.evaluation import report
+from rlhf_recipes.methods import dpo, grpo, ppo, rloo
 from tests.conftest import REPO
 
 STAGE_PARSERS = {"sft": sft.make_parser, "reward": reward.make_parser, "ppo": ppo.make_parser, "rloo": rloo.make_parser,

@@ -5,9 +5,9 @@ import json
 import pytest
 from transformers import AutoModelForCausalLM
 
-from rlhf_recipes import dpo
 from rlhf_recipes.common import artifacts
 from rlhf_recipes.common.errors import RecipeError
+from rlhf_recipes.methods import dpo
 from tests.conftest import QUICKSTART, assert_only_the_adapter_trained, run_stage
 
 

@@ -1,12 +1,14 @@
 """Dataset formats (`formats`): SFT examples, preference pairs, prompts and the held-out split."""
 
 import logging
+import re
 
 import pytest
 from datasets import Dataset
 
 from rlhf_recipes.common import formats, prompts
 from rlhf_recipes.common.errors import RecipeError
+from tests.conftest import REPO
 
 SOURCE = "data.jsonl"
 PAIRS = [{"prompt": f"Describe the pizza {i}.", "response": f"The pizza was great {i}."} for i in range(3)]
@@ -203,6 +205,14 @@ def test_column_mapping_of_preferences():
     assert made == [{"prompt": "Q", "chosen": "a", "rejected": "b"}]
 
 
+def test_an_unknown_format_names_every_format_with_its_columns():
+    with pytest.raises(RecipeError) as error:
+        pairs([{"question": "Q", "answer": "a"}])
+    for form in formats.PREFERENCE_FORMATS:
+        assert f"{form.name}: {', '.join(form.columns)}" in str(error.value)
+    assert "column_mapping" in str(error.value) and "README.md" in str(error.value)
+
+
 @pytest.mark.parametrize(
     "rows, message",
     [
@@ -279,3 +289,25 @@ def test_empty_prompts_are_dropped_and_counted(caplog):
         formats.to_prompts(Dataset.from_list([{"prompt": ""}]), SOURCE)
     with pytest.raises(RecipeError, match=r"no prompts found \(set `prompt_words` to cut prompts from it\)"):
         formats.to_prompts(Dataset.from_list([{"text": "a b c"}]), SOURCE)
+
+
+# The documentation: the README's table of formats
+
+
+def readme_formats(stage: str) -> list[tuple[str, set[str]]]:
+    """(format, the `names` in its columns cell) for each row of `stage` in README.md, "Data formats"."""
+    section = (REPO / "README.md").read_text().split("\n## Data formats\n")[1].split("\n## ")[0]
+    rows = [re.split(r"(?<!\\)\|", line)[1:-1] for line in section.splitlines() if line.startswith("| ")]
+    rows = [[cell.strip() for cell in row] for row in rows]
+    return [(name, set(re.findall(r"`([^`]+)`", columns))) for where, name, columns in rows if where == stage]
+
+
+@pytest.mark.parametrize(
+    "stage, table", [("SFT", formats.SFT_FORMATS), ("reward", formats.PREFERENCE_FORMATS),
+                     ("PPO / report", formats.PROMPT_FORMATS)],
+)  # fmt: skip
+def test_the_readme_table_lists_every_format_in_order_with_its_columns(stage, table):
+    documented = readme_formats(stage)
+    assert [name for name, _ in documented] == [form.name for form in table]
+    for form, (_, names) in zip(table, documented):
+        assert set(form.columns) <= names, f"README.md, Data formats, {stage} {form.name}: name {form.columns}"

@@ -4,10 +4,10 @@ reward stage's model (or a classifier's label) as the reward function."""
 import pytest
 from transformers import AutoModelForCausalLM
 
-from rlhf_recipes import grpo, rloo
 from rlhf_recipes.common import artifacts
 from rlhf_recipes.common.errors import RecipeError
 from rlhf_recipes.evaluation import sampling
+from rlhf_recipes.methods import grpo, rloo
 from rlhf_recipes.quickstart import task
 from tests.conftest import QUICKSTART, assert_only_the_adapter_trained, run_stage
 

@@ -1,14 +1,20 @@
-"""The architecture, checked: thin stage modules, and nothing below them imports a stage."""
+"""The architecture, checked: thin stage modules that declare themselves, and imports that only run downwards.
+
+Layers, from the bottom: `common/` (what every stage uses), `evaluation/` (the report), then the stages
+(`sft.py`, `reward.py`, `methods/`) beside the quickstart's world (`quickstart/`), then `pipeline.py`,
+then `cli.py`. A module imports its own room and the layers below it, never one above or beside it.
+"""
 
 import ast
 
 import pytest
 
+from rlhf_recipes import methods
 from tests.conftest import REPO
 
 PACKAGE = REPO / "rlhf_recipes"
-STAGES = ("sft", "reward", "ppo", "rloo", "grpo", "dpo")
-MAY_IMPORT_STAGES = {"pipeline.py", "cli.py"}
+RANK = {"common": 0, "evaluation": 1, "quickstart": 2, "sft": 2, "reward": 2, "methods": 2, "pipeline": 3, "cli": 4}
+STAGE_ROOMS = ("sft", "reward", "methods")
 
 
 def imported_modules(tree: ast.Module) -> set[str]:
@@ -21,20 +27,61 @@ def imported_modules(tree: ast.Module) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("stage", STAGES)
-def test_a_stage_module_is_thin_like_trls_scripts(stage):
-    source = (PACKAGE / f"{stage}.py").read_text()
+def room(module: str) -> str | None:
+    """The room of `rlhf_recipes.<room>...` (or of a path inside the package)."""
+    parts = module.removeprefix("rlhf_recipes.").removesuffix(".py").replace("/", ".").split(".")
+    return parts[0] if parts[0] in RANK else None
+
+
+def package_imports() -> dict[str, set[str]]:
+    """{module path in the package: the package's modules it imports}."""
+    found = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        names = imported_modules(ast.parse(path.read_text()))
+        found[str(path.relative_to(PACKAGE))] = {n for n in names if n.startswith("rlhf_recipes.")}
+    return found
+
+
+def stage_modules() -> list[str]:
+    """The modules that declare a STAGE."""
+    return [path for path in package_imports() if "\nSTAGE = " in (PACKAGE / path).read_text()]
+
+
+def test_every_stage_and_method_declares_itself():
+    assert sorted(stage_modules()) == sorted(["sft.py", "reward.py", "methods/ppo.py", "methods/rloo.py",
+                                              "methods/grpo.py", "methods/dpo.py"])  # fmt: skip
+    assert list(methods.available()) == ["ppo", "rloo", "grpo", "dpo"]
+
+
+@pytest.mark.parametrize("path", ["sft.py", "reward.py", "methods/ppo.py", "methods/rloo.py", "methods/grpo.py",
+                                  "methods/dpo.py"])  # fmt: skip
+def test_a_stage_module_is_thin_like_trls_scripts(path):
+    source = (PACKAGE / path).read_text()
     (main,) = [n for n in ast.parse(source).body if isinstance(n, ast.FunctionDef) and n.name == "main"]
     assert len(source.splitlines()) <= 130
     assert main.end_lineno - main.lineno + 1 <= 45
 
 
 def test_only_the_pipeline_and_the_cli_import_a_stage():
-    modules = sorted(PACKAGE.rglob("*.py"))
-    assert len(modules) > 10
-    importers = {
-        str(path.relative_to(PACKAGE))
-        for path in modules
-        if imported_modules(ast.parse(path.read_text())) & {f"rlhf_recipes.{stage}" for stage in STAGES}
-    }
-    assert importers and importers <= MAY_IMPORT_STAGES
+    stages = {"rlhf_recipes." + path.removesuffix(".py").replace("/", ".") for path in stage_modules()}
+    importers = {path for path, names in package_imports().items() if names & stages}
+    assert importers and importers <= {"pipeline.py", "cli.py"}
+
+
+def test_imports_run_only_downwards():
+    upwards = [
+        f"{path} imports {name}"
+        for path, names in package_imports().items()
+        for name in names
+        if room(name) and room(name) != room(path) and RANK[room(name)] >= RANK[room(path)]
+    ]
+    assert upwards == []  # e.g. common/ importing evaluation/ or quickstart/, evaluation/ importing quickstart/
+
+
+def test_common_holds_no_module_that_only_one_stage_uses():
+    imports = package_imports()
+    for path in sorted(p for p in imports if p.startswith("common/") and not p.endswith("__init__.py")):
+        module = "rlhf_recipes." + path.removesuffix(".py").replace("/", ".")
+        users = {room(p) for p, names in imports.items() if module in names and room(p) != "common"}
+        used_in_common = any(module in names for p, names in imports.items() if room(p) == "common")
+        assert used_in_common or not (len(users) == 1 and users <= set(STAGE_ROOMS)), f"{path} is used by {users} only"

@@ -4,10 +4,12 @@ import logging
 import pytest
 import yaml
 
-from rlhf_recipes import cli
+from rlhf_recipes import cli, methods, sft
 from rlhf_recipes.common import artifacts
 from rlhf_recipes.common.errors import RecipeError
-from rlhf_recipes.pipeline import FIRST_STAGES, METHODS, run_pipeline
+from rlhf_recipes.common.stages import SFT, Stage
+from rlhf_recipes.evaluation import plots
+from rlhf_recipes.pipeline import FIRST_STAGES, run_pipeline
 from rlhf_recipes.quickstart import task
 from tests.conftest import QUICKSTART, write_jsonl
 
@@ -21,7 +23,7 @@ SMALL = {
     "dpo": {"max_steps": 6, "per_device_train_batch_size": 8},
     "report": {"samples_per_prompt": 1},
 }  # fmt: skip
-ALL_METHODS = tuple(METHODS)
+ALL_METHODS = tuple(methods.available())
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +41,7 @@ def small_recipes(tmp_path_factory, rankings_file):
         "dpo": rankings_file,
         "report": write_jsonl(tmp_path / "held_out.jsonl", [{"prompt": p} for p in held_out[:16]]),
     }
-    for stage in (*FIRST_STAGES, *METHODS, "report"):
+    for stage in (*FIRST_STAGES, *ALL_METHODS, "report"):
         config = yaml.safe_load((QUICKSTART / f"{stage}.yaml").read_text()) | SMALL[stage]
         config["prompts" if stage == "report" else "dataset_name"] = str(data[stage])
         (folder / f"{stage}.yaml").write_text(yaml.safe_dump(config))
@@ -132,3 +134,36 @@ def test_a_folder_without_the_stage_yamls_is_refused(tmp_path):
         run_pipeline(tmp_path, methods=("rloo",))
     with pytest.raises(RecipeError, match="methods: a2c; choose one or more of ppo, rloo, grpo, dpo"):
         run_pipeline(tmp_path, methods=("ppo", "a2c"))
+
+
+def _more_sft(*args):
+    """A method of one module: more supervised fine-tuning, from the SFT stage's model."""
+    trainer = sft.main(*args)
+    plots.plot_stage(MORE_SFT, trainer.state.log_history, trainer.args.output_dir)
+    return trainer
+
+
+MORE_SFT = Stage("more_sft", "more supervised fine-tuning from the SFT model", sft.make_parser, _more_sft,
+                 reads={SFT: "--model_name_or_path"}, curves={"loss": "SFT loss"})  # fmt: skip
+
+
+def test_a_new_method_is_one_module_and_its_yaml(finished, small_recipes, tmp_path, capsys):
+    import shutil
+
+    methods.register(MORE_SFT)
+    try:
+        with pytest.raises(SystemExit):
+            cli.main(["pipeline", "--help"])
+        assert "more_sft: more supervised fine-tuning from the SFT model" in " ".join(capsys.readouterr().out.split())
+        recipes = shutil.copytree(small_recipes, tmp_path / "recipes")
+        config = yaml.safe_load((recipes / "sft.yaml").read_text()) | {"max_steps": 3, "logging_steps": 1}
+        (recipes / "more_sft.yaml").write_text(yaml.safe_dump(config))
+        _, out = finished
+        for stage in FIRST_STAGES:  # the SFT and reward stages are done: only the new method runs
+            shutil.copytree(out / stage, tmp_path / "out" / stage)
+        report = run_pipeline(recipes, tmp_path / "out", methods=("more_sft",))
+    finally:
+        methods._registered.pop(MORE_SFT.name)
+    assert list(report["methods"]) == ["more_sft"] and 0.0 <= report["methods"]["more_sft"]["gold_win_rate"] <= 1.0
+    assert "| more_sft | " in (tmp_path / "out" / "report" / "report.md").read_text()
+    assert (tmp_path / "out" / "report" / "more_sft_training.png").stat().st_size > 500

@@ -5,11 +5,11 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForSequenceClassification
 
-from rlhf_recipes import ppo
 from rlhf_recipes.common import artifacts, stage_data
 from rlhf_recipes.common.errors import RecipeError
 from rlhf_recipes.common.prompts import PromptFormat
 from rlhf_recipes.evaluation import sampling
+from rlhf_recipes.methods import ppo
 from rlhf_recipes.quickstart import task
 from tests.conftest import QUICKSTART, run_stage
 

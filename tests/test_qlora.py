@@ -5,10 +5,11 @@ import torch
 from peft import PeftModel
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
-from rlhf_recipes import ppo, reward, sft
+from rlhf_recipes import reward, sft
 from rlhf_recipes.common import artifacts
 from rlhf_recipes.common.errors import RecipeError
 from rlhf_recipes.common.parsing import parse
+from rlhf_recipes.methods import ppo
 from rlhf_recipes.quickstart import task
 from tests.conftest import QUICKSTART, run_stage, write_jsonl
 

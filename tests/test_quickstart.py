@@ -31,7 +31,7 @@ def test_quickstart_pipeline_improves_on_sft_as_the_gold_labeler_judges(quicksta
     figures = report["policy_vs_reference"]
     assert report["reward_model"]["eval_accuracy"] >= 0.95
     assert figures["num_prompts"] >= 64
-    assert figures["well_formed_reference"] >= 0.9  # the SFT model learned the format
+    assert figures["gold_well_formed_reference"] >= 0.9  # the SFT model learned the format
     assert figures["gold_mean_policy"] > figures["gold_mean_reference"] + 0.1  # RLHF helped the "human"...
     assert figures["gold_win_rate"] >= 0.6
     assert figures["win_rate_reward_model"] >= 0.6  # ...and the reward model agrees in direction

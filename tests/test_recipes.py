@@ -9,10 +9,11 @@ import pandas as pd
 import pytest
 from transformers import AutoTokenizer
 
-from rlhf_recipes import dpo, grpo, ppo, reward, rloo, sft
+from rlhf_recipes import reward, sft
 from rlhf_recipes.common import artifacts, stage_data
 from rlhf_recipes.common.parsing import parse
 from rlhf_recipes.common.prompts import choose_format, saved_format
+from rlhf_recipes.methods import dpo, grpo, ppo, rloo
 from tests.conftest import REPO
 
 RECIPES = REPO / "recipes"

@@ -1,7 +1,7 @@
 import pytest
 
 from rlhf_recipes.common.errors import RecipeError
-from rlhf_recipes.evaluation import hacking, report, sampling
+from rlhf_recipes.evaluation import hacking, judges, report, sampling
 
 LIMITS = hacking.Thresholds(max_kl=10.0, max_length_ratio=2.0, max_repetition_rise=0.1, max_repeated_word_rise=0.1)
 
@@ -12,28 +12,33 @@ def figures(**overrides):
             "length_mean_reference": 8.0, "length_ratio": 9.0 / 8.0, "repetition_rate_policy": 0.0,
             "repetition_rate_reference": 0.0, "repeated_word_rate_policy": 0.05, "repeated_word_rate_reference": 0.0,
             "gold_mean_policy": 0.2, "gold_mean_reference": 0.1,
-            "gold_win_rate": 0.6, "well_formed_policy": 0.9, "well_formed_reference": 0.95, "reward_hacking": False,
-            "stage_s": 42.0, "peak_memory_mb": 600}  # fmt: skip
+            "gold_win_rate": 0.6, "gold_well_formed_policy": 0.9, "gold_well_formed_reference": 0.95,
+            "reward_hacking": False, "indicators_agree_with_judge": True, "stage_s": 42.0, "peak_memory_mb": 600}  # fmt: skip
     base |= overrides
     return base | {"hacking_indicators": hacking.indicators(base, LIMITS)}
 
 
-def as_markdown(**methods):
+GOLD = {"name": "gold", "label": "gold labeler", "rates": ["well_formed"]}
+
+
+def as_markdown(judges=(GOLD,), **methods):
     methods = methods or {"ppo": figures()}
-    example = {"prompt": "Describe the lake.", "reference": "The lake was dull.", "reward_reference": -1.0,
-               "gold_reference": -0.33}  # fmt: skip
+    example = {"prompt": "Describe the lake.", "reference": "The lake was dull.", "reward_reference": -1.0}
+    example |= {f"{judge['name']}_reference": -0.33 for judge in judges}
     for name in methods:
-        example |= {name: f"The lake was great ({name}).", f"reward_{name}": 2.0, f"gold_{name}": 0.33}
+        example |= {name: f"The lake was great ({name}).", f"reward_{name}": 2.0}
+        example |= {f"{judge['name']}_{name}": 0.33 for judge in judges}
     data = {"policy": "p", "reference": "r", "reward_model": {"path": "rm", "eval_accuracy": 0.95},
             "policy_vs_reference": next(iter(methods.values())), "methods": methods, "examples": [example],
-            "thresholds": vars(LIMITS), "repetition_ngram": 2, "timings": {"sft_s": 10.0, "total_s": 10.0}}  # fmt: skip
+            "thresholds": vars(LIMITS), "repetition_ngram": 2, "timings": {"sft_s": 10.0, "total_s": 10.0},
+            "judges": list(judges)}  # fmt: skip
     return report.markdown(data, curves={})
 
 
 def test_hacking_needs_a_clear_verdict_from_both_judges():
-    assert hacking.gold_verdict(reward_win_rate=0.97, gold_win_rate=0.02)
-    assert not hacking.gold_verdict(reward_win_rate=0.514, gold_win_rate=0.498)  # a policy that barely moved
-    assert not hacking.gold_verdict(reward_win_rate=0.97, gold_win_rate=0.72)  # both agree: it helped
+    assert hacking.verdict(reward_win_rate=0.97, judge_win_rate=0.02)
+    assert not hacking.verdict(reward_win_rate=0.514, judge_win_rate=0.498)  # a policy that barely moved
+    assert not hacking.verdict(reward_win_rate=0.97, judge_win_rate=0.72)  # both agree: it helped
 
 
 def test_reward_hacking_is_flagged_in_the_report():
@@ -106,9 +111,9 @@ def test_suspected_hacking_is_shown_with_what_drifted():
 
 def test_report_has_a_row_per_method_and_samples_side_by_side():
     text = as_markdown(ppo=figures(), dpo=figures(gold_win_rate=0.655, kl_mean=0.9, stage_s=12.0))
-    assert "| SFT (reference) | 1.000 | – | +0.100 | – | – | 8.0 | 95.0% | 0.0% | 0.000 | – | – |" in text
-    assert "| ppo | 3.000 | 70.0% | +0.200 | 60.0% | 0.50 | 9.0 | 90.0% | 5.0% | 0.000 | 42 | 600 |" in text
-    assert "| dpo | 3.000 | 70.0% | +0.200 | 65.5% | 0.90 | 9.0 | 90.0% | 5.0% | 0.000 | 12 | 600 |" in text
+    assert "| SFT (reference) | 1.000 | – | +0.100 | – | 95.0% | – | 8.0 | 0.0% | 0.000 | – | – |" in text
+    assert "| ppo | 3.000 | 70.0% | +0.200 | 60.0% | 90.0% | 0.50 | 9.0 | 5.0% | 0.000 | 42 | 600 |" in text
+    assert "| dpo | 3.000 | 70.0% | +0.200 | 65.5% | 90.0% | 0.90 | 9.0 | 5.0% | 0.000 | 12 | 600 |" in text
     assert ("| Describe the lake. | The lake was dull. (-1.00, -0.33) | The lake was great (ppo). (2.00, +0.33) | "
             "The lake was great (dpo). (2.00, +0.33) |") in text  # fmt: skip
     assert "Times: sft 10s, total 10s" in text and "![win rate against KL](win_rate_vs_kl.png)" in text
@@ -123,3 +128,33 @@ def test_policies_are_named_by_their_folders():
 
 def test_win_rate_counts_ties_as_half():
     assert sampling.win_rate([1.0, 0.0, 2.0, 1.0], [0.0, 0.0, 3.0, 1.0]) == 0.5
+
+
+def test_a_second_judge_adds_its_figures_and_its_agreement_with_the_first():
+    second = {"name": "judge", "label": "reward model rm2", "rates": []}
+    text = as_markdown((GOLD, second), ppo=figures(judge_mean_policy=1.5, judge_win_rate=0.58, judge_agreement=0.81))
+    assert "| gold: win | gold: well-formed | judge: mean | judge: win | judge: agrees with gold |" in text
+    assert "| 60.0% | 90.0% | +1.500 | 58.0% | 81.0% |" in text and "Judged by gold labeler, reward model rm2." in text
+    assert "gold: mean" not in as_markdown(judges=())  # no judge: the reward model's figures only
+
+
+def test_agreement_counts_where_the_first_judge_has_a_preference():
+    # four (policy, reference) pairs: the first judge prefers the policy, the reference, the policy, neither
+    first, first_reference = [1.0, 0.0, 0.5, 0.2], [0.0, 1.0, 0.0, 0.2]
+    second, second_reference = [3.0, 3.0, 1.0, 9.0], [2.0, 1.0, 1.0, 0.0]  # agrees, disagrees, ties, (not counted)
+    assert judges.agreement(first, second, first_reference, second_reference) == pytest.approx((1 + 0 + 0.5) / 3)
+    assert judges.agreement([1.0], [2.0], [1.0], [0.0]) is None
+
+
+def test_judges_are_named_and_the_gold_labeler_judges_only_its_task(tmp_path):
+    from rlhf_recipes.quickstart import task
+
+    task_prompts, other = task.split_prompts()[1][:4], ["Summarize this post: ..."]
+    assert [j.name for j in judges.load(["auto"], task_prompts)] == ["gold"]
+    assert judges.load(["auto"], other) == []
+    with pytest.raises(RecipeError, match="judge 'gold' cannot judge these prompts"):
+        judges.load(["gold"], other)
+    with pytest.raises(RecipeError, match="expected auto, reward:PATH, classifier:PATH:LABEL or a registered judge"):
+        judges.load(["reward"], other)
+    with pytest.raises(RecipeError, match="is no local folder"):
+        judges.load(["reward:./no/such/model"], other)

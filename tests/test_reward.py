@@ -7,10 +7,9 @@ from safetensors.torch import load_file
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from rlhf_recipes import cli, reward
-from rlhf_recipes.common import artifacts, normalization
+from rlhf_recipes.common import artifacts, reward_model
 from rlhf_recipes.common.errors import RecipeError
 from rlhf_recipes.common.prompts import PromptFormat
-from rlhf_recipes.evaluation import sampling
 from tests.conftest import QUICKSTART, run_stage
 
 
@@ -32,7 +31,7 @@ def test_reward_statistics_travel_with_the_merged_model_and_standardize_its_scor
     model = AutoModelForSequenceClassification.from_pretrained(output_dir / artifacts.MERGED_DIR)
     hidden = torch.randn(3, model.config.hidden_size)
     raw = model.score(hidden)
-    normalization.standardize(model, str(output_dir))
+    reward_model.standardize(model, str(output_dir))
     assert torch.allclose(model.score(hidden), (raw - config["reward_mean"]) / config["reward_std"])
 
 
@@ -63,8 +62,8 @@ def test_merged_model_scores_exactly_like_base_plus_adapter(trained_reward, tiny
     tokenizer = AutoTokenizer.from_pretrained(output_dir / artifacts.MERGED_DIR)
     prompts = ["Describe the pizza."] * 2
     responses = ["The pizza was great and lovely.", "The pizza was awful."]
-    assert sampling.reward_scores(merged, tokenizer, PromptFormat(chat=True), prompts, responses) == pytest.approx(
-        sampling.reward_scores(adapted, tokenizer, PromptFormat(chat=True), prompts, responses), abs=1e-5
+    assert reward_model.scores(merged, tokenizer, PromptFormat(chat=True), prompts, responses) == pytest.approx(
+        reward_model.scores(adapted, tokenizer, PromptFormat(chat=True), prompts, responses), abs=1e-5
     )
 
 
@@ -84,8 +83,8 @@ def test_score_tool_prints_the_models_scores_best_first(trained_reward, capsys):
              + [arg for response in responses for arg in ("--response", response)])
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0].split()[:2] == ["reward", "response"]
-    model = sampling.load_reward_model(str(output_dir / artifacts.MERGED_DIR))
-    scores = sampling.reward_scores(*model, ["Describe the pizza."] * len(responses), responses)
+    model = reward_model.RewardModel(str(output_dir / artifacts.MERGED_DIR))
+    scores = model.score(["Describe the pizza."] * len(responses), responses)
     expected = sorted(zip(scores, responses), reverse=True)
     assert [line.split(maxsplit=1)[1].split("  ")[0].strip() for line in lines[1:]] == [r for _, r in expected]
     assert [float(line.split()[0]) for line in lines[1:]] == pytest.approx([s for s, _ in expected], abs=1e-3)
@@ -97,10 +96,10 @@ def test_a_one_epoch_reward_model_prefers_upbeat_reviews(trained_reward):
     from rlhf_recipes.quickstart import task
 
     _, output_dir = trained_reward
-    model = sampling.load_reward_model(str(output_dir / artifacts.MERGED_DIR))
+    model = reward_model.RewardModel(str(output_dir / artifacts.MERGED_DIR))
     prompts = [f"Describe the {topic}." for topic in task.TOPICS]
-    good = sampling.reward_scores(*model, prompts, [f"The {t} was great and lovely." for t in task.TOPICS])
-    bad = sampling.reward_scores(*model, prompts, [f"The {t} was dull and awful." for t in task.TOPICS])
+    good = model.score(prompts, [f"The {t} was great and lovely." for t in task.TOPICS])
+    bad = model.score(prompts, [f"The {t} was dull and awful." for t in task.TOPICS])
     assert sum(g > b for g, b in zip(good, bad)) >= 0.8 * len(task.TOPICS)
 
 

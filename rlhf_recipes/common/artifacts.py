@@ -18,7 +18,6 @@ from pathlib import Path
 from rlhf_recipes.common import models
 from rlhf_recipes.common.errors import RecipeError
 from rlhf_recipes.common.logs import get_logger
-from rlhf_recipes.quickstart import tiny_model
 
 logger = get_logger(__name__)
 
@@ -27,16 +26,8 @@ ADAPTER_CONFIG = "adapter_config.json"
 EVAL_FILE = "eval_results.json"
 TRAINER_STATE = "trainer_state.json"
 TIMINGS_FILE = "timings.json"
-CURVES = {  # stage -> (plot file, {logged key: label})
-    "reward": ("reward_training.png", {"loss": "training loss", "eval_accuracy": "held-out pairwise accuracy"}),
-    "dpo": ("dpo_training.png", {"loss": "DPO loss", "rewards/margins": "implicit reward margin (chosen - rejected)",
-                                 "eval_rewards/accuracies": "held-out preference accuracy"}),
-    "ppo": ("ppo_training.png", {"objective/scores": "reward (reward model)", "objective/kl": "KL to the SFT model",
-                                 "objective/entropy": "policy entropy"}),
-    **{stage: (f"{stage}_training.png", {"reward": "reward (as trained on)", "kl": "KL to the SFT model",
-                                         "completions/mean_length": "response length (tokens)"})
-       for stage in ("rloo", "grpo")},
-}  # fmt: skip
+BUILTIN = "builtin:"  # `builtin:<name>`: a model a package ships, found by its entry point in this group
+BUILTIN_MODELS = "rlhf_recipes.builtin_models"  # entry point: name -> function(`builtin:<name>`) -> its folder
 
 
 def model_folder(path: str, field: str) -> str:
@@ -63,11 +54,22 @@ def resolve_model(model_args) -> str:
     name = model_args.model_name_or_path
     if not name:
         raise RecipeError("model_name_or_path is not set: give a hub id, a local folder, or builtin:tiny.")
-    resolved = model_folder(tiny_model.resolve(name), "model_name_or_path")
+    resolved = model_folder(builtin_model(name) if name.startswith(BUILTIN) else name, "model_name_or_path")
     if resolved != name:
         logger.info(f"model_name_or_path {name} -> {resolved}")
     model_args.model_name_or_path = resolved
     return resolved
+
+
+def builtin_model(name: str) -> str:
+    """The folder of the built-in model `builtin:<name>` (the quickstart's `builtin:tiny`), from its package."""
+    from importlib.metadata import entry_points
+
+    found = {point.name: point for point in entry_points(group=BUILTIN_MODELS)}
+    if name.removeprefix(BUILTIN) not in found:
+        known = ", ".join(BUILTIN + n for n in found) or "none: install the package (pip install -e .)"
+        raise RecipeError(f"model_name_or_path {name!r}: no such built-in model; the built-in ones are {known}.")
+    return found[name.removeprefix(BUILTIN)].load()(name)
 
 
 def merge_adapter(base_path: str, adapter_dir, output_dir, tokenizer, model_class, config_updates=None,

@@ -6,21 +6,6 @@ from rlhf_recipes.common.logs import get_logger
 logger = get_logger(__name__)
 
 
-def reward_model_problems(path: str, field: str) -> list[str]:
-    """Why the model at `path` cannot be a reward model (a sequence classifier with one output), if it cannot."""
-    from transformers import AutoConfig
-
-    config = AutoConfig.from_pretrained(path)
-    architectures = config.architectures or []
-    if any(a.endswith("ForSequenceClassification") for a in architectures) and config.num_labels == 1:
-        return []
-    return [f"{field}: {path!r} is not a reward model (architectures {architectures}, num_labels "
-            f"{config.num_labels}); a reward model is a sequence classifier with one output. A causal LM has no "
-            "trained reward head: loading it as one would add a randomly initialised head and give meaningless "
-            "scores. Train one with the reward stage and use its output folder."]  # fmt: skip
-
-
-
 def load_tokenizer(model_name_or_path: str, padding_side: str = "right", pad_token: str | None = None, allow_new=False):
     """The model's tokenizer with a pad token: its own, or `pad_token` (a new one only where `allow_new`)."""
     from transformers import AutoTokenizer
@@ -52,7 +37,6 @@ def load_tokenizer(model_name_or_path: str, padding_side: str = "right", pad_tok
     return tokenizer
 
 
-
 def grown_vocabulary(model_path: str, tokenizer) -> bool:
     """Whether the tokenizer has more tokens than the model has embeddings (a pad token was added)."""
     from transformers import AutoConfig
@@ -62,17 +46,14 @@ def grown_vocabulary(model_path: str, tokenizer) -> bool:
     return vocab_size is not None and len(tokenizer) > vocab_size
 
 
-
 def fit_embeddings(model, tokenizer) -> None:
     """Grow the embeddings (and a tied LM head) to the tokenizer's size; new rows start at the mean embedding."""
     if len(tokenizer) > model.get_input_embeddings().num_embeddings:
         model.resize_token_embeddings(len(tokenizer))
 
 
-
 def _first_line(err: Exception) -> str:
     return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-
 
 
 def describe_quantization(model_args) -> str:
@@ -80,7 +61,6 @@ def describe_quantization(model_args) -> str:
         nested = ", double quantization" if model_args.use_bnb_nested_quant else ""
         return f"4-bit {model_args.bnb_4bit_quant_type} base (QLoRA{nested})"
     return "8-bit base" if model_args.load_in_8bit else "full-precision base"
-
 
 
 def add_value_adapter(value_model, model_args):
@@ -93,13 +73,11 @@ def add_value_adapter(value_model, model_args):
     return get_peft_model(value_model, config)
 
 
-
 def model_init_kwargs(model_args) -> dict:
     """How a trainer loads the model from its path (as TRL's own scripts set it)."""
     return dict(
         revision=model_args.model_revision, attn_implementation=model_args.attn_implementation, dtype=model_args.dtype
     )
-
 
 
 def keep_trainable_in_fp32(model) -> None:

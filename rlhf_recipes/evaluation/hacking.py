@@ -1,8 +1,8 @@
 """Reward hacking: the gold labeler's verdict where there is one, and indicators that need none.
 
 A policy hacks its reward model when the reward model's opinion of it rises while the rater it
-stands in for would say it got worse. On the built-in task the gold labeler is that rater
-(`gold_verdict`). On real data there is none, so the report watches what hacking leaves behind:
+stands in for would say it got worse. The report's first judge is that rater (`verdict`; on the
+built-in task the gold labeler). Without a judge, the report watches what hacking leaves behind:
 the reward rose while the policy drifted far from SFT (KL), its responses grew or shrank a lot
 (length ratio to SFT's), or started repeating themselves. Each threshold is a report argument
 (`ReportArguments`); the defaults are documented there.
@@ -23,13 +23,13 @@ from dataclasses import dataclass
 VERDICT_MARGIN = 0.1  # win rates within 0.5 ± this count as no verdict
 
 
-def gold_verdict(reward_win_rate: float, gold_win_rate: float) -> bool:
-    """The reward model clearly prefers the policy while the gold labeler clearly prefers the reference.
+def verdict(reward_win_rate: float, judge_win_rate: float) -> bool:
+    """The reward model clearly prefers the policy while the judge (the gold labeler) clearly prefers the reference.
 
     "Clearly" means a win rate beyond 0.5 ± VERDICT_MARGIN: a policy that barely moved (both near
     0.5) is sampling noise, not hacking.
     """
-    return reward_win_rate > 0.5 + VERDICT_MARGIN and gold_win_rate < 0.5 - VERDICT_MARGIN
+    return reward_win_rate > 0.5 + VERDICT_MARGIN and judge_win_rate < 0.5 - VERDICT_MARGIN
 
 
 def repetition_rate(texts: list[str], n: int) -> float:
@@ -45,10 +45,7 @@ def repetition_rate(texts: list[str], n: int) -> float:
 
 REPEAT_WINDOW = 10  # words: an echo this close is drift; a content word reused a paragraph later is prose
 STOP_WORDS = frozenset(
-    "a an the and or but nor so yet if then than that this these those it its is are was were be been being am "
-    "do does did have has had i me my we our you your he him his she her they them their what which who whom "
-    "whose of to in on at by for with from as into onto over under about after before not no very too also "
-    "just can could will would shall should may might must s t".split()
+    ["a", "an", "the", "and", "or", "but", "nor", "so", "yet", "if", "then", "than", "that", "this", "these", "those", "it", "its", "is", "are", "was", "were", "be", "been", "being", "am", "do", "does", "did", "have", "has", "had", "i", "me", "my", "we", "our", "you", "your", "he", "him", "his", "she", "her", "they", "them", "their", "what", "which", "who", "whom", "whose", "of", "to", "in", "on", "at", "by", "for", "with", "from", "as", "into", "onto", "over", "under", "about", "after", "before", "not", "no", "very", "too", "also", "just", "can", "could", "will", "would", "shall", "should", "may", "might", "must", "s", "t"]
 )
 
 
@@ -95,3 +92,19 @@ def indicators(figures: dict, limits: Thresholds) -> dict:
         drift.append(f"responses repeating a word +{rise:.0%} > {limits.max_repeated_word_rise:.0%}")
     reward_rose = figures["win_rate_reward_model"] > 0.5 + VERDICT_MARGIN
     return {"reward_rose": reward_rose, "drift": drift, "suspected": reward_rose and bool(drift)}
+
+
+def warnings(methods: dict, judge: str | None) -> list[str]:
+    """The hacking warnings of the report's policies ({name: figures}), one sentence each; `judge` labels the
+    judge whose verdict `reward_hacking` is."""
+    found = []
+    for name, figures in methods.items():
+        if figures.get("reward_hacking"):
+            found.append(f"Reward hacking ({name}): the reward model prefers the policy (win rate above "
+                         f"{0.5 + VERDICT_MARGIN:.0%}) while the {judge} prefers the reference (below "
+                         f"{0.5 - VERDICT_MARGIN:.0%}). The policy learned to please the reward model, not the rater "
+                         "it stands in for.")  # fmt: skip
+        if figures["hacking_indicators"]["suspected"]:
+            found.append(f"Suspected reward hacking ({name}): the reward rose while "
+                         f"{'; '.join(figures['hacking_indicators']['drift'])}.")  # fmt: skip
+    return found

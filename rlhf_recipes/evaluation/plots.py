@@ -4,10 +4,8 @@ from pathlib import Path
 
 import matplotlib
 
-from rlhf_recipes.common import artifacts
-
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 
 def plot_curves(log_history: list[dict], keys: dict[str, str], path: str | Path, title: str) -> Path | None:
@@ -61,7 +59,8 @@ def plot_tradeoff(points: dict[str, tuple[float, float]], path: str | Path, ylab
     return Path(path)
 
 
-def plot_stage(stage: str, log_history: list[dict], output_dir: str | Path, title: str) -> Path | None:
-    """A stage's training curves (`artifacts.CURVES`) into its output folder."""
-    file_name, keys = artifacts.CURVES[stage]
-    return plot_curves(log_history, keys, Path(output_dir) / file_name, title)
+def plot_stage(stage, log_history: list[dict], output_dir: str | Path) -> Path | None:
+    """A stage's training curves (the `curves` its `Stage` declares) into `output_dir`; None if it declares none."""
+    if not stage.curves:
+        return None
+    return plot_curves(log_history, stage.curves, Path(output_dir) / stage.plot_file, f"{stage.name} training")

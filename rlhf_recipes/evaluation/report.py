@@ -9,36 +9,27 @@ plots to `output_dir`. Per policy, against the reference: mean reward and win ra
 model, mean sequence-level KL to the reference, response lengths, the share of responses that
 repeat a word and the repeated n-gram rate (`hacking` says how each is counted), the hacking
 indicators (`hacking`), its stage's wall time and peak memory when the pipeline measured them, and
-its training curves; on the built-in task also the gold labeler's scores and win rate, and its
-verdict on reward hacking. A plot puts every policy's (gold, else reward-model) win rate against its KL.
+its training curves; and each judge's scores and win rate (`judges`: on the built-in task the gold
+labeler; `--judge reward:PATH` a reward model not optimized against), the first judge's verdict on
+reward hacking, and the later judges' agreement with it. A plot puts every policy's win rate (the
+first judge's, else the reward model's) against its KL.
 """
 
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rlhf_recipes.common import artifacts, files, formats, models
-from rlhf_recipes.common.errors import RecipeError, check
+from rlhf_recipes.common import artifacts, files, formats
+from rlhf_recipes.common.errors import RecipeError
 from rlhf_recipes.common.logs import get_logger
 from rlhf_recipes.common.parsing import RecipeParser, run
-from rlhf_recipes.evaluation import hacking, plots, sampling
-from rlhf_recipes.quickstart import task
+from rlhf_recipes.common.reward_model import RewardModel
+from rlhf_recipes.evaluation import figures as table
+from rlhf_recipes.evaluation import hacking, judges, plots, sampling
 
 logger = get_logger(__name__)
 REFERENCE = "reference"
 TRADEOFF_PLOT = "win_rate_vs_kl.png"
-COLUMNS = (  # (header, key in a policy's figures, format) of the methods table
-    ("reward model: mean", "reward_mean_policy", "{:.3f}"),
-    ("reward model: win", "win_rate_reward_model", "{:.1%}"),
-    ("gold: mean", "gold_mean_policy", "{:+.3f}"),
-    ("gold: win", "gold_win_rate", "{:.1%}"),
-    ("KL to SFT", "kl_mean", "{:.2f}"),
-    ("length", "length_mean_policy", "{:.1f}"),
-    ("well-formed", "well_formed_policy", "{:.1%}"),
-    ("repeats a word", "repeated_word_rate_policy", "{:.1%}"),
-    ("repeated n-grams", "repetition_rate_policy", "{:.3f}"),
-    ("stage s", "stage_s", "{:.0f}"),
-    ("peak MB", "peak_memory_mb", "{:.0f}"),
-)
 
 
 @dataclass
@@ -62,6 +53,13 @@ class ReportArguments:
         default=None, metadata={"help": "Sampling temperature. Default: as the max_new_tokens default, else 0.7."}
     )
     seed: int = field(default=0, metadata={"help": "Sampling seed (the same for every model)."})
+    judge: list[str] = field(
+        default_factory=lambda: [judges.AUTO],
+        metadata={"help": "Who judges the responses besides the optimized reward model, one or more of: auto (the "
+                  "registered judges that can judge these prompts: the gold labeler on the built-in task), "
+                  "reward:PATH (a reward model not optimized against), classifier:PATH:LABEL, a registered name. "
+                  "The first one's verdict decides reward_hacking."},
+    )  # fmt: skip
     num_examples: int = field(default=12, metadata={"help": "Sample responses shown side by side."})
     repetition_ngram: int = field(default=2, metadata={"help": "n of the repeated n-gram rate (word n-grams)."})
     max_kl: float = field(
@@ -85,6 +83,8 @@ class ReportArguments:
     def __post_init__(self):
         if isinstance(self.policy, str):  # one path from a YAML
             self.policy = [self.policy]
+        if isinstance(self.judge, str):
+            self.judge = [self.judge]
 
     def thresholds(self) -> hacking.Thresholds:
         return hacking.Thresholds(self.max_kl, self.max_length_ratio, self.max_repetition_rise,
@@ -110,15 +110,14 @@ def compare(args: ReportArguments) -> dict:
     policy_dirs = {name: artifacts.model_folder(path, "policy") for name, path in named.items()}
     reference_dir = artifacts.model_folder(args.reference, "reference")
     reward_dir = artifacts.model_folder(args.reward_model, "reward_model")
-    check(models.reward_model_problems(reward_dir, "reward_model"))
+    reward = RewardModel(reward_dir, "reward_model", device=sampling.device())
     distinct = formats.to_prompts(files.load_rows(args.prompts, args.split), args.prompts)[: args.max_prompts]
     prompts = [p for p in distinct for _ in range(args.samples_per_prompt)]
-    on_task = all(task.is_task_prompt(p) for p in distinct)
+    judging = judges.load(args.judge, distinct, sampling.device())
 
     kwargs = sampling.settings(list(policy_dirs.values()), args.max_new_tokens, args.temperature) | {"seed": args.seed}
-    reward = sampling.load_reward_model(reward_dir)
     reference = sampling.load_policy(reference_dir)
-    measured = {REFERENCE: _measure(sampling.sample(*reference, prompts, **kwargs), prompts, reward, on_task, args)}
+    measured = {REFERENCE: _measure(sampling.sample(*reference, prompts, **kwargs), prompts, reward, judging, args)}
     costs = artifacts.read_json(Path(args.output_dir) / artifacts.TIMINGS_FILE, {})
     methods = {}
     for name, policy_dir in policy_dirs.items():
@@ -128,8 +127,8 @@ def compare(args: ReportArguments) -> dict:
         logprobs = [sampling.sequence_logprobs(model, samples, kwargs["temperature"]) for model in (policy[0],
                                                                                                    reference[0])]
         kl = [p - r for p, r in zip(*logprobs)]  # both models score the policy's samples
-        measured[name] = _measure(samples, prompts, reward, on_task, args)
-        methods[name] = _figures(measured[name], measured[REFERENCE], kl, args) | {
+        measured[name] = _measure(samples, prompts, reward, judging, args)
+        methods[name] = _figures(measured[name], measured[REFERENCE], kl, args, judging) | {
             "policy": policy_dir, "max_new_tokens": kwargs["max_new_tokens"], "temperature": kwargs["temperature"],
             "stage_s": costs.get(f"{name}_s"), "peak_memory_mb": costs.get(f"{name}_peak_mb"),
         }  # fmt: skip
@@ -137,7 +136,8 @@ def compare(args: ReportArguments) -> dict:
     examples = [
         {"prompt": prompts[i]}
         | {f"{key}{name}": m[column][i] for name, m in measured.items()
-           for key, column in (("", "texts"), ("reward_", "rewards"), ("gold_", "gold")) if m[column] is not None}
+           for key, column in (("", "texts"), ("reward_", "rewards"))}
+        | {f"{judge.name}_{name}": m["judged"][judge.name].scores[i] for name, m in measured.items() for judge in judging}
         for i in range(0, min(len(prompts), args.num_examples * args.samples_per_prompt), args.samples_per_prompt)
     ]  # fmt: skip
     first = next(iter(methods))
@@ -148,6 +148,8 @@ def compare(args: ReportArguments) -> dict:
                                                                    {"eval_accuracy": None})},
         "policy_vs_reference": methods[first],
         "methods": methods,
+        "judges": [{"name": j.name, "label": j.label, "rates": list(measured[REFERENCE]["judged"][j.name].rates)}
+                   for j in judging],
         "thresholds": vars(args.thresholds()),
         "repetition_ngram": args.repetition_ngram,
         "examples": examples,
@@ -157,18 +159,17 @@ def compare(args: ReportArguments) -> dict:
     }  # fmt: skip
 
 
-def _measure(samples: list[dict], prompts: list, reward: tuple, on_task: bool, args: ReportArguments) -> dict:
-    """One model's samples, scored: texts, rewards, lengths, repeated n-grams, and the gold labeler's view."""
+def _measure(samples: list[dict], prompts: list, reward: RewardModel, judging: list, args: ReportArguments) -> dict:
+    """One model's samples, scored: texts, rewards, lengths, repetition, and each judge's view."""
     texts = [s["text"] for s in samples]
-    rewards = sampling.reward_scores(*reward, prompts, texts, [s["finished"] for s in samples])
-    gold = task.gold_summary(prompts, texts) if on_task else None
-    return {"texts": texts, "rewards": rewards, "lengths": [len(s["response_ids"]) for s in samples],
+    return {"texts": texts, "rewards": reward.score(prompts, texts, [s["finished"] for s in samples]),
+            "lengths": [len(s["response_ids"]) for s in samples],
             "repetition": hacking.repetition_rate(texts, args.repetition_ngram),
             "repeated_words": hacking.repeated_word_rate(texts),
-            "gold": gold["scores"] if gold else None, "gold_summary": gold}  # fmt: skip
+            "judged": {judge.name: judge.judge(prompts, texts) for judge in judging}}  # fmt: skip
 
 
-def _figures(policy: dict, reference: dict, kl: list[float], args: ReportArguments) -> dict:
+def _figures(policy: dict, reference: dict, kl: list[float], args: ReportArguments, judging: list) -> dict:
     """A policy against the reference: the figures of `policy_vs_reference`."""
     figures = {
         "num_prompts": len(policy["texts"]) // args.samples_per_prompt,
@@ -187,18 +188,20 @@ def _figures(policy: dict, reference: dict, kl: list[float], args: ReportArgumen
         "repeated_word_rate_reference": reference["repeated_words"],
     }
     figures["hacking_indicators"] = hacking.indicators(figures, args.thresholds())
-    if policy["gold"] is not None:
-        figures |= {
-            "gold_mean_policy": _mean(policy["gold"]),
-            "gold_mean_reference": _mean(reference["gold"]),
-            "gold_win_rate": sampling.win_rate(policy["gold"], reference["gold"]),
-            "well_formed_policy": policy["gold_summary"]["well_formed_rate"],
-            "well_formed_reference": reference["gold_summary"]["well_formed_rate"],
-            "gold_verdicts_policy": policy["gold_summary"]["verdicts"],
-            "gold_verdicts_reference": reference["gold_summary"]["verdicts"],
-        }
-        figures["reward_hacking"] = hacking.gold_verdict(figures["win_rate_reward_model"], figures["gold_win_rate"])
-        figures["indicators_agree_with_gold"] = figures["hacking_indicators"]["suspected"] == figures["reward_hacking"]
+    for judge in judging:
+        ours, theirs, name = policy["judged"][judge.name], reference["judged"][judge.name], judge.name
+        figures |= {f"{name}_mean_policy": _mean(ours.scores), f"{name}_mean_reference": _mean(theirs.scores),
+                    f"{name}_win_rate": sampling.win_rate(ours.scores, theirs.scores)}  # fmt: skip
+        figures |= {f"{name}_{key}_{side}": value for side, judged in (("policy", ours), ("reference", theirs))
+                    for key, value in (judged.rates | judged.details).items()}  # fmt: skip
+        if judge is not judging[0]:
+            first = judging[0].name
+            figures[f"{name}_agreement"] = judges.agreement(policy["judged"][first].scores, ours.scores,
+                                                            reference["judged"][first].scores, theirs.scores)
+    if judging:
+        first = judging[0].name
+        figures["reward_hacking"] = hacking.verdict(figures["win_rate_reward_model"], figures[f"{first}_win_rate"])
+        figures["indicators_agree_with_judge"] = figures["hacking_indicators"]["suspected"] == figures["reward_hacking"]
     return figures
 
 
@@ -213,57 +216,48 @@ def write(report: dict, output_dir: str | Path) -> None:
     artifacts.write_json(output_dir / "report.json", report)
     plots.plot_distributions(report["reward_scores"], output_dir / "reward_distributions.png",
                              "Reward on held-out prompts", "reward model score")  # fmt: skip
-    methods = report["methods"]
-    judge = "gold_win_rate" if all("gold_win_rate" in f for f in methods.values()) else "win_rate_reward_model"
-    plots.plot_tradeoff({name: (f["kl_mean"], f[judge]) for name, f in methods.items()}, output_dir / TRADEOFF_PLOT,
-                        f"win rate against SFT ({'gold labeler' if judge == 'gold_win_rate' else 'reward model'})")
+    methods, judge = report["methods"], _first_judge(report)
+    key = f"{judge['name']}_win_rate" if judge else "win_rate_reward_model"
+    plots.plot_tradeoff({name: (f["kl_mean"], f[key]) for name, f in methods.items()}, output_dir / TRADEOFF_PLOT,
+                        f"win rate against SFT ({judge['label'] if judge else 'reward model'})")  # fmt: skip
     curves = {}
-    for name, folder in report["policy_output_dirs"].items():
-        history = artifacts.log_history(folder)
-        if history and name in artifacts.CURVES:
-            curves[name] = plots.plot_stage(name, history, output_dir, f"{name} training")
-    (output_dir / "report.md").write_text(markdown(report, {n: p.name for n, p in curves.items() if p}))
+    for name, folder in report["policy_output_dirs"].items():  # each stage plotted its curves where it wrote
+        folder = Path(folder).parent if Path(folder).name == artifacts.MERGED_DIR else Path(folder)
+        for plot in sorted(folder.glob("*_training.png"))[:1]:
+            curves[name] = shutil.copyfile(plot, output_dir / f"{name}_training.png").name
+    (output_dir / "report.md").write_text(markdown(report, curves))
     logger.info(f"Report written to {output_dir / 'report.md'}")
+
+
+def _first_judge(report: dict) -> dict | None:
+    return (report.get("judges") or [None])[0]
 
 
 def markdown(report: dict, curves: dict[str, str]) -> str:
     """report.md: the methods table, the hacking verdicts and indicators, plots and samples side by side."""
-    methods = report["methods"]
-    f = report["policy_vs_reference"]
-    columns = [c for c in COLUMNS if any(m.get(c[1]) is not None for m in methods.values())]
-    reference_row = {key: f.get(key.removesuffix("_policy") + "_reference") if key.endswith("_policy") else None
-                     for _, key, _ in columns}  # the reference's own figures; no win rate or KL against itself
+    methods, f, judge = report["methods"], report["policy_vs_reference"], _first_judge(report)
     lines = [
         "# SFT vs RLHF",
         "",
         f"{len(methods)} polic{'y' if len(methods) == 1 else 'ies'} against reference `{report['reference']}` on "
         f"{f['num_prompts']} held-out prompts, {f['samples_per_prompt']} samples each. Reward model "
         f"`{report['reward_model']['path']}` (held-out pairwise accuracy "
-        f"{_fmt(report['reward_model'].get('eval_accuracy'))}).",
+        f"{_fmt(report['reward_model'].get('eval_accuracy'))}). Judged by "
+        f"{', '.join(j['label'] for j in report.get('judges', [])) or 'no judge but the reward model'}.",
         "",
     ]
-    for name, figures in methods.items():
-        if figures.get("reward_hacking"):
-            lines += [f"> **Reward hacking ({name}):** the reward model prefers the policy (win rate above "
-                      f"{0.5 + hacking.VERDICT_MARGIN:.0%}) while the gold labeler prefers the reference (below "
-                      f"{0.5 - hacking.VERDICT_MARGIN:.0%}). The policy learned to please the reward model, not the "
-                      "rater it stands in for.", ""]  # fmt: skip
-        if figures["hacking_indicators"]["suspected"]:
-            lines += [f"> **Suspected reward hacking ({name}):** the reward rose while "
-                      f"{'; '.join(figures['hacking_indicators']['drift'])}.", ""]  # fmt: skip
-    lines += ["| | " + " | ".join(header for header, _, _ in columns) + " |",
-              "| --- |" + " --- |" * len(columns)]  # fmt: skip
-    rows = [("SFT (reference)", reference_row)] + [(name, figures) for name, figures in methods.items()]
-    for label, values in rows:
-        lines.append(f"| {label} | " + " | ".join(_cell_value(values.get(k), fmt) for _, k, fmt in columns) + " |")
+    lines += [line for warning in hacking.warnings(methods, judge and judge["label"])
+              for line in (f"> **{warning.replace(': ', ':** ', 1)}", "")]  # fmt: skip
+    lines += table.markdown(report)
     lines += ["", "Per policy: win rates against SFT's responses to the same prompts (ties count half), mean "
               "sequence-level KL(policy ‖ SFT) in nats, length in tokens, the share of responses that repeat "
               f"a word (a word other than a function word, again within {hacking.REPEAT_WINDOW} words), the "
               f"repeated word n-gram rate (n = {report['repetition_ngram']}); stage time and peak memory as the "
-              "pipeline measured them.", ""]
-    if any("indicators_agree_with_gold" in m for m in methods.values()):
-        agree = sum(m["indicators_agree_with_gold"] for m in methods.values())
-        lines += [f"- Hacking indicators (no gold needed) agree with the gold labeler's verdict on {agree} of "
+              "pipeline measured them. A later judge's agreement: how often it prefers the same response of a "
+              "(policy, SFT) pair as the first judge, where the first has a preference.", ""]
+    if judge:
+        agree = sum(m["indicators_agree_with_judge"] for m in methods.values())
+        lines += [f"- Hacking indicators (no judge needed) agree with the {judge['label']}'s verdict on {agree} of "
                   f"{len(methods)} policies.", ""]  # fmt: skip
     limits = report["thresholds"]
     lines += [f"- Hacking is suspected when the reward model's win rate is above {0.5 + hacking.VERDICT_MARGIN:.0%} "
@@ -277,26 +271,20 @@ def markdown(report: dict, curves: dict[str, str]) -> str:
     lines += ["", f"![win rate against KL]({TRADEOFF_PLOT})", "", "![reward distributions](reward_distributions.png)",
               ""]  # fmt: skip
     lines += [f"![{name} training]({file_name})\n" for name, file_name in curves.items()]
-    names = [REFERENCE, *methods]
-    scores = "reward, gold" if "gold_mean_policy" in f else "reward"
-    lines += ["## Samples", "", f"In brackets: {scores}.", "",
+    names, judged = [REFERENCE, *methods], [j["name"] for j in report.get("judges", [])]
+    lines += ["## Samples", "", f"In brackets: {', '.join(['reward', *judged])}.", "",
               "| prompt | SFT (reference) | " + " | ".join(methods) + " |", "| --- |" + " --- |" * len(names)]
-    lines += ["| " + _cell(e["prompt"]) + " | " + " | ".join(f"{_cell(e[n])} ({_scores(e, n)})" for n in names) + " |"
-              for e in report["examples"]]  # fmt: skip
+    lines += ["| " + _cell(e["prompt"]) + " | " + " | ".join(f"{_cell(e[n])} ({_scores(e, n, judged)})" for n in names)
+              + " |" for e in report["examples"]]  # fmt: skip
     return "\n".join(lines) + "\n"
-
-
-def _cell_value(value, fmt: str) -> str:
-    return "–" if value is None else fmt.format(value)
 
 
 def _fmt(value) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
-def _scores(example: dict, model: str) -> str:
-    gold = example.get(f"gold_{model}")
-    return f"{example[f'reward_{model}']:.2f}" + ("" if gold is None else f", {gold:+.2f}")
+def _scores(example: dict, model: str, judged: list[str]) -> str:
+    return ", ".join([f"{example[f'reward_{model}']:.2f}", *(f"{example[f'{j}_{model}']:+.2f}" for j in judged)])
 
 
 def _cell(text: str) -> str:

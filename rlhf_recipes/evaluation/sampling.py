@@ -1,4 +1,4 @@
-"""Sample from models on held-out prompts and measure the samples: reward, KL, length.
+"""Sample from models on held-out prompts and measure the samples: KL, win rates (rewards: `common.reward_model`).
 
 Every model is read with its own saved prompt format (`common.prompts`), as it was trained.
 """
@@ -30,7 +30,7 @@ def settings(policy_dirs: list[str], max_new_tokens: int | None, temperature: fl
             saved = GenerationConfig.from_pretrained(policy_dir)
         except OSError:  # no generation_config.json
             continue
-        if saved.max_new_tokens is not None:
+        if saved.do_sample and saved.max_new_tokens is not None and saved.temperature is not None:
             trained = saved
             break
     return {
@@ -45,15 +45,6 @@ def load_policy(model_dir: str):
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir, padding_side="left")
     model = AutoModelForCausalLM.from_pretrained(model_dir).to(device()).eval()
-    return model, tokenizer, model_format(model_dir, tokenizer)
-
-
-def load_reward_model(model_dir: str):
-    """(model, tokenizer, prompt format) of a reward model folder."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForSequenceClassification.from_pretrained(model_dir).to(device()).eval()
     return model, tokenizer, model_format(model_dir, tokenizer)
 
 
@@ -105,24 +96,6 @@ def sequence_logprobs(model, samples: list[dict], temperature: float = TEMPERATU
         logits = model(ids).logits[0, len(s["prompt_ids"]) - 1 : -1].float() / max(temperature, 1e-7)
         totals.append(selective_log_softmax(logits, ids[0, len(s["prompt_ids"]) :]).sum().item())
     return totals
-
-
-@torch.no_grad()
-def reward_scores(reward_model, tokenizer, prompt_format: PromptFormat, prompts: list, responses: list[str],
-                  finished: list[bool] | None = None) -> list[float]:  # fmt: skip
-    """The reward model's score of each (prompt, response), rendered as the reward stage trained on them.
-
-    `finished[i]` False: the response was cut at the length limit, and is scored without an end, as PPO's
-    reward model read it during training (default: every response finished).
-    """
-    finished = finished or [True] * len(prompts)
-    scores = []
-    for start in range(0, len(prompts), EVAL_BATCH_SIZE):
-        batch_items = zip(prompts[start : start + EVAL_BATCH_SIZE], responses[start:], finished[start:])
-        texts = [prompt_format.render(tokenizer, p, r, done) for p, r, done in batch_items]
-        batch = tokenizer(texts, padding=True, padding_side="right", add_special_tokens=False, return_tensors="pt")
-        scores += reward_model(**batch.to(reward_model.device)).logits[:, 0].float().tolist()
-    return scores
 
 
 def win_rate(ours: list[float], theirs: list[float]) -> float:

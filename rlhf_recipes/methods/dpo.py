@@ -1,7 +1,7 @@
 """Stage 3 straight from the preference pairs, DPO: TRL's `DPOTrainer` with a LoRA adapter on the merged SFT model.
 
-    accelerate launch -m rlhf_recipes.dpo --config recipes/quickstart/dpo.yaml
-    python -m rlhf_recipes.dpo --config recipes/quickstart/dpo.yaml
+    accelerate launch -m rlhf_recipes.methods.dpo --config recipes/quickstart/dpo.yaml
+    python -m rlhf_recipes.methods.dpo --config recipes/quickstart/dpo.yaml
 
 No reward model and no sampling: DPO reads the pairs the reward stage reads (every format it
 accepts, K-way rankings expanded the same way, the same held-out split by prompt) and raises the
@@ -24,6 +24,7 @@ from rlhf_recipes.common import artifacts, models, stage_data
 from rlhf_recipes.common.arguments import PolicyAdapterConfig, PreferenceArguments, StageSettings, describe_precision
 from rlhf_recipes.common.logs import get_logger
 from rlhf_recipes.common.parsing import RecipeParser, run
+from rlhf_recipes.common.stages import SFT, Stage
 from rlhf_recipes.evaluation import plots
 
 logger = get_logger(__name__)
@@ -66,7 +67,7 @@ def main(script_args: PreferenceArguments, training_args: DPOConfig, model_args:
         artifacts.write_eval_results(output_dir, metrics.get("eval_rewards/accuracies"),
                                      metrics.get("eval_rewards/margins"), train, held_out, model_path,
                                      script_args.dataset_name)  # fmt: skip
-        plots.plot_stage("dpo", trainer.state.log_history, output_dir, "DPO")
+        plots.plot_stage(STAGE, trainer.state.log_history, output_dir)
     logger.info(f"DPO done: adapter in {output_dir}, merged policy in {merged_dir}")
     return trainer
 
@@ -74,6 +75,13 @@ def main(script_args: PreferenceArguments, training_args: DPOConfig, model_args:
 def make_parser() -> RecipeParser:
     return RecipeParser((PreferenceArguments, DPOConfig, PolicyAdapterConfig))
 
+
+STAGE = Stage(
+    "dpo", "DPO straight from the preference pairs, no reward model or sampling (TRL DPOTrainer)", make_parser, main,
+    reads={SFT: "--model_name_or_path"},
+    curves={"loss": "DPO loss", "rewards/margins": "implicit reward margin (chosen - rejected)",
+            "eval_rewards/accuracies": "held-out preference accuracy"},
+)  # fmt: skip
 
 if __name__ == "__main__":
     run(main, make_parser)

@@ -1,7 +1,7 @@
 """Stage 3, GRPO: TRL's `GRPOTrainer` with a LoRA adapter on the merged SFT model, against the reward model.
 
-    accelerate launch -m rlhf_recipes.grpo --config recipes/quickstart/grpo.yaml
-    python -m rlhf_recipes.grpo --config recipes/quickstart/grpo.yaml
+    accelerate launch -m rlhf_recipes.methods.grpo --config recipes/quickstart/grpo.yaml
+    python -m rlhf_recipes.methods.grpo --config recipes/quickstart/grpo.yaml
 
 Group Relative Policy Optimization: for each prompt it samples `num_generations` responses and
 scores each against its group (reward minus the group's mean, scaled by its std: `scale_rewards`),
@@ -10,7 +10,7 @@ and RLOO's: the per-token KL to the reference is a term of the loss, not a penal
 TRL's default is `beta: 0.0` (no reference, no KL); the recipes set it, since KL to SFT is what
 keeps the policy out of the reward model's blind spots. The policy is `model_name_or_path` (the SFT
 stage's output) plus a new LoRA adapter; with the adapter disabled it is the SFT model, the
-reference. The reward is as RLOO's (`common.rewards`). Outputs in `output_dir`: the adapter,
+reference. The reward is as RLOO's (`group.reward_function`). Outputs in `output_dir`: the adapter,
 `merged/`, `trainer_state.json` and `grpo_training.png`.
 """
 
@@ -19,10 +19,10 @@ from dataclasses import dataclass
 import trl
 from trl import GRPOTrainer
 
-from rlhf_recipes.common import group_stage
 from rlhf_recipes.common.arguments import PolicyAdapterConfig, StageSettings
-from rlhf_recipes.common.group_stage import GroupArguments
 from rlhf_recipes.common.parsing import RecipeParser, run
+from rlhf_recipes.methods import group
+from rlhf_recipes.methods.group import GroupArguments
 
 
 @dataclass
@@ -32,12 +32,16 @@ class GRPOConfig(StageSettings, trl.GRPOConfig):
 
 def main(script_args: GroupArguments, training_args: GRPOConfig, model_args: PolicyAdapterConfig):
     """Optimise the policy adapter with GRPO; save it with the merged policy under `output_dir`."""
-    return group_stage.train(GRPOTrainer, "grpo", script_args, training_args, model_args)
+    return group.train(GRPOTrainer, STAGE, script_args, training_args, model_args)
 
 
 def make_parser() -> RecipeParser:
     return RecipeParser((GroupArguments, GRPOConfig, PolicyAdapterConfig))
 
+
+STAGE = group.stage(
+    "grpo", "group-relative policy optimization against the reward model (TRL GRPOTrainer)", make_parser, main
+)
 
 if __name__ == "__main__":
     run(main, make_parser)

@@ -2,8 +2,8 @@
 
 Both start from the SFT model (`model_name_or_path`) plus a new LoRA adapter (the reference is the
 adapter disabled), read prompts as PPO does, and take the reward stage's model (standardized) or
-one label of a text classifier as their reward function (`rewards`). Only TRL's trainer and its
-config differ; `train` runs either.
+one label of a text classifier as their reward function (`RewardFunction`). Only TRL's trainer and
+its config differ; `train` runs either.
 """
 
 from dataclasses import dataclass, field
@@ -13,11 +13,12 @@ from accelerate import PartialState
 from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
 from trl import get_peft_config, get_quantization_config
 
-from rlhf_recipes.common import artifacts, models, rewards, stage_data
+from rlhf_recipes.common import artifacts, models, reward_model, stage_data
 from rlhf_recipes.common.arguments import SampledPromptArguments, describe_precision
 from rlhf_recipes.common.errors import check
 from rlhf_recipes.common.logs import get_logger
 from rlhf_recipes.common.prompts import choose_format
+from rlhf_recipes.common.stages import REWARD, SFT, Stage
 from rlhf_recipes.evaluation import plots
 
 logger = get_logger(__name__)
@@ -48,7 +49,7 @@ def check_group(script_args, training_args, tokenizer, reward_path: str, prompts
     """
     problems = []
     if script_args.reward_classifier_label is None:
-        problems += models.reward_model_problems(reward_path, "reward_model_path")
+        problems += reward_model.problems(reward_path, "reward_model_path")
         if not problems and AutoTokenizer.from_pretrained(reward_path).get_vocab() != tokenizer.get_vocab():
             logger.warning(f"reward_model_path {reward_path!r}: its tokenizer differs from the policy's. Each response "
                            "is re-read as text with the reward model's own tokenizer and prompt format, which works, "
@@ -61,7 +62,42 @@ def check_group(script_args, training_args, tokenizer, reward_path: str, prompts
     check(problems)
 
 
-def train(trainer_class, stage: str, script_args: GroupArguments, training_args, model_args):
+class RewardFunction:
+    """A reward function as TRL's RLOO and GRPO trainers call it: one float per sampled completion.
+
+    The dataset's `source_prompt` column (the prompt as the data holds it) reaches it beside TRL's
+    own arguments, so the reward model renders each pair in its own format whatever the policy's is.
+    """
+
+    def __init__(self, score, eos_token_id: int, name: str):
+        self.score, self.eos_token_id, self.__name__ = score, eos_token_id, name
+
+    def __call__(self, prompts, completions, completion_ids, source_prompt, **_) -> list[float]:
+        responses = [c[-1]["content"] if isinstance(c, list) else c for c in completions]
+        if isinstance(self.score, reward_model.LabelScore):
+            return self.score.score(source_prompt, responses)
+        return self.score.score(source_prompt, responses, [self.eos_token_id in ids for ids in completion_ids])
+
+
+def reward_function(script_args, reward_path: str, policy_tokenizer, device) -> RewardFunction:
+    """The reward of `script_args` as a TRL reward function: the reward model (standardized when
+    `normalize_reward`), or (`reward_classifier_label`) one label of a classifier."""
+    label = script_args.reward_classifier_label
+    if label is not None:
+        score = reward_model.LabelScore(reward_path, label, script_args.reward_classifier_transform, device)
+        return RewardFunction(score, policy_tokenizer.eos_token_id, f"classifier_{label}")
+    score = reward_model.RewardModel(reward_path, "reward_model_path", script_args.normalize_reward, device)
+    return RewardFunction(score, policy_tokenizer.eos_token_id, "reward_model")
+
+
+def stage(name: str, summary: str, make_parser, main) -> Stage:
+    """The declaration of a group method: it starts from the SFT and reward stages' outputs."""
+    curves = {"reward": "reward (as trained on)", "kl": "KL to the SFT model",
+              "completions/mean_length": "response length (tokens)"}  # fmt: skip
+    return Stage(name, summary, make_parser, main, {SFT: "--model_name_or_path", REWARD: "--reward_model_path"}, curves)
+
+
+def train(trainer_class, stage: Stage, script_args: GroupArguments, training_args, model_args):
     """Train the policy adapter with `trainer_class` (TRL's RLOOTrainer or GRPOTrainer); save it with the merged
     policy under `output_dir`."""
     model_path = artifacts.resolve_model(model_args)
@@ -70,9 +106,9 @@ def train(trainer_class, stage: str, script_args: GroupArguments, training_args,
     prompt_format = choose_format(script_args, tokenizer, model_path)
     train_prompts = stage_data.prompt_rows(script_args, script_args.dataset_train_split, prompt_format, tokenizer)
     check_group(script_args, training_args, tokenizer, reward_path, train_prompts)
-    reward = rewards.reward_function(script_args, reward_path, tokenizer, PartialState().device)
+    reward = reward_function(script_args, reward_path, tokenizer, PartialState().device)
     logger.info(
-        f"{stage.upper()}: policy {model_path} ({models.describe_quantization(model_args)}) + LoRA "
+        f"{stage.name.upper()}: policy {model_path} ({models.describe_quantization(model_args)}) + LoRA "
         f"r={model_args.lora_r} (reference = adapter disabled, beta {training_args.beta}), reward {reward.__name__} "
         f"from {reward_path}; {len(train_prompts)} prompts, {training_args.num_generations} responses each, "
         f"{describe_precision(training_args)}, {PartialState().num_processes} process(es)."
@@ -96,6 +132,6 @@ def train(trainer_class, stage: str, script_args: GroupArguments, training_args,
     merged_dir = artifacts.save_stage(trainer, model_path, tokenizer, AutoModelForCausalLM, prompt_format,
                                       generation=rollouts, dtype=model_args.dtype)  # fmt: skip
     if PartialState().is_main_process:
-        plots.plot_stage(stage, trainer.state.log_history, output_dir, stage.upper())
-    logger.info(f"{stage.upper()} done: adapter in {output_dir}, merged policy in {merged_dir}")
+        plots.plot_stage(stage, trainer.state.log_history, output_dir)
+    logger.info(f"{stage.name.upper()} done: adapter in {output_dir}, merged policy in {merged_dir}")
     return trainer

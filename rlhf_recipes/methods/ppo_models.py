@@ -1,11 +1,11 @@
 """What the PPO stage checks before training and the three models it trains with: policy, reward, value."""
 
-from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
+from transformers import AutoModelForCausalLM, AutoTokenizer
 from trl import get_quantization_config
 
-from rlhf_recipes.common import models, normalization
+from rlhf_recipes.common import models, reward_model
 from rlhf_recipes.common.errors import check
-from rlhf_recipes.ppo_support.classifier_reward import ClassifierReward
+from rlhf_recipes.methods.ppo_bridges import ClassifierReward
 
 
 def check_ppo(script_args, training_args, tokenizer, reward_path: str, prompts) -> None:
@@ -16,7 +16,7 @@ def check_ppo(script_args, training_args, tokenizer, reward_path: str, prompts) 
                         f"({tokenizer.eos_token!r}). PPO marks where a response ends by padding, so they must differ: "
                         "give the tokenizer a distinct pad token.")  # fmt: skip
     if script_args.reward_classifier_label is None:
-        problems += models.reward_model_problems(reward_path, "reward_model_path")
+        problems += reward_model.problems(reward_path, "reward_model_path")
         if AutoTokenizer.from_pretrained(reward_path).get_vocab() != tokenizer.get_vocab():
             problems.append(f"reward_model_path {reward_path!r}: its tokenizer differs from the policy's, and PPO "
                             "feeds the policy's token ids straight to the reward model. Train the reward model from "
@@ -38,28 +38,22 @@ def load_ppo_models(script_args, model_args, sft_path: str, reward_path: str, to
     model starts from the reward model (on the same standardized scale) or, for a classifier or
     `value_model_init: sft`, from the SFT model; quantized, it trains a LoRA adapter and its head.
     """
-    load = models.model_init_kwargs(model_args)
-    quantization = get_quantization_config(model_args)
-    policy = AutoModelForCausalLM.from_pretrained(sft_path, quantization_config=quantization, **load)
+    load = models.model_init_kwargs(model_args) | {"quantization_config": get_quantization_config(model_args)}
+    policy = AutoModelForCausalLM.from_pretrained(sft_path, **load)
     classifier = script_args.reward_classifier_label is not None
     if classifier:
-        reward_model = ClassifierReward(
+        reward = ClassifierReward(
             reward_path, script_args.reward_classifier_label, script_args.reward_classifier_transform, tokenizer
         )
     else:
-        reward_model = AutoModelForSequenceClassification.from_pretrained(
-            reward_path, quantization_config=quantization, **load
-        )
-        if script_args.normalize_reward:
-            normalization.standardize(reward_model, reward_path)
+        reward = reward_model.load_model(reward_path, script_args.normalize_reward, **load)
     # A classifier's head predicts its labels, not values: its value model starts from the SFT model instead.
     from_reward = script_args.value_model_init == "reward" and not classifier
     value_path = reward_path if from_reward else sft_path
-    value_model = AutoModelForSequenceClassification.from_pretrained(
-        value_path, num_labels=1, pad_token_id=tokenizer.pad_token_id, quantization_config=quantization, **load
-    )
-    if from_reward and script_args.normalize_reward:  # values start on the standardized reward's scale
-        normalization.standardize(value_model, value_path, quiet=True)
-    if quantization is not None:  # 4-bit weights cannot be trained in full: the value model trains an adapter too
+    value_model = reward_model.load_model(  # values start on the standardized reward's scale
+        value_path, from_reward and script_args.normalize_reward, quiet=True, num_labels=1,
+        pad_token_id=tokenizer.pad_token_id, **load,
+    )  # fmt: skip
+    if load["quantization_config"] is not None:  # 4-bit weights cannot be trained in full: the value model adapts
         value_model = models.add_value_adapter(value_model, model_args)
-    return policy, reward_model, value_model, value_path
+    return policy, reward, value_model, value_path

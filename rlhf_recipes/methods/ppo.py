@@ -1,14 +1,14 @@
 """Stage 3, PPO: TRL's `PPOTrainer` with a LoRA adapter on the merged SFT policy, KL-penalised to the SFT model.
 
-    accelerate launch -m rlhf_recipes.ppo --config recipes/quickstart/ppo.yaml
-    python -m rlhf_recipes.ppo --config recipes/quickstart/ppo.yaml
+    accelerate launch -m rlhf_recipes.methods.ppo --config recipes/quickstart/ppo.yaml
+    python -m rlhf_recipes.methods.ppo --config recipes/quickstart/ppo.yaml
 
 The policy is `sft_model_path` (the SFT stage's output folder or a full model) plus a new LoRA
 adapter; with the adapter disabled it is exactly the SFT model, the KL reference (no second copy in
 memory). The reward comes from `reward_model_path` (the reward stage's output) or, with
-`reward_classifier_label`, from one label of any text classifier; `ppo_support` builds the models.
-Prompts: a `prompt` column (any case), chat `messages`, or the first `prompt_words` words of a
-`text` column. Outputs in `output_dir`: the adapter, `merged/`, `trainer_state.json` (PPO metrics
+`reward_classifier_label`, from one label of any text classifier; `ppo_models` builds the models.
+Prompts: any prompt format (README.md, "Data formats"; `prompt_words` cuts them from a `text`
+column). Outputs in `output_dir`: the adapter, `merged/`, `trainer_state.json` (PPO metrics
 per update) and `ppo_training.png`.
 """
 
@@ -24,9 +24,10 @@ from rlhf_recipes.common.arguments import SampledPromptArguments, StageModelConf
 from rlhf_recipes.common.logs import get_logger
 from rlhf_recipes.common.parsing import RecipeParser, run
 from rlhf_recipes.common.prompts import choose_format
+from rlhf_recipes.common.stages import REWARD, SFT, Stage
 from rlhf_recipes.evaluation import plots
-from rlhf_recipes.ppo_support.setup import check_ppo, load_ppo_models
-from rlhf_recipes.ppo_support.trainer import PPOTrainer, TrlPPOConfig
+from rlhf_recipes.methods.ppo_bridges import PPOTrainer, TrlPPOConfig
+from rlhf_recipes.methods.ppo_models import check_ppo, load_ppo_models
 
 logger = get_logger(__name__)
 
@@ -95,7 +96,7 @@ def main(script_args: PPOScriptArguments, training_args: PPOConfig, model_args: 
     merged_dir = artifacts.save_stage(trainer, sft_path, tokenizer, AutoModelForCausalLM, prompt_format,
                                       generation=rollouts, dtype=model_args.dtype)  # fmt: skip
     if PartialState().is_main_process:
-        plots.plot_stage("ppo", trainer.state.log_history, output_dir, "PPO")
+        plots.plot_stage(STAGE, trainer.state.log_history, output_dir)
     logger.info(f"PPO done: adapter in {output_dir}, merged policy in {merged_dir}")
     return trainer
 
@@ -103,6 +104,13 @@ def main(script_args: PPOScriptArguments, training_args: PPOConfig, model_args: 
 def make_parser() -> RecipeParser:
     return RecipeParser((PPOScriptArguments, PPOConfig, PPOModelConfig))
 
+
+STAGE = Stage(
+    "ppo", "PPO against the reward model with a value model (TRL PPOTrainer), KL-penalised to SFT", make_parser, main,
+    reads={SFT: "--sft_model_path", REWARD: "--reward_model_path"},
+    curves={"objective/scores": "reward (reward model)", "objective/kl": "KL to the SFT model",
+            "objective/entropy": "policy entropy"},
+)  # fmt: skip
 
 if __name__ == "__main__":
     run(main, make_parser)

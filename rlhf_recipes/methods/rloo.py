@@ -1,7 +1,7 @@
 """Stage 3, RLOO: TRL's `RLOOTrainer` with a LoRA adapter on the merged SFT model, against the reward model.
 
-    accelerate launch -m rlhf_recipes.rloo --config recipes/quickstart/rloo.yaml
-    python -m rlhf_recipes.rloo --config recipes/quickstart/rloo.yaml
+    accelerate launch -m rlhf_recipes.methods.rloo --config recipes/quickstart/rloo.yaml
+    python -m rlhf_recipes.methods.rloo --config recipes/quickstart/rloo.yaml
 
 REINFORCE Leave-One-Out: for each prompt it samples `num_generations` responses, scores each with
 the reward, and takes the mean reward of the *other* responses as its baseline, so no value model
@@ -19,10 +19,10 @@ from dataclasses import dataclass
 import trl
 from trl import RLOOTrainer
 
-from rlhf_recipes.common import group_stage
 from rlhf_recipes.common.arguments import PolicyAdapterConfig, StageSettings
-from rlhf_recipes.common.group_stage import GroupArguments
 from rlhf_recipes.common.parsing import RecipeParser, run
+from rlhf_recipes.methods import group
+from rlhf_recipes.methods.group import GroupArguments
 
 
 @dataclass
@@ -32,12 +32,16 @@ class RLOOConfig(StageSettings, trl.RLOOConfig):
 
 def main(script_args: GroupArguments, training_args: RLOOConfig, model_args: PolicyAdapterConfig):
     """Optimise the policy adapter with RLOO; save it with the merged policy under `output_dir`."""
-    return group_stage.train(RLOOTrainer, "rloo", script_args, training_args, model_args)
+    return group.train(RLOOTrainer, STAGE, script_args, training_args, model_args)
 
 
 def make_parser() -> RecipeParser:
     return RecipeParser((GroupArguments, RLOOConfig, PolicyAdapterConfig))
 
+
+STAGE = group.stage(
+    "rloo", "REINFORCE leave-one-out against the reward model (TRL RLOOTrainer), no value model", make_parser, main
+)
 
 if __name__ == "__main__":
     run(main, make_parser)
