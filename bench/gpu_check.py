@@ -112,7 +112,7 @@ def measured_rows(report: dict) -> str:
     """The measured table the READMEs show: per model and stage, speed, MFU, PPO's split and peak memory."""
     lines = ["| model | stage | variant | tokens/s or episodes/s | TFLOP/s | MFU | PPO generation share | peak GPU GB |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
-    cell = lambda value, fmt: "–" if value is None else fmt.format(value)
+    cell = lambda value, fmt: "–" if value is None else fmt.format(value)  # noqa: E731
     for results in report["bench"].values():
         model = results["model"]
         for row in results["rows"]:

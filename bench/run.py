@@ -74,8 +74,8 @@ def prepare(name: str, folder: Path) -> str:
         pairs = [{**p, "chosen": long_response(rng, preset["response_words"]),
                   "rejected": long_response(rng, preset["response_words"])} for p in pairs]  # fmt: skip
     write_jsonl(folder / "sft.jsonl", sft)
-    user = lambda text: [{"role": "user", "content": text}]
-    assistant = lambda text: [{"role": "assistant", "content": text}]
+    user = lambda text: [{"role": "user", "content": text}]  # noqa: E731
+    assistant = lambda text: [{"role": "assistant", "content": text}]  # noqa: E731
     write_jsonl(folder / "sft_chat.jsonl", [{"prompt": user(r["prompt"]), "completion": assistant(r["response"])} for r in sft])
     write_jsonl(folder / "pairs.jsonl", pairs)
     write_jsonl(folder / "pairs_chat.jsonl", [{"prompt": user(p["prompt"]), "chosen": assistant(p["chosen"]),

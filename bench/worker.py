@@ -16,7 +16,7 @@ import time
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from bench.settings import STAGES
+from bench.settings import STAGES  # noqa: E402
 
 TIMES = {}
 SHAPE = {}
@@ -84,18 +84,23 @@ def stage_args(stage, out_dir, extra):
 
 
 def recipe(stage, model_dir, data_dir, out_dir, extra):
-    import importlib
-
     from rlhf_recipes.common.parsing import parse
+    from rlhf_recipes.common.stages import REWARD, SFT
 
-    module = importlib.import_module(f"rlhf_recipes.{stage}")
-    args = stage_args(stage, out_dir, extra)
-    if stage == "ppo":
-        args += ["--sft_model_path", model_dir, "--reward_model_path", f"{data_dir}/reward_model"]
-    else:
-        args += ["--model_name_or_path", model_dir]
+    declared = declaration(stage)
+    args = stage_args(stage, out_dir, extra) + [declared.reads.get(SFT, "--model_name_or_path"), model_dir]
+    if REWARD in declared.reads:
+        args += [declared.reads[REWARD], f"{data_dir}/reward_model"]
     args += ["--dataset_name", f"{data_dir}/{STAGES[stage]['data']}"]
-    module.main(*parse(module.make_parser(), args))
+    declared.main(*parse(declared.make_parser(), args))
+
+
+def declaration(stage: str):
+    """The stage's declaration (`rlhf_recipes.common.stages.Stage`): its parser and main, what it reads."""
+    from rlhf_recipes import methods
+    from rlhf_recipes.pipeline import FIRST_STAGES
+
+    return {**FIRST_STAGES, **methods.available()}[stage]
 
 
 def plain(stage, model_dir, data_dir, out_dir, extra):
@@ -106,8 +111,7 @@ def plain(stage, model_dir, data_dir, out_dir, extra):
 
     from rlhf_recipes.common.parsing import parse  # only to read the same YAML values
 
-    module = __import__(f"rlhf_recipes.{stage}", fromlist=["make_parser"])
-    _, training_args, model_args = parse(module.make_parser(), stage_args(stage, out_dir, extra))
+    _, training_args, model_args = parse(declaration(stage).make_parser(), stage_args(stage, out_dir, extra))
     lora = LoraConfig(r=model_args.lora_r, lora_alpha=model_args.lora_alpha, lora_dropout=model_args.lora_dropout,
                       target_modules="all-linear", task_type="SEQ_CLS" if stage == "reward" else "CAUSAL_LM")  # fmt: skip
     data = load_dataset("json", data_files=f"{data_dir}/{STAGES[stage]['plain_data']}")["train"]

@@ -3,6 +3,7 @@
     rlhf-recipes quickstart [--output-dir outputs/quickstart] [--seed S] [--force]
     rlhf-recipes pipeline recipes/<folder> [--methods ppo rloo grpo dpo] [--output-dir DIR] [--seed S] [--force]
     rlhf-recipes compare --policy DIR [DIR ...] --reference DIR --reward_model DIR --prompts FILE [--output_dir DIR]
+                         [--judge auto reward:PATH classifier:PATH:LABEL ...]
     rlhf-recipes score MODEL_DIR --prompt TEXT --response TEXT [--response TEXT ...] | --file FILE
     rlhf-recipes check-config accelerate_configs/<name>.yaml
     rlhf-recipes build-default [--output-dir DIR] [--ship]

@@ -15,11 +15,11 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from pathlib import Path
+from pathlib import Path  # noqa: E402
 
-import pytest
+import pytest  # noqa: E402
 
-from rlhf_recipes.quickstart import tiny_model
+from rlhf_recipes.quickstart import tiny_model  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 QUICKSTART = REPO / "recipes" / "quickstart"
@@ -78,7 +78,7 @@ def assert_only_the_adapter_trained(model, base_dir) -> None:
 
 def accelerate_launch(accelerate_config: str, stage: str, *args: str, launcher_args: tuple = (),
                       env: dict | None = None) -> str:  # fmt: skip
-    """`accelerate launch --config_file accelerate_configs/<name>.yaml -m rlhf_recipes.<stage>`; its log.
+    """`accelerate launch --config_file accelerate_configs/<name>.yaml -m <the stage's module>`; its log.
 
     The stage reads its quickstart YAML plus `args`; `launcher_args` go to accelerate (e.g. --num_processes).
     """
@@ -86,8 +86,12 @@ def accelerate_launch(accelerate_config: str, stage: str, *args: str, launcher_a
     import subprocess
     import sys
 
+    from rlhf_recipes import methods
+    from rlhf_recipes.pipeline import FIRST_STAGES
+
+    module = {**FIRST_STAGES, **methods.available()}[stage].main.__module__
     command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
-               str(REPO / "accelerate_configs" / f"{accelerate_config}.yaml"), *launcher_args, "-m", f"rlhf_recipes.{stage}",
+               str(REPO / "accelerate_configs" / f"{accelerate_config}.yaml"), *launcher_args, "-m", module,
                "--config", str(QUICKSTART / f"{stage}.yaml"), "--disable_tqdm", "true", *args]  # fmt: skip
     done = subprocess.run(command, env=os.environ | {"PYTHONPATH": str(REPO)} | (env or {}), capture_output=True,
                           text=True, timeout=600)  # fmt: skip

@@ -36,7 +36,7 @@ def test_notebook_runs_end_to_end(tmp_path, monkeypatch):
     output_dir = tmp_path / "quickstart"
     (parameters,) = [cell for cell in nb.cells if "parameters" in cell.metadata.get("tags", [])]
     parameters.source, count = re.subn(r"^OUTPUT_DIR = .*$", f'OUTPUT_DIR = "{output_dir}"', parameters.source,
-                                       flags=re.MULTILINE)  # fmt: skip
+                                       flags=re.M)  # fmt: skip
     assert count == 1
     # The kernel inherits this environment: offline (conftest), and the package from this checkout when it is
     # not installed.

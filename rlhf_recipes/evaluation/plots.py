@@ -5,7 +5,7 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt
+import matplotlib.pyplot as plt  # noqa: E402
 
 
 def plot_curves(log_history: list[dict], keys: dict[str, str], path: str | Path, title: str) -> Path | None:

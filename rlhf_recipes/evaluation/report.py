@@ -154,7 +154,7 @@ def compare(args: ReportArguments) -> dict:
         "repetition_ngram": args.repetition_ngram,
         "examples": examples,
         "reward_scores": {name: m["rewards"] for name, m in measured.items()},
-        "policy_output_dirs": named,  # their trainer_state.json hold the training curves
+        "policy_output_dirs": named,  # each holds the training curves its stage plotted
         "timings": {},
     }  # fmt: skip
 

@@ -24,8 +24,8 @@ from rlhf_recipes.common.reward_model import LabelScore
 
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")  # PPO is experimental in TRL 1.x: we know
 
-from trl.experimental.ppo import PPOConfig as TrlPPOConfig
-from trl.experimental.ppo import PPOTrainer as TrlPPOTrainer
+from trl.experimental.ppo import PPOConfig as TrlPPOConfig  # noqa: E402
+from trl.experimental.ppo import PPOTrainer as TrlPPOTrainer  # noqa: E402
 
 __all__ = ["ClassifierReward", "PPOTrainer", "TrlPPOConfig"]
 

@@ -185,7 +185,7 @@ def mood_coherence(model, tokenizer) -> float:
     batch = tokenizer([text for text, _ in probes], return_tensors="pt", padding=True, padding_side="left")
     with torch.no_grad():
         next_word = model(**batch).logits[:, -1].float().softmax(-1)
-    share = lambda i, mood: next_word[i, first_token[mood]].sum()
+    share = lambda i, mood: next_word[i, first_token[mood]].sum()  # noqa: E731
     same = torch.stack([share(i, mood) for i, (_, mood) in enumerate(probes)])
     other = torch.stack([share(i, opposite[mood]) for i, (_, mood) in enumerate(probes)])
     return ((same - other) / (same + other)).mean().item()
