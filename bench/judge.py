@@ -3,11 +3,11 @@
     python -m bench.judge [--seeds 3] [--work-dir DIR]
 
 Per seed: the quickstart pipeline (SFT -> reward -> PPO; complete stages in `--work-dir` are kept),
-then second reward models trained like the first but on rankings the policy never met: a fresh draw
-of as many rankings (other labelers' rankings of other samples) and of half as many. Then the report
-judges PPO against SFT with the gold labeler first and those reward models after it
-(`--judge auto reward:PATH ...`): each one's win rate, and how often it prefers the same response of
-a (PPO, SFT) pair as the gold labeler (`<judge>_agreement`). Prints the table; writes bench/JUDGE.json.
+then second reward models trained like the first but on rankings PPO was not optimized against: a
+fresh draw of as many rankings (other labelers' rankings of other samples) and of half as many. Then
+the report judges PPO against SFT with the gold labeler first and the reward models after it
+(`--judge auto reward:PATH ...`; the optimized one too, for comparison): each one's win rate, and how
+often it prefers the same response of a (PPO, SFT) pair as the gold labeler (`<judge>_agreement`). Prints the table; writes bench/JUDGE.json.
 """
 
 import argparse
@@ -45,7 +45,7 @@ def run_seed(seed: int, folder: Path) -> dict:
     from rlhf_recipes.pipeline import run_pipeline
 
     run_pipeline(RECIPES, folder, seed=seed)
-    judges = []
+    judges = [("the optimized one", folder / "reward")]  # for comparison: the reward model PPO was optimized against
     for index, (name, rows) in enumerate(SECOND.items()):
         out = folder / f"judge-reward-{index}"
         if not artifacts.is_complete(out):
@@ -62,7 +62,7 @@ def run_seed(seed: int, folder: Path) -> dict:
     figures = report.main(args)["policy_vs_reference"]
     row = {"seed": seed, "gold_win_rate": figures["gold_win_rate"], "reward_model_win_rate":
            figures["win_rate_reward_model"]}  # fmt: skip
-    for key, (name, out) in zip(("judge", "judge2"), judges):
+    for key, (name, out) in zip(("judge", "judge2", "judge3"), judges):
         accuracy = artifacts.read_json(out / artifacts.EVAL_FILE)["eval_accuracy"]
         row[name] = {"rm_accuracy": accuracy, "win_rate": figures[f"{key}_win_rate"],
                      "agreement": figures[f"{key}_agreement"]}  # fmt: skip
@@ -70,11 +70,11 @@ def run_seed(seed: int, folder: Path) -> dict:
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| second reward model | its held-out accuracy | agrees with gold | its win rate (gold's) |",
+    lines = ["| reward model as judge | its held-out accuracy | agrees with gold | its win rate (gold's) |",
              "| --- | --- | --- | --- |"]  # fmt: skip
     span = lambda values, fmt: (f"{fmt.format(statistics.median(values))} "  # noqa: E731
                                 f"({fmt.format(min(values))}-{fmt.format(max(values))})")
-    for name in SECOND:
+    for name in ("the optimized one", *SECOND):
         lines.append(f"| {name} | {span([r[name]['rm_accuracy'] for r in rows], '{:.3f}')} | "
                      f"{span([r[name]['agreement'] for r in rows], '{:.1%}')} | "
                      f"{span([r[name]['win_rate'] for r in rows], '{:.1%}')} "

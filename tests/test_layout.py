@@ -85,3 +85,13 @@ def test_common_holds_no_module_that_only_one_stage_uses():
         users = {room(p) for p, names in imports.items() if module in names and room(p) != "common"}
         used_in_common = any(module in names for p, names in imports.items() if room(p) == "common")
         assert used_in_common or not (len(users) == 1 and users <= set(STAGE_ROOMS)), f"{path} is used by {users} only"
+
+
+def test_the_readmes_layout_names_every_module():
+    readme = (REPO / "README.md").read_text()
+    layout = readme.split("## Layout", 1)[1].split("```", 2)[1]
+    named = {word.strip(",") for line in layout.splitlines() for word in line.split()}
+    nested = lambda p: len(p.relative_to(PACKAGE).parts) > 2 and f"{p.parent.name}/" in named  # noqa: E731
+    missing = [str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py")
+               if p.name != "__init__.py" and p.name not in named and not nested(p)]  # fmt: skip
+    assert missing == []  # a folder two levels down (common/formats/) may stand for its files

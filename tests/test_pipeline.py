@@ -120,11 +120,13 @@ def test_compare_command_writes_a_report(finished, small_recipes, tmp_path, caps
     cli.main(["compare", "--policy", str(out / "ppo"), str(out / "dpo" / artifacts.MERGED_DIR), "--reference",
               str(out / "sft"), "--reward-model", str(out / "reward"), "--prompts",
               str(small_recipes.parent / "held_out.jsonl"), "--output_dir", str(tmp_path / "cmp"),
-              "--samples_per_prompt", "1"])  # fmt: skip
+              "--samples_per_prompt", "1", "--judge", "auto", f"reward:{out / 'reward'}"])  # fmt: skip
     printed = capsys.readouterr().out
     assert "SFT vs RLHF on 16 held-out prompts" in printed
     assert "SFT       ppo       dpo" in printed
-    assert list(json.loads((tmp_path / "cmp" / "report.json").read_text())["methods"]) == ["ppo", "dpo"]
+    saved = json.loads((tmp_path / "cmp" / "report.json").read_text())
+    assert list(saved["methods"]) == ["ppo", "dpo"] and [j["name"] for j in saved["judges"]] == ["gold", "judge"]
+    assert "judge: agrees with gold" in printed and 0.0 <= saved["methods"]["dpo"]["judge_agreement"] <= 1.0
 
 
 def test_a_folder_without_the_stage_yamls_is_refused(tmp_path):
