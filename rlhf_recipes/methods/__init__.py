@@ -10,6 +10,8 @@ import pkgutil
 
 from rlhf_recipes.common.stages import Stage
 
+ORDER = ("ppo", "rloo", "grpo", "dpo")  # how help and tables list the built-in methods; others follow
+DEFAULT = ("ppo",)
 _registered: dict[str, Stage] = {}
 
 
@@ -20,14 +22,13 @@ def register(stage: Stage) -> Stage:
 
 
 def available() -> dict[str, Stage]:
-    """{name: declaration} of every method: this package's modules (in the order below), then registered ones."""
+    """{name: declaration} of every method: this package's modules (in ORDER, then by name), then registered ones."""
     found = {}
-    for module in sorted(pkgutil.iter_modules(__path__), key=lambda m: ORDER.index(m.name) if m.name in ORDER else 99):
+    modules = sorted(pkgutil.iter_modules(__path__), key=lambda m: (ORDER.index(m.name) if m.name in ORDER else 99,
+                                                                     m.name))  # fmt: skip
+    for module in modules:
         stage = getattr(importlib.import_module(f"{__name__}.{module.name}"), "STAGE", None)
         if stage is not None:
             found[stage.name] = stage
     return found | _registered
 
-
-ORDER = ("ppo", "rloo", "grpo", "dpo")  # how help and tables list the built-in methods; others follow by name
-DEFAULT = ("ppo",)
