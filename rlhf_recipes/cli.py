@@ -111,11 +111,13 @@ def build_default(args) -> None:
           f"mood coherence {info.get('mood_coherence')})")
 
 
-def make_parser() -> argparse.ArgumentParser:
+def make_parser(list_methods: bool = True) -> argparse.ArgumentParser:
+    """The command's parser; `list_methods` describes every method in the pipeline's help (which imports them all,
+    and TRL's trainers with them: seconds that `score` and `check-config` need not wait)."""
     from rlhf_recipes import methods as third_stages
 
-    available = third_stages.available()
-    listed = "; ".join(f"{name}: {stage.summary}" for name, stage in available.items())
+    listed = "; ".join(f"{name}: {stage.summary}" for name, stage in third_stages.available().items()) if (
+        list_methods) else "the methods `rlhf-recipes pipeline --help` lists"  # fmt: skip
     parser = argparse.ArgumentParser(prog="rlhf-recipes", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     start = commands.add_parser("quickstart", help="the whole pipeline on the built-in tiny default (CPU, minutes)")
@@ -159,7 +161,7 @@ def main(argv: list[str] | None = None) -> None:
         if argv[:1] == ["compare"]:  # its options are the report's dataclass fields, parsed like a stage's
             compare(argv[1:])
             return
-        args = make_parser().parse_args(argv)
+        args = make_parser(list_methods=argv[:1] in (["pipeline"], ["quickstart"])).parse_args(argv)
         args.func(args)
     except RecipeError as err:
         print(f"error: {err}", file=sys.stderr)
