@@ -14,7 +14,7 @@ from tests.conftest import QUICKSTART, REPO
 
 SEED = 1  # not the recipes' own 42: the result must not depend on one seed
 METHODS = ("ppo", "rloo", "grpo", "dpo")
-GOLD_WIN_BARS = {"ppo": 0.6, "rloo": 0.55, "grpo": 0.55, "dpo": 0.55}  # below each method's worst sweep run
+GOLD_WIN_BARS = {"ppo": 0.65, "rloo": 0.6, "grpo": 0.6, "dpo": 0.65}  # 5-9 points below each method's worst sweep run
 HACKING = REPO / "recipes" / "quickstart-reward-hacking"
 pytestmark = pytest.mark.quality
 
