@@ -54,12 +54,20 @@ def test_the_shipped_build_tells_the_moods_apart(tiny_dir):
     assert coherence == pytest.approx(tiny_model.build_info(tiny_dir)["mood_coherence"], abs=0.01)
 
 
+def test_the_shipped_build_does_not_repeat_the_word_before(tiny_dir):
+    model, tokenizer = AutoModelForCausalLM.from_pretrained(tiny_dir), AutoTokenizer.from_pretrained(tiny_dir)
+    chance = tiny_model.repeat_chance(model, tokenizer)
+    assert chance <= 0.08  # 1/8 for a build that cannot see which word came before (bench/QUALITY.md, experiment 26)
+    assert chance == pytest.approx(tiny_model.build_info(tiny_dir)["repeat_chance"], abs=0.005)
+
+
 @pytest.mark.slow
 @pytest.mark.quality
-def test_a_full_build_on_this_processor_learns_the_moods(tmp_path):
+def test_a_full_build_on_this_processor_learns_the_moods_and_not_to_repeat(tmp_path):
     """The builder itself, at full length under this process's CPU kernels, as `make tiny-model` runs it."""
     folder = tiny_model.build(tmp_path / "tiny")
     assert tiny_model.build_info(folder)["mood_coherence"] >= 0.6
+    assert tiny_model.build_info(folder)["repeat_chance"] <= 0.09  # default kernels 0.057, avx2 0.024; 0.124 before
 
 
 def test_changed_source_builds_its_own_model_in_the_cache_once(monkeypatch, tmp_path, caplog):

@@ -29,10 +29,11 @@ logger = get_logger(__name__)
 
 BUILTIN_TINY = "builtin:tiny"
 SEED = 0
-PRETRAIN_STEPS = 800
+PRETRAIN_STEPS = 2400
 PRETRAIN_LR = 5e-3
 MOOD_COHERENCE = 0.8
-MOOD_LISTS = 0.3  # share of the reviews replaced by a plain list of words of one mood
+MOOD_LISTS = 0.5  # share of the reviews replaced by a plain list of words of one mood
+MOOD_LIST_LENGTH = (6, 8)  # words in such a list, each named once (a mood has 6-8)
 SHIPPED = Path(__file__).resolve().parent / "tiny"
 BUILD_FILE = "build.json"  # what a build was made from: the source's fingerprint, the CPU kernels, the versions
 SHIPPED_CAPABILITY = "default"  # the shipped build's `ATEN_CPU_CAPABILITY`: the kernels every x86 processor has
@@ -98,10 +99,17 @@ def _pretraining_review(rng, topic: str) -> str:
     plateau whose length depended on float rounding: by step 800 under one processor's kernels,
     after 2,000 under another's or never (`mood_coherence` 0.00). In a list the mood is the previous
     word, the shortest path there is, and every build learns it within the first 200 steps.
+
+    A list names most of its mood's words, each once, so the LM learns to predict a word not yet used: it
+    must see which ones came before. Without that (lists of 3-6, 800 steps) it gave a repeat of the
+    previous word the same chance as any other word of its mood (12.4%, 1 in 8), so the SFT policy
+    repeated words and PPO, sharpened onto the reward model's favourites, repeated them 2-3 times as
+    often ("great and great"), a flaw the tiny reward model cannot see (bench/QUALITY.md, experiment 26).
     """
     mood = rng.choice(list(task.ADJECTIVES))
     if rng.random() < MOOD_LISTS:
-        return " ".join(rng.sample(task.ADJECTIVES[mood], rng.randint(3, 6))) + "."
+        length = min(rng.randint(*MOOD_LIST_LENGTH), len(task.ADJECTIVES[mood]))
+        return " ".join(rng.sample(task.ADJECTIVES[mood], length)) + "."
     every_word = [w for group in task.ADJECTIVES.values() for w in group]
     words: list[str] = []
     for _ in range(rng.randint(1, 4)):
@@ -171,31 +179,52 @@ def build_model(tokenizer, seed: int = SEED):
     return model
 
 
+_OPPOSITE = {"positive": "negative", "negative": "positive"}
+
+
+def _after_one_word(model, tokenizer):
+    """After "The <topic> was <word> and" for every topic and positive or negative word: the probes (word, mood),
+    each adjective's first token per mood, and the next token's probabilities."""
+    import torch
+
+    first_token = {mood: [tokenizer(" " + w, add_special_tokens=False)["input_ids"][0] for w in task.ADJECTIVES[mood]]
+                   for mood in _OPPOSITE}  # fmt: skip
+    probes = [(topic, word, mood) for topic in task.TOPICS for mood in _OPPOSITE for word in task.ADJECTIVES[mood]]
+    texts = [f"The {topic} was {word} and" for topic, word, _ in probes]
+    batch = tokenizer(texts, return_tensors="pt", padding=True, padding_side="left")
+    with torch.no_grad():
+        next_word = model(**batch).logits[:, -1].float().softmax(-1)
+    return [(word, mood) for _, word, mood in probes], first_token, next_word
+
+
 def mood_coherence(model, tokenizer) -> float:
     """How well the LM tells the moods apart, in [-1, 1]: after "The <topic> was <word> and", the share of the
     next word's probability on adjectives of <word>'s mood minus the share on the opposite mood (positive vs
     negative words). 0: every adjective is interchangeable to it; a well pre-trained build scores above 0.6."""
     import torch
 
-    opposite = {"positive": "negative", "negative": "positive"}
-    first_token = {mood: [tokenizer(" " + w, add_special_tokens=False)["input_ids"][0] for w in task.ADJECTIVES[mood]]
-                   for mood in opposite}  # fmt: skip
-    probes = [(f"The {topic} was {word} and", mood) for topic in task.TOPICS for mood in opposite
-              for word in task.ADJECTIVES[mood]]  # fmt: skip
-    batch = tokenizer([text for text, _ in probes], return_tensors="pt", padding=True, padding_side="left")
-    with torch.no_grad():
-        next_word = model(**batch).logits[:, -1].float().softmax(-1)
+    probes, first_token, next_word = _after_one_word(model, tokenizer)
     share = lambda i, mood: next_word[i, first_token[mood]].sum()  # noqa: E731
     same = torch.stack([share(i, mood) for i, (_, mood) in enumerate(probes)])
-    other = torch.stack([share(i, opposite[mood]) for i, (_, mood) in enumerate(probes)])
+    other = torch.stack([share(i, _OPPOSITE[mood]) for i, (_, mood) in enumerate(probes)])
     return ((same - other) / (same + other)).mean().item()
+
+
+def repeat_chance(model, tokenizer) -> float:
+    """How likely the LM repeats a word, in [0, 1]: after "The <topic> was <word> and", <word>'s share of the next
+    word's probability on <word>'s mood. 1/8 (one of the mood's 8 words): it cannot see which word came before;
+    0: it never repeats one, as its pre-training text never does."""
+    probes, first_token, next_word = _after_one_word(model, tokenizer)
+    shares = [next_word[i, first_token[mood][task.ADJECTIVES[mood].index(word)]] / next_word[i, first_token[mood]].sum()
+              for i, (word, mood) in enumerate(probes)]  # fmt: skip
+    return (sum(shares) / len(shares)).item()
 
 
 def build(output_dir: str | Path, seed: int = SEED) -> Path:
     """Build the tiny default into `output_dir` (written atomically; an existing folder is kept).
 
     Another `seed` gives another initialisation and pre-training order. `build.json` records the source's
-    fingerprint, the CPU kernels and versions it was built with, and its `mood_coherence`.
+    fingerprint, the CPU kernels and versions it was built with, its `mood_coherence` and `repeat_chance`.
     """
     import torch
 
@@ -211,7 +240,8 @@ def build(output_dir: str | Path, seed: int = SEED) -> Path:
         tokenizer.save_pretrained(staging)
         info = {"fingerprint": fingerprint(), "seed": seed, "pretrain_steps": PRETRAIN_STEPS,
                 "cpu_capability": torch.backends.cpu.get_cpu_capability().lower(), "torch": torch.__version__,
-                "mood_coherence": round(mood_coherence(model, tokenizer), 4)}  # fmt: skip
+                "mood_coherence": round(mood_coherence(model, tokenizer), 4),
+                "repeat_chance": round(repeat_chance(model, tokenizer), 4)}  # fmt: skip
         (staging / BUILD_FILE).write_text(json.dumps(info, indent=2) + "\n")
         try:
             staging.rename(output_dir)
