@@ -47,7 +47,7 @@ def print_summary(report: dict) -> None:
     print(f"\nSFT vs RLHF on {first['num_prompts']} held-out prompts x {first['samples_per_prompt']} samples")
     print("\n".join(figures.terminal(report)))
     print(f"reward model held-out accuracy: {report['reward_model'].get('eval_accuracy')}")
-    judge = (report.get("judges") or [{}])[0].get("label")
+    judge = (figures.first_judge(report) or {}).get("label")
     for warning in hacking.warnings(report["methods"], judge):
         print(f"WARNING: {warning}")
     if report.get("timings"):

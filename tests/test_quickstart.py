@@ -1,8 +1,8 @@
 """The quickstart as a user runs it: the real recipes, the built-in model and task, every stage.
 
 The bars sit below the worst run of the quality sweep over seeds and CPU kernels (`python -m
-bench.quality --cpu-capabilities default avx2`, bench/QUALITY.md: accuracy 1.00, gold win >= 71%,
-gold mean up by >= 0.24, RM win >= 84%, KL 0.76-0.94; each method's worst run in the four-method
+bench.quality --cpu-capabilities default avx2`, bench/QUALITY.md: accuracy 1.00, gold win >= 74.8%,
+gold mean up by >= 0.29, RM win >= 82%, KL 0.77-0.98; each method's worst run in the four-method
 sweep), with a margin; no single run's figures are asserted. CI runs them under two kinds of kernels.
 """
 
@@ -32,9 +32,9 @@ def test_quickstart_pipeline_improves_on_sft_as_the_gold_labeler_judges(quicksta
     assert report["reward_model"]["eval_accuracy"] >= 0.95
     assert figures["num_prompts"] >= 64
     assert figures["gold_well_formed_reference"] >= 0.9  # the SFT model learned the format
-    assert figures["gold_mean_policy"] > figures["gold_mean_reference"] + 0.1  # RLHF helped the "human"...
-    assert figures["gold_win_rate"] >= 0.6
-    assert figures["win_rate_reward_model"] >= 0.6  # ...and the reward model agrees in direction
+    assert figures["gold_mean_policy"] > figures["gold_mean_reference"] + 0.2  # RLHF helped the "human"...
+    assert figures["gold_win_rate"] >= 0.68
+    assert figures["win_rate_reward_model"] >= 0.7  # ...and the reward model agrees in direction
     assert not figures["reward_hacking"]
     assert 0 < figures["kl_mean"] < 5
     assert report["timings"]["total_s"] < 600

@@ -50,13 +50,17 @@ def judge_figures(name: str, rates: list[str] = (), first: str | None = None) ->
     return tuple(found)
 
 
+def first_judge(report: dict) -> dict | None:
+    """The report's first judge ({"name", "label", "rates"}), whose verdict decides `reward_hacking`; None if none."""
+    return (report.get("judges") or [None])[0]
+
+
 def table(report: dict, costs: bool = True) -> list[Figure]:
     """The figures of a report's table: the reward model's, each judge's, the drift, and (`costs`) the stage costs;
     only those some policy has."""
-    judges = report.get("judges", [])
-    first = judges[0]["name"] if judges else None
+    first = (first_judge(report) or {}).get("name")
     chosen = [*REWARD_MODEL]
-    for judge in judges:
+    for judge in report.get("judges", []):
         chosen += judge_figures(judge["name"], judge["rates"], None if judge["name"] == first else first)
     chosen += [*DRIFT, *(COSTS if costs else ())]
     return [f for f in chosen if any(m.get(f.key) is not None for m in report["methods"].values())]

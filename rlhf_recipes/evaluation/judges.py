@@ -72,7 +72,7 @@ class ClassifierJudge:
 
 
 def registered() -> dict:
-    """{name: Judge class} of the judges packages register."""
+    """{name: entry point} of the judges packages register (`.load()` gives the Judge class)."""
     return {point.name: point for point in entry_points(group=JUDGES)}
 
 

@@ -216,7 +216,7 @@ def write(report: dict, output_dir: str | Path) -> None:
     artifacts.write_json(output_dir / "report.json", report)
     plots.plot_distributions(report["reward_scores"], output_dir / "reward_distributions.png",
                              "Reward on held-out prompts", "reward model score")  # fmt: skip
-    methods, judge = report["methods"], _first_judge(report)
+    methods, judge = report["methods"], table.first_judge(report)
     key = f"{judge['name']}_win_rate" if judge else "win_rate_reward_model"
     plots.plot_tradeoff({name: (f["kl_mean"], f[key]) for name, f in methods.items()}, output_dir / TRADEOFF_PLOT,
                         f"win rate against SFT ({judge['label'] if judge else 'reward model'})")  # fmt: skip
@@ -229,13 +229,9 @@ def write(report: dict, output_dir: str | Path) -> None:
     logger.info(f"Report written to {output_dir / 'report.md'}")
 
 
-def _first_judge(report: dict) -> dict | None:
-    return (report.get("judges") or [None])[0]
-
-
 def markdown(report: dict, curves: dict[str, str]) -> str:
     """report.md: the methods table, the hacking verdicts and indicators, plots and samples side by side."""
-    methods, f, judge = report["methods"], report["policy_vs_reference"], _first_judge(report)
+    methods, f, judge = report["methods"], report["policy_vs_reference"], table.first_judge(report)
     lines = [
         "# SFT vs RLHF",
         "",
