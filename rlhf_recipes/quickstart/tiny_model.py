@@ -273,7 +273,7 @@ def resolve(model_name_or_path: str) -> str:
         return str(SHIPPED)
     logger.warning(f"{BUILTIN_TINY}: the shipped build ({SHIPPED}) was made from other source than this checkout's "
                    f"task.py and tiny_model.py, so a build of this source is used (in {cache_dir()}; built once, "
-                   "~1 min). `make tiny-model` regenerates the shipped one.")  # fmt: skip
+                   "~2 min). `make tiny-model` regenerates the shipped one.")  # fmt: skip
     return str(build(cached_folder()))
 
 
