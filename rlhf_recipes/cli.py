@@ -1,7 +1,10 @@
 """The `rlhf-recipes` command: the quickstart, the pipeline and the tools around the stages.
 
     rlhf-recipes quickstart [--output-dir outputs/quickstart] [--seed S] [--force]
-    rlhf-recipes pipeline recipes/<folder> [--methods ppo rloo grpo dpo] [--output-dir DIR] [--seed S] [--force]
+    rlhf-recipes pipeline recipes/<folder> [--methods ppo rloo grpo dpo] [--rounds N] [--output-dir DIR] [--seed S]
+                          [--force]
+    rlhf-recipes collect --policy DIR [DIR ...] --prompts FILE --output SHEET.jsonl [--num_responses K]
+    rlhf-recipes label SHEET.jsonl [--judge gold | reward:PATH] [--port 8765]
     rlhf-recipes compare --policy DIR [DIR ...] --reference DIR --reward_model DIR --prompts FILE [--output_dir DIR]
                          [--judge auto reward:PATH classifier:PATH:LABEL ...]
     rlhf-recipes score MODEL_DIR --prompt TEXT --response TEXT [--response TEXT ...] | --file FILE
@@ -26,6 +29,15 @@ def pipeline(args) -> dict:
 
     output_dir = Path(args.output_dir) if args.output_dir else None
     methods = tuple(args.methods or third_stages.DEFAULT)
+    if args.rounds > 1:
+        from rlhf_recipes import rounds
+
+        if output_dir is None:
+            raise RecipeError("--rounds needs --output-dir: each round writes its own folder under it.")
+        result = rounds.run_rounds(Path(args.recipes), output_dir, args.rounds, args.force, args.seed, methods)
+        print("\n" + rounds.markdown(result))
+        print(f"Rounds in {output_dir.resolve() / 'rounds.md'}")
+        return result
     report = run_pipeline(Path(args.recipes), output_dir, args.force, args.seed, methods=methods)
     print_summary(report)
     return report
@@ -52,6 +64,28 @@ def print_summary(report: dict) -> None:
         print(f"WARNING: {warning}")
     if report.get("timings"):
         print("times: " + ", ".join(f"{k[:-2]} {v:.0f}s" for k, v in report["timings"].items() if k.endswith("_s")))
+
+
+def collect(argv: list[str]) -> None:
+    from rlhf_recipes.common.parsing import parse
+    from rlhf_recipes.labeling import collect
+
+    parser = collect.make_parser()
+    parser.prog = "rlhf-recipes collect"
+    (args,) = parse(parser, argv)
+    collect.main(args)
+
+
+def label(argv: list[str]) -> None:
+    from rlhf_recipes.common.parsing import parse
+    from rlhf_recipes.labeling import label
+
+    parser = label.make_parser()
+    parser.prog = "rlhf-recipes label SHEET"
+    if argv[:1] and not argv[0].startswith("-"):  # the sheet, as the first word
+        argv = ["--sheet", argv[0], *argv[1:]]
+    (args,) = parse(parser, argv)
+    label.main(args)
 
 
 def compare(argv: list[str]) -> None:
@@ -124,18 +158,24 @@ def make_parser(list_methods: bool = True) -> argparse.ArgumentParser:
     start.add_argument("--output-dir", default="outputs/quickstart")
     start.add_argument("--force", action="store_true", help="redo stages whose output is complete")
     start.add_argument("--seed", type=int, help="every stage's seed (default: as the YAMLs say)")
-    start.set_defaults(func=quickstart)
+    start.set_defaults(func=quickstart, rounds=1)
     run = commands.add_parser("pipeline", help="sft -> reward -> ppo (or other methods) -> report from a recipe folder")
     run.add_argument("recipes", help="folder with sft.yaml, reward.yaml, a YAML per method and report.yaml")
     run.add_argument("--output-dir", help="put every stage's output under this folder (default: as the YAMLs say)")
     run.add_argument("--force", action="store_true", help="redo stages whose output is complete")
     run.add_argument("--seed", type=int, help="every stage's seed (default: as the YAMLs say)")
+    run.add_argument("--rounds", type=int, default=1, help="iterated RLHF: after the pipeline, N-1 rounds that rank "
+                     "the latest policy's samples and train again, as the folder's rounds.yaml says (default 1)")
     run.set_defaults(func=pipeline)
     for command in (start, run):
         command.add_argument("--methods", nargs="+", metavar="METHOD",
                              help="third stages to run from the same SFT and reward models and compare, one or more "
                              f"of {listed} (default: {' '.join(third_stages.DEFAULT)})")  # fmt: skip
     commands.add_parser("compare", help="SFT vs RLHF report (see `rlhf-recipes compare --help`)", add_help=False)
+    commands.add_parser("collect", help="sample K responses per prompt from policies into a ranking sheet",
+                        add_help=False)
+    commands.add_parser("label", help="rank a sheet on a local page (or with --judge) into the reward stage's file",
+                        add_help=False)
     rate = commands.add_parser("score", help="score prompt/response pairs with a reward model")
     rate.add_argument("model", help="a reward model folder (or the reward stage's output folder)")
     rate.add_argument("--prompt")
@@ -158,8 +198,9 @@ def main(argv: list[str] | None = None) -> None:
     logs.setup()
     argv = sys.argv[1:] if argv is None else argv
     try:
-        if argv[:1] == ["compare"]:  # its options are the report's dataclass fields, parsed like a stage's
-            compare(argv[1:])
+        dataclass_commands = {"compare": compare, "collect": collect, "label": label}
+        if argv[:1] and argv[0] in dataclass_commands:  # their options are dataclass fields, parsed like a stage's
+            dataclass_commands[argv[0]](argv[1:])
             return
         args = make_parser(list_methods=argv[:1] in (["pipeline"], ["quickstart"])).parse_args(argv)
         args.func(args)

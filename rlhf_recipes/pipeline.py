@@ -25,9 +25,10 @@ FIRST_STAGES = {stage.name: stage for stage in (sft.STAGE, reward.STAGE)}
 REPORT = "report"
 
 
-def chained(stages: dict, output_dir: Path) -> dict[str, list[str]]:
-    """{stage: command-line overrides} that put every stage (and the report) under `output_dir` and chain them."""
-    folders = {name: str(output_dir / name) for name in (*stages, REPORT)}
+def chained(stages: dict, output_dir: Path, reuse: dict[str, Path] | None = None) -> dict[str, list[str]]:
+    """{stage: command-line overrides} that put every stage (and the report) under `output_dir` and chain them;
+    a stage in `reuse` is read from the folder given there instead."""
+    folders = {name: str((reuse or {}).get(name, output_dir / name)) for name in (*stages, REPORT)}
     overrides = {name: stage.chained(folders) for name, stage in stages.items()}
     methods = [name for name in stages if name not in FIRST_STAGES]
     overrides[REPORT] = ["--output_dir", folders[REPORT], "--policy", *(folders[m] for m in methods),
@@ -38,12 +39,14 @@ def chained(stages: dict, output_dir: Path) -> dict[str, list[str]]:
 def run_pipeline(
     recipes: Path, output_dir: Path | None = None, force: bool = False, seed: int | None = None,
     overrides: dict[str, list[str]] | None = None, methods: tuple[str, ...] = third_stages.DEFAULT,
+    reuse: dict[str, Path] | None = None,
 ) -> dict:
     """Run the stages of `recipes`; returns the report.
 
     `output_dir` moves every stage's output under it; `seed` sets every stage's seed (the report's
     sampling too); `overrides` adds command-line overrides per stage, e.g. {"sft": ["--learning_rate", "1e-3"]};
-    `methods` names the third stages to run and compare. Without `output_dir`, the report compares the
+    `methods` names the third stages to run and compare; `reuse` names complete stages to read from other folders
+    instead of running them, e.g. {"sft": Path("outputs/quickstart/sft")} (with `output_dir`). Without `output_dir`, the report compares the
     policies the YAMLs' output folders name (report.yaml's `policy` is replaced by them).
     """
     recipes, methods, available = Path(recipes), tuple(dict.fromkeys(methods)), third_stages.available()
@@ -56,7 +59,7 @@ def run_pipeline(
     if missing:
         raise RecipeError(f"{recipes}: no {', '.join(s + '.yaml' for s in missing)}; this pipeline needs "
                           f"{', '.join(s + '.yaml' for s in (*stages, REPORT))}.")  # fmt: skip
-    chain = chained(stages, output_dir) if output_dir else {}
+    chain = chained(stages, output_dir, reuse) if output_dir else {}
     parsed = {}
     for name in (*stages, REPORT):  # every YAML is checked before the first stage starts
         extra = [*chain.get(name, []), *(["--seed", str(seed)] if seed is not None else []),
@@ -70,6 +73,10 @@ def run_pipeline(
     timings = artifacts.read_json(timings_path, {})
     for name, stage in stages.items():
         stage_dir = parsed[name][1].output_dir
+        if name in (reuse or {}):
+            if not artifacts.is_complete(stage_dir):
+                raise RecipeError(f"{name}: {stage_dir} was given to reuse, but holds no complete stage output.")
+            continue
         if artifacts.is_complete(stage_dir) and not force:
             logger.info(f"{name}: complete in {stage_dir}, skipped (force to redo).")
             continue

@@ -88,13 +88,31 @@ def _ranked_columns(names: list[str]) -> list[str] | None:
     return ranked if "prompt" in names and (ranked == ["responses"] or len(ranked) >= 2) else None
 
 
-def _ranking_to_pairs(row: dict, columns: list[str], where: str) -> list[dict]:
-    """A K-way ranking (best first) -> all K(K-1)/2 (better, worse) pairs."""
+def _ranking_to_pairs(row: dict, columns: list[str], where: str) -> list[dict | str]:
+    """A K-way ranking (best first) -> all K(K-1)/2 (better, worse) pairs; an optional `ties` cell names rank
+    positions that are equally good ("2=3", several groups separated by spaces): their pairs are counted, not used."""
     ranked = row["responses"] if columns == ["responses"] else [row[c] for c in columns]
-    ranked = [r for r in ranked or [] if r is not None and str(r).strip()]
+    tied = _tie_groups(row.get("ties"), len(ranked or []), where)
+    ranked = [(r, tied.get(i, i)) for i, r in enumerate(ranked or []) if r is not None and str(r).strip()]
     if len(ranked) < 2:
         raise RecipeError(f"{where}: a ranking needs at least two responses, found {len(ranked)}.")
-    return [{"prompt": row["prompt"], "chosen": better, "rejected": worse} for better, worse in combinations(ranked, 2)]
+    return [{"prompt": row["prompt"], "chosen": better, "rejected": worse} if group_b != group_w else "tied ranks"
+            for (better, group_b), (worse, group_w) in combinations(ranked, 2)]  # fmt: skip
+
+
+def _tie_groups(cell, size: int, where: str) -> dict[int, int]:
+    """{position: its group's first position} of the `ties` cell (positions 0-based); empty cell: no ties."""
+    groups = {}
+    for group in str(cell or "").split():
+        try:
+            positions = [int(p) - 1 for p in group.split("=")]
+        except ValueError:
+            positions = []
+        if len(positions) < 2 or not all(0 <= p < size for p in positions):
+            raise RecipeError(f"{where}: ties {cell!r}: expected rank positions 1-{size} joined by '=' (\"2=3\"), "
+                              "several groups separated by spaces.")  # fmt: skip
+        groups |= {p: min(positions) for p in positions}
+    return groups
 
 
 def _scored_columns(names: list[str]) -> list[tuple[str, str]] | None:
@@ -128,7 +146,7 @@ PREFERENCE_FORMATS = (
     Format("chosen/rejected transcripts", ("chosen", "rejected"), _transcript_pair,
            "whole transcripts sharing their prompt, Anthropic HH"),
     Format("ranked responses", ("prompt", "*response*", "responses"), _ranking_to_pairs,
-           "two or more `*response*` columns best first, or a `responses` list", find=_ranked_columns),
+           "two or more `*response*` columns best first, or a `responses` list; optional `ties`", find=_ranked_columns),
     Format("scored answers", ("answer_0", "answer_1", "score_0", "score_1"), _scores_to_pairs,
            "and more pairs, with `prompt` or `question`, WebGPT", find=_scored_columns),
 )  # fmt: skip
