@@ -3,6 +3,7 @@
     python -m bench.quality --seeds 5 --cpu-capabilities default avx2 [avx512] [--recipes recipes/quickstart]
     python -m bench.quality --seeds 3 --cpu-capabilities default avx2 --methods ppo rloo grpo dpo
     python -m bench.quality --seeds 5 --cpu-capabilities default avx2 --rebuild-tiny 1   # fresh builds, not the shipped one
+    python -m bench.quality --seeds 5 --cpu-capabilities default avx2 --rounds 2   # iterated RLHF, per round
 
 Runs the whole pipeline (SFT -> reward -> PPO, or every method of `--methods` from the same SFT
 and reward models -> report) once per seed, every stage's seed set to it, each in a fresh process
@@ -12,7 +13,9 @@ an empty cache per capability. The runs start from the tiny model shipped in the
 user's do; `--rebuild-tiny K` instead builds K tiny models (pre-training seeds 0..K-1) under each
 capability first, as machines did before the build was shipped. Writes bench/QUALITY.json (every
 run) and the sweep's table in bench/QUALITY.md (between its markers); with `--methods`,
-bench/METHODS.json and the comparison table (median and range per method).
+bench/METHODS.json and the comparison table (median and range per method); with `--rounds N`,
+bench/ROUNDS.json and a table per round (`rlhf_recipes.rounds`: gold win against SFT and the round
+before, the reward model's accuracy on held-out policy samples, repetition, stage time).
 """
 
 import argparse
@@ -33,6 +36,7 @@ REPO = BENCH.parent
 SEEDS = (42, 1, 2, 3, 4, 5, 6, 7, 8, 9)  # 42 first: the recipes' own seed
 MARKERS = ("<!-- sweep:start -->", "<!-- sweep:end -->")
 METHOD_MARKERS = ("<!-- methods:start -->", "<!-- methods:end -->")
+ROUND_MARKERS = ("<!-- rounds:start -->", "<!-- rounds:end -->")
 CAPABILITIES = ("default", "avx2", "avx512")  # ATEN_CPU_CAPABILITY values on x86
 # The report's figures (one table: rlhf_recipes.evaluation.figures) and a run's own; stage time is the sum of
 # the four stages' seconds.
@@ -57,12 +61,21 @@ METHOD_COLUMNS = tuple(FIGURES[key] for key in ("gold_win_rate", "kl_mean", "gol
                                                  "win_rate_reward_model", "stage_s"))  # fmt: skip
 
 
-def run_one(recipes: Path, output_dir: Path, seed: int, tiny_seed: int | None, methods: tuple[str, ...]) -> dict:
-    """One pipeline run in this process (from the shipped tiny model, or the cached build `tiny_seed`); its figures."""
+def run_one(recipes: Path, output_dir: Path, seed: int, tiny_seed: int | None, methods: tuple[str, ...],
+            rounds: int = 1) -> dict:  # fmt: skip
+    """One pipeline run in this process (from the shipped tiny model, or the cached build `tiny_seed`); its figures.
+    With `rounds` > 1, iterated RLHF from the shipped tiny model: its rounds' figures."""
     import torch
 
     from rlhf_recipes.pipeline import run_pipeline
     from rlhf_recipes.quickstart import tiny_model
+
+    if rounds > 1:
+        from rlhf_recipes.rounds import run_rounds
+
+        result = run_rounds(recipes, output_dir, rounds, force=True, seed=seed, methods=methods)
+        return {"seed": seed, "cpu_capability": torch.backends.cpu.get_cpu_capability().lower(),
+                "rounds": result["rounds"], "settings": result["settings"]}  # fmt: skip
 
     if tiny_seed is None:
         overrides, tiny_dir = {}, tiny_model.resolve(tiny_model.BUILTIN_TINY)
@@ -110,7 +123,7 @@ def child(command: list[str], env: dict, log: Path) -> str:
 
 
 def sweep(recipes: Path, seeds: list[int], capabilities: list[str], tiny_seeds: list[int | None], work_dir: Path,
-          methods: list[str]) -> list[dict]:  # fmt: skip
+          methods: list[str], rounds: int = 1) -> list[dict]:  # fmt: skip
     """Every (capability, build, seed) in a fresh process under that capability, with an empty cache per capability."""
     runs = []
     for capability in capabilities:
@@ -125,11 +138,16 @@ def sweep(recipes: Path, seeds: list[int], capabilities: list[str], tiny_seeds: 
             for seed in seeds:
                 name = f"{capability}-{'shipped' if tiny_seed is None else f'build{tiny_seed}'}-seed{seed}"
                 command = ["--one", str(seed), "" if tiny_seed is None else str(tiny_seed), "--recipes", str(recipes),
-                           "--work-dir", str(work_dir / name), "--methods", *methods]  # fmt: skip
+                           "--work-dir", str(work_dir / name), "--rounds", str(rounds), "--methods", *methods]  # fmt: skip
                 start = time.perf_counter()
                 run = json.loads(child(command, env, work_dir / f"{name}.log"))
                 run["wall_s"], run["tiny_build_s"] = round(time.perf_counter() - start, 1), build_s
                 runs.append(run)
+                if rounds > 1:
+                    print(f"{capability} seed {seed}: " + "; ".join(
+                        f"round {r}: gold win {f['gold_win_vs_sft']:.3f}, probe {f['probe_accuracy']}, repeats "
+                        f"{f['repeated_word_rate']:.3f}" for r, f in run["rounds"].items()), flush=True)  # fmt: skip
+                    continue
                 print(" ".join(f"{key}={run[key]}" for key in ("cpu_capability", "tiny", "seed", "rm_accuracy",
                                                                "gold_win_rate", "kl_mean", "stage_s")), flush=True)  # fmt: skip
     return runs
@@ -189,6 +207,22 @@ def method_table(runs: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def round_table(runs: list[dict]) -> str:
+    """Per round: median (min-max) over the runs of each of the rounds' figures."""
+    from rlhf_recipes.rounds import COLUMNS as ROUND_COLUMNS
+
+    lines = ["| round | " + " | ".join(label for label, _, _ in ROUND_COLUMNS) + " |",
+             "|" + " --- |" * (len(ROUND_COLUMNS) + 1)]  # fmt: skip
+    for r in runs[0]["rounds"]:
+        cells = []
+        for _, key, fmt in ROUND_COLUMNS:
+            values = [run["rounds"][r][key] for run in runs if run["rounds"][r].get(key) is not None]
+            cells.append(f"{fmt.format(statistics.median(values))} ({fmt.format(min(values))}–"
+                         f"{fmt.format(max(values))})" if values else "–")  # fmt: skip
+        lines.append(f"| {r} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def write_markdown(path: Path, markers: tuple[str, str], body: str, hardware: str) -> None:
     """Put a table between `markers` in QUALITY.md (the experiment log around it stays)."""
     block = "\n".join([markers[0], "", hardware, "", body, "", markers[1]])
@@ -211,14 +245,17 @@ def main() -> None:
     parser.add_argument("--recipes", type=Path, default=REPO / "recipes" / "quickstart")
     parser.add_argument("--work-dir", type=Path, help="where the runs go (default: a temporary folder)")
     parser.add_argument("--methods", nargs="+", default=["ppo"], help="third stages to run and compare (default: ppo)")
-    parser.add_argument("--output", type=Path, help="default: bench/QUALITY.json, with --methods bench/METHODS.json")
+    parser.add_argument("--rounds", type=int, default=1, help="iterated RLHF: this many rounds per run (the recipe "
+                        "folder's rounds.yaml; the first method)")  # fmt: skip
+    parser.add_argument("--output", type=Path, help="default: bench/QUALITY.json, with --methods bench/METHODS.json, "
+                        "with --rounds bench/ROUNDS.json")  # fmt: skip
     parser.add_argument("--markdown", type=Path, default=BENCH / "QUALITY.md")
     parser.add_argument("--one", nargs=2, metavar=("SEED", "TINY_SEED"), help=argparse.SUPPRESS)
     parser.add_argument("--build", type=int, metavar="TINY_SEED", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         seed, tiny_seed = int(args.one[0]), int(args.one[1]) if args.one[1] else None
-        print(json.dumps(run_one(args.recipes, args.work_dir, seed, tiny_seed, tuple(args.methods))))
+        print(json.dumps(run_one(args.recipes, args.work_dir, seed, tiny_seed, tuple(args.methods), args.rounds)))
         return
     if args.build is not None:
         print(build_one(args.build))
@@ -244,7 +281,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="quality-") as tmp:
         work_dir = args.work_dir or Path(tmp)
         work_dir.mkdir(parents=True, exist_ok=True)
-        runs = sweep(args.recipes.resolve(), list(SEEDS[: args.seeds]), capabilities, tiny_seeds, work_dir, args.methods)
+        runs = sweep(args.recipes.resolve(), list(SEEDS[: args.seeds]), capabilities, tiny_seeds, work_dir, args.methods,
+                     args.rounds)  # fmt: skip
+    if args.rounds > 1:
+        hardware += f" {args.rounds} rounds per run ({args.methods[0]})."
+        (args.output or BENCH / "ROUNDS.json").write_text(json.dumps({"hardware": hardware, "runs": runs}, indent=2)
+                                                          + "\n")  # fmt: skip
+        write_markdown(args.markdown, ROUND_MARKERS, round_table(runs), hardware)
+        print(round_table(runs))
+        return
     stats = summary(runs)
     builds = {(r["cpu_capability"], r["tiny"]): r["tiny_build_s"] for r in runs if r["tiny_build_s"] is not None}
     if builds:

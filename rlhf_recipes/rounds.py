@@ -29,7 +29,7 @@ from rlhf_recipes.evaluation import report as reporting
 from rlhf_recipes.evaluation import sampling
 from rlhf_recipes.labeling import collect, label
 from rlhf_recipes.labeling import sheet as sheets
-from rlhf_recipes.pipeline import REPORT, run_pipeline
+from rlhf_recipes.pipeline import FIRST_STAGES, REPORT, run_pipeline
 
 logger = get_logger(__name__)
 ROUNDS_FILE = "rounds.yaml"
@@ -69,7 +69,7 @@ def run_rounds(recipes: Path, output_dir: Path, rounds: int, force: bool = False
     (args,) = parse(RecipeParser((RoundsArguments,)), ["--config", str(recipes / ROUNDS_FILE)])
     method, base_seed = methods[0], 42 if seed is None else seed
     reports = {1: run_pipeline(recipes, output_dir, force, seed, methods=methods)}
-    rankings = [_recipe_rankings(recipes, seed)]
+    rankings = [_recipe_rankings(recipes)]
     folders = {1: {SFT: output_dir / SFT, REWARD: output_dir / REWARD, method: output_dir / method}}
     summary = {1: _round_figures(reports[1], method, None, None, reports[1].get("timings", {}))}
     for r in range(2, rounds + 1):
@@ -111,11 +111,9 @@ def _labelled(args: RoundsArguments, policy: Path, prompts: str, path: Path, row
     return sheet
 
 
-def _recipe_rankings(recipes: Path, seed: int | None) -> str:
+def _recipe_rankings(recipes: Path) -> str:
     """The dataset the recipe's reward stage reads."""
-    from rlhf_recipes import reward
-
-    parsed = parse(reward.make_parser(), ["--config", str(recipes / f"{REWARD}.yaml")])
+    parsed = parse(FIRST_STAGES[REWARD].make_parser(), ["--config", str(recipes / f"{REWARD}.yaml")])
     return parsed[0].dataset_name
 
 

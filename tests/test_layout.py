@@ -1,8 +1,8 @@
 """The architecture, checked: thin stage modules that declare themselves, and imports that only run downwards.
 
 Layers, from the bottom: `common/` (what every stage uses), `evaluation/` (the report), then the stages
-(`sft.py`, `reward.py`, `methods/`) beside the quickstart's world (`quickstart/`), then `pipeline.py`,
-then `cli.py`. A module imports its own room and the layers below it, never one above or beside it.
+(`sft.py`, `reward.py`, `methods/`) beside the quickstart's world (`quickstart/`) and the labeling of
+samples (`labeling/`), then `pipeline.py`, then `rounds.py` (iterated RLHF), then `cli.py`. A module imports its own room and the layers below it, never one above or beside it.
 """
 
 import ast
@@ -13,7 +13,8 @@ from rlhf_recipes import methods
 from tests.conftest import REPO
 
 PACKAGE = REPO / "rlhf_recipes"
-RANK = {"common": 0, "evaluation": 1, "quickstart": 2, "sft": 2, "reward": 2, "methods": 2, "pipeline": 3, "cli": 4}
+RANK = {"common": 0, "evaluation": 1, "quickstart": 2, "sft": 2, "reward": 2, "methods": 2, "labeling": 2,
+        "pipeline": 3, "rounds": 4, "cli": 5}
 STAGE_ROOMS = ("sft", "reward", "methods")
 
 

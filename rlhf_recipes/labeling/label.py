@@ -15,7 +15,6 @@ from itertools import groupby
 
 from rlhf_recipes.common.logs import get_logger
 from rlhf_recipes.common.parsing import RecipeParser
-from rlhf_recipes.evaluation import judges, sampling
 from rlhf_recipes.labeling import sheet as sheets
 
 logger = get_logger(__name__)
@@ -55,6 +54,8 @@ def main(args: LabelArguments) -> dict:
 def rank_with_judge(sheet: sheets.Sheet, spec: str) -> int:
     """Rank the rows `spec` has not ranked yet by the judge's scores (best first, equal scores tied); returns how
     many it ranked."""
+    from rlhf_recipes.evaluation import judges, sampling  # torch and the models: not needed to serve the page
+
     done = {row_id for row_id, _ in sheets.current(sheets.read_answers(sheet), spec)}
     todo = [row for row in sheet.rows if row["id"] not in done]
     if not todo:
