@@ -7,7 +7,8 @@ Round r (r >= 2), in `<output_dir>/round<r>/`, as `<recipes>/rounds.yaml` (`Roun
 2. `label` with the judge (the gold labeler on the built-in task) -> `sheet.rankings.csv`;
 3. the reward stage on the recipe's rankings plus every round's new ones (`preferences.jsonl`), from
    the SFT model (`reward_start: fresh`) or the last reward model (`continue`);
-4. the third stage again, from the SFT model (`policy_start: sft`) or the last policy (`last`), and its report.
+4. the third stage again (its YAML with `method_overrides`), from the SFT model (`policy_start: sft`) or the last
+   policy (`last`), and its report.
 Each round is measured against SFT and against the round before, and its reward models on held-out
 rankings of the latest policy's samples (`probe.jsonl`, on the report's prompts): `rounds.json`, `rounds.md`.
 Finished steps are reused on a rerun, as the pipeline's stages are.
@@ -51,6 +52,8 @@ class RoundsArguments:
         "sft", "last"]})  # fmt: skip
     reward_start: str = field(default="fresh", metadata={"help": "Each round's reward model starts from the SFT model "
                               "(fresh) or the last reward model (continue)", "choices": ["fresh", "continue"]})
+    method_overrides: list[str] = field(default_factory=list, metadata={"help": "Command-line overrides of the third "
+                                        "stage's YAML in later rounds, e.g. [--kl_coef, '0.1']"})  # fmt: skip
 
     def __post_init__(self):
         problems = [f"{name}: expected one of {allowed}, got {value!r}." for name, value, allowed in (
@@ -86,8 +89,9 @@ def run_rounds(recipes: Path, output_dir: Path, rounds: int, force: bool = False
                                                            stage.reads else {})  # fmt: skip
         if args.reward_start == "continue":
             overrides[REWARD] += ["--model_name_or_path", str(last[REWARD])]
+        overrides.setdefault(method, []).extend(args.method_overrides)
         if args.policy_start == "last":
-            overrides.setdefault(method, []).extend([stage.reads[SFT], str(last[method])])
+            overrides[method] += [stage.reads[SFT], str(last[method])]
         reports[r] = run_pipeline(recipes, here, force, seed, overrides, (method,), reuse={SFT: folders[1][SFT]})
         folders[r] = {SFT: folders[1][SFT], REWARD: here / REWARD, method: here / method}
         vs_previous = _compare(recipes, here / method, last[method], here / REWARD, here / VS_PREVIOUS, seed)

@@ -136,3 +136,25 @@ def test_a_reward_stage_trains_on_the_labelled_sheet_unchanged(tmp_path, tiny_di
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     assert len(losses) >= 4 and losses[-1] < losses[0]
     assert (tmp_path / "reward" / "merged" / "config.json").exists()
+
+
+def test_rounds_need_their_yaml_and_valid_starts(tmp_path):
+    from rlhf_recipes.common.parsing import RecipeParser, parse
+    from rlhf_recipes.rounds import RoundsArguments, run_rounds
+
+    with pytest.raises(RecipeError, match="no rounds.yaml; --rounds needs one"):
+        run_rounds(tmp_path, tmp_path / "out", 2)
+    (tmp_path / "rounds.yaml").write_text("prompts: p.csv\nprobe_prompts: q.csv\npolicy_start: best\n")
+    with pytest.raises(RecipeError, match="policy_start: expected one of \\('sft', 'last'\\), got 'best'"):
+        parse(RecipeParser((RoundsArguments,)), ["--config", str(tmp_path / "rounds.yaml")])
+    with pytest.raises(SystemExit):
+        cli.main(["pipeline", str(QUICKSTART), "--rounds", "2"])  # no --output-dir: each round needs a folder
+
+
+def test_the_shipped_rounds_yaml_parses_into_its_settings():
+    from rlhf_recipes.common.parsing import RecipeParser, parse
+    from rlhf_recipes.rounds import ROUNDS_FILE, RoundsArguments
+
+    (args,) = parse(RecipeParser((RoundsArguments,)), ["--config", str(QUICKSTART / ROUNDS_FILE)])
+    assert args.judge == "gold" and args.method_overrides == ["--kl_coef", "0.1"] and args.rows_per_prompt == 32
+    assert (QUICKSTART.parents[1] / args.prompts).exists() and (QUICKSTART.parents[1] / args.probe_prompts).exists()
