@@ -158,3 +158,13 @@ def test_the_shipped_rounds_yaml_parses_into_its_settings():
     (args,) = parse(RecipeParser((RoundsArguments,)), ["--config", str(QUICKSTART / ROUNDS_FILE)])
     assert args.judge == "gold" and args.method_overrides == ["--kl_coef", "0.1"] and args.rows_per_prompt == 32
     assert (QUICKSTART.parents[1] / args.prompts).exists() and (QUICKSTART.parents[1] / args.probe_prompts).exists()
+
+
+def test_collect_and_label_name_a_missing_policy_or_sheet(tmp_path, prompts_file, capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["collect", "--policy", str(tmp_path / "no-model"), "--prompts", str(prompts_file), "--output",
+                  str(tmp_path / "sheet.jsonl")])  # fmt: skip
+    assert "policy: " in capsys.readouterr().err and not (tmp_path / "sheet.jsonl").exists()
+    with pytest.raises(SystemExit):
+        cli.main(["label", str(tmp_path / "sheet.jsonl"), "--judge", "gold"])
+    assert "sheet.jsonl: no such sheet; make one with `rlhf-recipes collect`." in capsys.readouterr().err

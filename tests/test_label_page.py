@@ -14,10 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from rlhf_recipes import reward
 from rlhf_recipes.common import files, formats
 from rlhf_recipes.common.errors import RecipeError
 from rlhf_recipes.labeling import server
 from rlhf_recipes.labeling import sheet as sheets
+from tests.conftest import QUICKSTART, run_stage
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
@@ -179,7 +181,7 @@ def browser(tmp_path):
     driver.quit()
 
 
-def test_a_person_ranks_a_sheet_on_the_page_through_a_crash(browser, tmp_path):
+def test_a_person_ranks_a_sheet_on_the_page_through_a_crash(browser, tmp_path, tiny_dir):
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
@@ -295,3 +297,8 @@ def test_a_person_ranks_a_sheet_on_the_page_through_a_crash(browser, tmp_path):
     rows = files.load_rows(str(sheet.rankings_path))
     assert rows["Labeler"] == ["ann", "bob", "ann", "ann"] and rows["Ties"] == ["", "", "", "1=2"]
     assert len(formats.to_preference_pairs(rows, str(sheet.rankings_path))) == 11
+    # ...and a reward stage trains on it as it is.
+    trainer = run_stage(reward, QUICKSTART / "reward.yaml", "--model_name_or_path", tiny_dir, "--dataset_name",
+                        str(sheet.rankings_path), "--output_dir", str(tmp_path / "reward"), "--max_steps", "4",
+                        "--per_device_train_batch_size", "4", "--logging_steps", "1", "--eval_strategy", "no")  # fmt: skip
+    assert trainer.state.global_step == 4 and (tmp_path / "reward" / "merged" / "config.json").exists()

@@ -9,12 +9,16 @@ sweep), with a margin; no single run's figures are asserted. CI runs them under 
 import pytest
 import torch
 
+from rlhf_recipes.labeling import sheet as sheets
 from rlhf_recipes.pipeline import run_pipeline
+from rlhf_recipes.rounds import run_rounds
 from tests.conftest import QUICKSTART, REPO
 
 SEED = 1  # not the recipes' own 42: the result must not depend on one seed
 METHODS = ("ppo", "rloo", "grpo", "dpo")
 GOLD_WIN_BARS = {"ppo": 0.65, "rloo": 0.6, "grpo": 0.6, "dpo": 0.65}  # 5-9 points below each method's worst sweep run
+# Round 2 against round 1, below the worst run of the rounds sweep (bench/QUALITY.md, "Iterated RLHF") with a margin.
+ROUND_BARS = {"gold_win": 0.78, "win_vs_previous": 0.55, "probe_gain": 0.0}
 HACKING = REPO / "recipes" / "quickstart-reward-hacking"
 pytestmark = pytest.mark.quality
 
@@ -84,3 +88,23 @@ def test_reward_hacking_recipe_is_flagged(quickstart, tmp_path):
         assert figures["gold_mean_policy"] < figures["gold_mean_reference"]
         assert figures["hacking_indicators"]["suspected"]  # the indicators that need no gold labeler agree
         assert f"**Reward hacking ({name}):**" in text and f"**Suspected reward hacking ({name}):**" in text
+
+
+@pytest.mark.slow
+def test_a_second_round_on_the_policys_own_samples_beats_the_first(quickstart):
+    """Iterated RLHF from the same first round: rankings of PPO's own samples teach the new reward model the repeated
+    word it was blind to, and PPO against it beats round 1 (bars below the worst run of the rounds sweep)."""
+    _, output_dir = quickstart
+    result = run_rounds(QUICKSTART, output_dir, 2, seed=SEED, methods=("ppo",))
+    second = result["rounds"][2]
+    assert second["probe_accuracy"] >= second["probe_accuracy_previous_reward_model"] + ROUND_BARS["probe_gain"]
+    assert second["gold_win_vs_sft"] >= ROUND_BARS["gold_win"]
+    assert second["gold_win_vs_previous"] > ROUND_BARS["win_vs_previous"]
+    sheet = sheets.load(output_dir / "round2" / "sheet.jsonl")
+    assert len(sheet.rows) >= 4000 and sheet.rankings_path.exists()
+    assert "| 2 |" in (output_dir / "rounds.md").read_text()
+    trained = [output_dir / "round2" / stage / "merged" / "model.safetensors" for stage in ("reward", "ppo")]
+    stamps = [path.stat().st_mtime for path in (sheet.path, sheet.answers_path, *trained)]
+    again = run_rounds(QUICKSTART, output_dir, 2, seed=SEED, methods=("ppo",))  # a rerun reuses the finished round
+    assert [path.stat().st_mtime for path in (sheet.path, sheet.answers_path, *trained)] == stamps
+    assert again["rounds"][2]["probe_accuracy"] == second["probe_accuracy"]
