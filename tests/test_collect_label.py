@@ -168,3 +168,17 @@ def test_collect_and_label_name_a_missing_policy_or_sheet(tmp_path, prompts_file
     with pytest.raises(SystemExit):
         cli.main(["label", str(tmp_path / "sheet.jsonl"), "--judge", "gold"])
     assert "sheet.jsonl: no such sheet; make one with `rlhf-recipes collect`." in capsys.readouterr().err
+
+
+def test_a_reward_model_ranks_a_sheet_as_its_scores_order_the_responses(tmp_path, trained_reward):
+    from rlhf_recipes.common.reward_model import RewardModel
+
+    _, reward_dir = trained_reward
+    sheet = small_sheet(tmp_path)
+    spec = f"reward:{reward_dir}"
+    label.main(label.LabelArguments(sheet=str(sheet.path), judge=spec))
+    model = RewardModel(str(reward_dir / "merged"))
+    for row, event in zip(sheet.rows, sheets.read_answers(sheet)):
+        scores = model.score([row["prompt"]] * 3, [r["text"] for r in row["responses"]])
+        assert event["labeler"] == spec
+        assert [i for group in event["ranking"] for i in group] == sorted(range(3), key=lambda i: -scores[i])
