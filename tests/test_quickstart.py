@@ -41,7 +41,7 @@ def test_quickstart_pipeline_improves_on_sft_as_the_gold_labeler_judges(quicksta
     assert figures["win_rate_reward_model"] >= 0.7  # ...and the reward model agrees in direction
     assert not figures["reward_hacking"]
     assert 0 < figures["kl_mean"] < 5
-    assert report["timings"]["total_s"] < 600
+    assert all(report["timings"][f"{stage}_s"] > 0 for stage in ("sft", "reward", *METHODS))  # bench/ times them
     assert list((output_dir / "ppo").rglob("events.out.tfevents.*"))  # TensorBoard, offline
     for stage in ("sft", "reward", *METHODS):  # the seed reached every stage
         assert torch.load(output_dir / stage / "training_args.bin", weights_only=False).seed == SEED
