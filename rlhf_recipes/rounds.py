@@ -34,6 +34,7 @@ from rlhf_recipes.pipeline import FIRST_STAGES, REPORT, run_pipeline
 
 logger = get_logger(__name__)
 ROUNDS_FILE = "rounds.yaml"
+POLICY_STARTS, REWARD_STARTS = ("sft", "last"), ("fresh", "continue")
 VS_PREVIOUS = "report_vs_previous"
 
 
@@ -48,17 +49,17 @@ class RoundsArguments:
     num_responses: int = field(default=4, metadata={"help": "Responses per ranking (K)."})
     rows_per_prompt: int = field(default=8, metadata={"help": "New rankings per training prompt and round."})
     probe_rows_per_prompt: int = field(default=2, metadata={"help": "Held-out rankings per probe prompt."})
-    policy_start: str = field(default="sft", metadata={"help": "Each round's policy starts from", "choices": [
-        "sft", "last"]})  # fmt: skip
+    policy_start: str = field(default="sft", metadata={"help": "Each round's policy starts from the SFT model (sft) "
+                              "or the last policy (last)", "choices": list(POLICY_STARTS)})
     reward_start: str = field(default="fresh", metadata={"help": "Each round's reward model starts from the SFT model "
-                              "(fresh) or the last reward model (continue)", "choices": ["fresh", "continue"]})
+                              "(fresh) or the last reward model (continue)", "choices": list(REWARD_STARTS)})
     method_overrides: list[str] = field(default_factory=list, metadata={"help": "Command-line overrides of the third "
                                         "stage's YAML in later rounds, e.g. [--kl_coef, '0.1']"})  # fmt: skip
 
     def __post_init__(self):
         problems = [f"{name}: expected one of {allowed}, got {value!r}." for name, value, allowed in (
-            ("policy_start", self.policy_start, ("sft", "last")),
-            ("reward_start", self.reward_start, ("fresh", "continue"))) if value not in allowed]  # fmt: skip
+            ("policy_start", self.policy_start, POLICY_STARTS),
+            ("reward_start", self.reward_start, REWARD_STARTS)) if value not in allowed]  # fmt: skip
         if problems:
             raise ValueError(" ".join(problems))
 
@@ -95,7 +96,8 @@ def run_rounds(recipes: Path, output_dir: Path, rounds: int, force: bool = False
         reports[r] = run_pipeline(recipes, here, force, seed, overrides, (method,), reuse={SFT: folders[1][SFT]})
         folders[r] = {SFT: folders[1][SFT], REWARD: here / REWARD, method: here / method}
         vs_previous = _compare(recipes, here / method, last[method], here / REWARD, here / VS_PREVIOUS, seed)
-        accuracy = {"new": _accuracy(probe, here / REWARD), "previous": _accuracy(probe, last[REWARD])}
+        probe_pairs = formats.to_preference_pairs(files.load_rows(str(probe.rankings_path)), str(probe.rankings_path))
+        accuracy = {"new": _accuracy(probe_pairs, here / REWARD), "previous": _accuracy(probe_pairs, last[REWARD])}
         timings = reports[r].get("timings", {}) | {"collect_label_s": round(gathered, 1)}
         summary[r] = _round_figures(reports[r], method, vs_previous, accuracy, timings)
     result = {"method": method, "settings": vars(args), "rounds": summary}
@@ -131,9 +133,8 @@ def _combine(sources: list[str], path: Path) -> str:
     return str(path)
 
 
-def _accuracy(probe: sheets.Sheet, reward_dir: Path) -> float:
+def _accuracy(pairs, reward_dir: Path) -> float:
     """The reward model's pairwise accuracy on the probe's ranked pairs (ties left out)."""
-    pairs = formats.to_preference_pairs(files.load_rows(str(probe.rankings_path)), str(probe.rankings_path))
     model = RewardModel(artifacts.model_folder(str(reward_dir), "reward_model"), device=sampling.device())
     chosen = model.score(pairs["prompt"], pairs["chosen"])
     rejected = model.score(pairs["prompt"], pairs["rejected"])

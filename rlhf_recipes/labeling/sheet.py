@@ -173,9 +173,8 @@ def current(events: list[dict], labeler: str | None = None) -> dict[tuple[str, s
 
 def last_answered(events: list[dict], labeler: str) -> str | None:
     """The row of `labeler`'s most recent standing answer (what an undo takes back)."""
-    standing = current(events, labeler)
-    latest = max(standing.values(), key=events.index, default=None)
-    return latest["row"] if latest else None
+    standing = {id(event) for event in current(events, labeler).values()}
+    return next((event["row"] for event in reversed(events) if id(event) in standing), None)
 
 
 def ordered(sheet_row: dict, ranking: list[list[int]]) -> tuple[list[str], str]:
