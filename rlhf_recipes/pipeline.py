@@ -4,17 +4,19 @@ Each stage reads its YAML (`<folder>/<stage>.yaml`) and the previous stages' mer
 declaration says (`common.stages.Stage`). The third stage is PPO by default; `methods` runs several
 (any of `methods.available()`: ppo, rloo, grpo, dpo, ...) from the same SFT and reward stages, and
 the report compares them all. A stage whose output is complete is skipped
-(`force` redoes it); a stage that fails leaves the earlier stages' results as they were, so running
-again resumes where it stopped. Each stage's wall time and peak memory go to the report's timings.json.
+(`force` redoes it); a stage that fails or is killed leaves the earlier stages' results as they were,
+so running again resumes where it stopped: from that stage's newest checkpoint, when it saved one.
+Each stage's wall time and peak memory go to the report's timings.json.
 """
 
+import sys
 from pathlib import Path
 
 from rlhf_recipes import methods as third_stages
 from rlhf_recipes import reward, sft
-from rlhf_recipes.common import artifacts
+from rlhf_recipes.common import artifacts, checkpoints
 from rlhf_recipes.common.costs import StageCost
-from rlhf_recipes.common.errors import RecipeError
+from rlhf_recipes.common.errors import RecipeError, StageStopped
 from rlhf_recipes.common.logs import get_logger
 from rlhf_recipes.common.parsing import parse
 from rlhf_recipes.common.stages import REWARD, SFT
@@ -34,6 +36,13 @@ def chained(stages: dict, output_dir: Path, reuse: dict[str, Path] | None = None
     overrides[REPORT] = ["--output_dir", folders[REPORT], "--policy", *(folders[m] for m in methods),
                          "--reference", folders[SFT], "--reward_model", folders[REWARD]]  # fmt: skip
     return overrides
+
+
+def end_tracker_run() -> None:
+    """End the stage's wandb run: the stages share this process, and the next would log into it."""
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and wandb.run is not None:
+        wandb.finish()
 
 
 def run_pipeline(
@@ -80,9 +89,18 @@ def run_pipeline(
         if artifacts.is_complete(stage_dir) and not force:
             logger.info(f"{name}: complete in {stage_dir}, skipped (force to redo).")
             continue
+        training_args = parsed[name][1]
+        if not force and checkpoints.resume_point(training_args) is None and checkpoints.complete_checkpoints(stage_dir):
+            training_args.resume_from_checkpoint = "true"  # killed mid-way: it goes on from its newest checkpoint
         logger.info(f"{name}: running {recipes / (name + '.yaml')} -> {stage_dir}")
         with StageCost() as cost:
-            stage.main(*parsed[name])
+            try:
+                stage.main(*parsed[name])
+            except StageStopped as stopped:
+                again = "run the same command again: the stages done are kept, and this one goes on from its newest"
+                raise StageStopped(stopped.where, f"{again} checkpoint.\n  {checkpoints.command_line()}") from None
+            finally:
+                end_tracker_run()
         timings |= {f"{name}_s": cost.seconds, f"{name}_peak_mb": cost.peak_mb}
         timings_path.parent.mkdir(parents=True, exist_ok=True)
         artifacts.write_json(timings_path, timings)  # kept for a later run that skips this stage

@@ -19,7 +19,7 @@ from accelerate import PartialState
 from transformers import AutoModelForSequenceClassification
 from trl import RewardTrainer, get_peft_config, get_quantization_config
 
-from rlhf_recipes.common import artifacts, models, reward_model, stage_data
+from rlhf_recipes.common import artifacts, checkpoints, models, reward_model, stage_data
 from rlhf_recipes.common.arguments import PreferenceArguments, StageModelConfig, StageSettings, describe_precision
 from rlhf_recipes.common.logs import get_logger
 from rlhf_recipes.common.parsing import RecipeParser, run
@@ -73,7 +73,7 @@ def main(script_args: PreferenceArguments, training_args: RewardConfig, model_ar
     )
     if model_args.load_in_4bit and not (training_args.bf16 or training_args.fp16):
         models.keep_trainable_in_fp32(trainer.model)
-    trainer.train()
+    checkpoints.train(trainer, training_args, STAGE.name)
     metrics = trainer.evaluate() if len(held_out) else {}
     statistics = reward_model.score_statistics(trainer)  # saved in the merged config.json, for PPO
 

@@ -17,7 +17,7 @@ from transformers import AutoModelForCausalLM, set_seed
 from trl import SFTTrainer, get_peft_config, get_quantization_config
 from trl.trainer.utils import create_model_from_path
 
-from rlhf_recipes.common import artifacts, models, stage_data
+from rlhf_recipes.common import artifacts, checkpoints, models, stage_data
 from rlhf_recipes.common.arguments import DatasetArguments, StageModelConfig, StageSettings, describe_precision
 from rlhf_recipes.common.errors import RecipeError
 from rlhf_recipes.common.logs import get_logger
@@ -86,7 +86,7 @@ def main(script_args: DatasetArguments, training_args: SFTConfig, model_args: SF
         peft_config=get_peft_config(model_args),
         quantization_config=get_quantization_config(model_args),
     )
-    trainer.train()
+    checkpoints.train(trainer, training_args, STAGE.name)
 
     merged_dir = artifacts.save_stage(
         trainer, model_path, tokenizer, AutoModelForCausalLM, prompt_format, model_args.use_peft, dtype=model_args.dtype

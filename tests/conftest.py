@@ -7,7 +7,8 @@ import tempfile
 
 # A new, empty cache, as on a new machine (where a tiny model of changed source would be built), never one a
 # developer's runs filled; datasets' Arrow cache of the test files goes to a temporary folder too.
-for cache in ("RLHF_RECIPES_CACHE", "HF_DATASETS_CACHE"):
+# trackio reads its storage folder once, when first imported (TRL's trainers import it): TRACKIO_DIR too.
+for cache in ("RLHF_RECIPES_CACHE", "HF_DATASETS_CACHE", "TRACKIO_DIR"):
     os.environ[cache] = tempfile.mkdtemp(prefix=f"{cache.lower()}-")
     atexit.register(shutil.rmtree, os.environ[cache], ignore_errors=True)
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -15,14 +16,26 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from pathlib import Path  # noqa: E402
+from pathlib import Path
 
-import pytest  # noqa: E402
+import pytest
 
-from rlhf_recipes.quickstart import tiny_model  # noqa: E402
+from rlhf_recipes.quickstart import tiny_model
 
 REPO = Path(__file__).resolve().parents[1]
 QUICKSTART = REPO / "recipes" / "quickstart"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `ppo` need TRL's PPOTrainer (TRL 1.12.x): on a TRL without it they are skipped, saying why."""
+    from rlhf_recipes.common import trl_support
+
+    if trl_support.has_ppo():
+        return
+    skip = pytest.mark.skip(reason=f"needs {trl_support.PPO_TRL}; this is TRL {trl_support.trl_version()}")
+    for item in items:
+        if item.get_closest_marker("ppo"):
+            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")

@@ -2,23 +2,24 @@ from pathlib import Path
 
 import pytest
 
-from rlhf_recipes import reward, sft
+from rlhf_recipes import methods, reward, sft
 from rlhf_recipes.common.errors import RecipeError
 from rlhf_recipes.common.parsing import parse
 from rlhf_recipes.evaluation import report
-from rlhf_recipes.methods import dpo, grpo, ppo, rloo
 from tests.conftest import REPO
 
-STAGE_PARSERS = {"sft": sft.make_parser, "reward": reward.make_parser, "ppo": ppo.make_parser, "rloo": rloo.make_parser,
-                 "grpo": grpo.make_parser, "dpo": dpo.make_parser, "report": report.make_parser}
+STAGE_PARSERS = {"sft": sft.make_parser, "reward": reward.make_parser, "report": report.make_parser,
+                 **{name: stage.make_parser for name, stage in methods.available().items()}}  # fmt: skip
 RECIPE_FILES = sorted(p for p in (REPO / "recipes").rglob("*.yaml") if p.stem.split("_")[0] in STAGE_PARSERS)
+PPO = pytest.mark.ppo  # PPO's YAMLs are parsed by PPO's parser, which needs TRL 1.12.x
 
 
 def test_there_are_recipes_to_parse():
     assert any(p.parent.name == "quickstart" and p.stem == "sft" for p in RECIPE_FILES)
 
 
-@pytest.mark.parametrize("path", RECIPE_FILES, ids=lambda p: str(p.relative_to(REPO)))
+@pytest.mark.parametrize("path", [pytest.param(p, marks=[PPO] if p.stem.startswith("ppo") else [],
+                                               id=str(p.relative_to(REPO))) for p in RECIPE_FILES])  # fmt: skip
 def test_every_recipe_parses_with_its_stage_parser(path: Path):
     parsed = parse(STAGE_PARSERS[path.stem.split("_")[0]](), ["--config", str(path)])
     if path.stem.startswith("report"):
@@ -94,10 +95,10 @@ def test_prompt_template_needs_its_placeholder():
                    "lora_task_type: CAUSAL_LM\n",
          ["Unknown key `learnig_rate`", r"eval_fraction: expected a number in [0, 1), got 1.5",
           "lora_task_type: a reward model needs SEQ_CLS"]),
-        ("ppo", "model_name_or_path: builtin:tiny\nuse_peft: false\nprompt_template: 'Q:'\nsft_model_path: x\n"
-                "reward_model_path: y\n",
-         ["model_name_or_path: PPO starts from `sft_model_path`", "use_peft: false is not supported",
-          "prompt_template: 'Q:' has no {prompt} placeholder"]),
+        pytest.param("ppo", "model_name_or_path: builtin:tiny\nuse_peft: false\nprompt_template: 'Q:'\n"
+                     "sft_model_path: x\nreward_model_path: y\n",
+                     ["model_name_or_path: PPO starts from `sft_model_path`", "use_peft: false is not supported",
+                      "prompt_template: 'Q:' has no {prompt} placeholder"], marks=PPO),
     ],
 )  # fmt: skip
 def test_every_mistake_in_a_yaml_is_reported_in_one_error(tmp_path, stage, yaml, messages):

@@ -61,22 +61,37 @@ def test_reward_runs_on_two_processes_with_one_split(reward_run, tmp_path):
                                      pad_token_id=tokenizer.pad_token_id)  # fmt: skip
 
 
-def test_ppo_runs_on_two_processes(reward_run, tmp_path):
+@pytest.mark.ppo
+def test_ppo_runs_and_resumes_on_two_processes(reward_run, tmp_path):
     import json
+    import shutil
 
     _, tmp = reward_run
     prompts = write_jsonl(tmp_path / "prompts.jsonl", [{"prompt": p} for p in task.split_prompts()[0]])
+    ppo_args = ["--total_episodes", "256", "--per_device_train_batch_size", "16", "--local_rollout_forward_batch_size",
+                "16", "--num_sample_generations", "0", "--save_steps", "2", "--save_total_limit", "2",
+                "--report_to", "none"]  # fmt: skip
     log = launch("ppo", "--sft_model_path", str(tmp / "sft"), "--reward_model_path", str(tmp / "reward"),
-                 "--dataset_name", str(prompts), "--output_dir", str(tmp / "ppo"), "--total_episodes", "64",
-                 "--per_device_train_batch_size", "16", "--local_rollout_forward_batch_size", "16",
-                 "--num_sample_generations", "0", "--report_to", "none")  # fmt: skip
+                 "--dataset_name", str(prompts), "--output_dir", str(tmp / "ppo"), *ppo_args)  # fmt: skip
     assert "2 process(es)" in log and log.count("PPO done") == 1
     history = json.loads((tmp / "ppo" / "trainer_state.json").read_text())["log_history"]
     updates = [e for e in history if "objective/kl" in e]
-    assert len(updates) == 2  # 64 episodes / (16 per process x 2 processes)
+    assert len(updates) == 8  # 256 episodes / (16 per process x 2 processes): two passes over the prompts
     assert abs(updates[0]["objective/kl"]) < 1e-3  # the reference is the SFT model on every rank
     AutoModelForCausalLM.from_pretrained(tmp / "ppo" / artifacts.MERGED_DIR)
     assert_same_as_one_process_merge(tmp / "ppo", tmp / "sft" / artifacts.MERGED_DIR, AutoModelForCausalLM, tmp_path)
+
+    # From its checkpoint after update 6 (in the second pass), on 2 processes again: the same run, to the bit.
+    shutil.copytree(tmp / "ppo" / "checkpoint-6", tmp_path / "resumed" / "checkpoint-6")
+    assert {"dataloader_0.pt", "dataloader_1.pt", "rng_state_0.pth", "rng_state_1.pth"} <= {
+        p.name for p in (tmp_path / "resumed" / "checkpoint-6").iterdir()}  # fmt: skip
+    log = launch("ppo", "--sft_model_path", str(tmp / "sft"), "--reward_model_path", str(tmp / "reward"),
+                 "--dataset_name", str(prompts), "--output_dir", str(tmp_path / "resumed"), *ppo_args,
+                 "--resume_from_checkpoint", "true")  # fmt: skip
+    assert "resuming from" in log
+    resumed, whole = (load_file(d / artifacts.MERGED_DIR / "model.safetensors") for d in (tmp_path / "resumed",
+                                                                                        tmp / "ppo"))  # fmt: skip
+    assert all(torch.equal(resumed[k], whole[k]) for k in whole)
 
 
 def test_dpo_runs_on_two_processes(sft_run, rankings_file, tmp_path):

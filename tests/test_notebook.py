@@ -29,6 +29,7 @@ def test_committed_notebook_has_no_outputs():
 
 @pytest.mark.slow
 @pytest.mark.quality
+@pytest.mark.ppo
 def test_notebook_runs_end_to_end(tmp_path, monkeypatch):
     from nbclient import NotebookClient
 

@@ -9,7 +9,6 @@ from rlhf_recipes import reward, sft
 from rlhf_recipes.common import artifacts
 from rlhf_recipes.common.errors import RecipeError
 from rlhf_recipes.common.parsing import parse
-from rlhf_recipes.methods import ppo
 from rlhf_recipes.quickstart import task
 from tests.conftest import QUICKSTART, run_stage, write_jsonl
 
@@ -46,7 +45,10 @@ def test_sft_trains_lora_on_a_4bit_base_and_merges_to_full_precision(qlora_sft, 
         assert torch.allclose(merged(ids).logits, adapted(ids).logits, atol=1e-5)
 
 
+@pytest.mark.ppo
 def test_reward_and_ppo_run_with_a_4bit_base(qlora_sft, rankings_file, tmp_path):
+    from rlhf_recipes.methods import ppo
+
     _, tmp = qlora_sft
     trainer = run_stage(reward, QUICKSTART / "reward.yaml", "--model_name_or_path", str(tmp / "sft"),
                         "--dataset_name", str(rankings_file), "--output_dir", str(tmp / "reward"),

@@ -9,16 +9,17 @@ import pandas as pd
 import pytest
 from transformers import AutoTokenizer
 
-from rlhf_recipes import reward, sft
+from rlhf_recipes import methods, reward, sft
 from rlhf_recipes.common import artifacts, stage_data
 from rlhf_recipes.common.parsing import parse
 from rlhf_recipes.common.prompts import choose_format, saved_format
-from rlhf_recipes.methods import dpo, grpo, ppo, rloo
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.ppo  # every recipe's prompts are read as its ppo.yaml says
 RECIPES = REPO / "recipes"
-PARSERS = {"sft": sft.make_parser, "reward": reward.make_parser, "ppo": ppo.make_parser}
-THIRD_STAGE_PARSERS = {"rloo": rloo.make_parser, "grpo": grpo.make_parser, "dpo": dpo.make_parser}
+STAGES = methods.available()
+PARSERS = {"sft": sft.make_parser, "reward": reward.make_parser, "ppo": STAGES["ppo"].make_parser}
+THIRD_STAGE_PARSERS = {name: STAGES[name].make_parser for name in ("rloo", "grpo", "dpo")}
 
 
 def recipe_args(recipe: str, stage: str, dataset: Path | None = None) -> tuple:
@@ -270,6 +271,7 @@ def test_tutorial_gpt2_recipe_runs_all_stages_on_a_model_like_gpt2(tiny_dir, tmp
     SFT adds the pad token and grows the embeddings, the reward and PPO stages inherit it."""
     from transformers import AutoModelForCausalLM
 
+    from rlhf_recipes.methods import ppo
     from tests.conftest import run_stage
 
     gpt2_like = tmp_path / "gpt2-like"

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from trl import ModelConfig, ScriptArguments
 
-from rlhf_recipes.common.errors import check
+from rlhf_recipes.common.errors import RecipeError, check
 
 
 class Checked:
@@ -157,10 +157,17 @@ class StageSettings(Checked):
             super().__post_init__()
 
     def problems(self) -> list[str]:
-        if not self._bf16_refused:
-            return []
-        return ["bf16: true was set, but this machine has no GPU with bf16 support. Remove the `bf16` line to let "
-                "the precision follow the hardware, or set `bf16: false`."]  # fmt: skip
+        from rlhf_recipes.common import checkpoints
+
+        found = []
+        if self._bf16_refused:
+            found.append("bf16: true was set, but this machine has no GPU with bf16 support. Remove the `bf16` line "
+                         "to let the precision follow the hardware, or set `bf16: false`.")  # fmt: skip
+        try:
+            checkpoints.resume_point(self)  # before anything loads: a checkpoint that is not there
+        except RecipeError as err:
+            found.append(str(err))
+        return found
 
 
 @dataclass

@@ -69,4 +69,4 @@ def run(main: Callable, make_parser: Callable) -> None:
         main(*parse(make_parser()))
     except RecipeError as err:
         print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+        sys.exit(getattr(err, "exit_code", 2))

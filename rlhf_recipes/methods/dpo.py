@@ -20,7 +20,7 @@ from accelerate import PartialState
 from transformers import AutoModelForCausalLM, set_seed
 from trl import DPOTrainer, get_peft_config, get_quantization_config
 
-from rlhf_recipes.common import artifacts, models, stage_data
+from rlhf_recipes.common import artifacts, checkpoints, models, stage_data
 from rlhf_recipes.common.arguments import PolicyAdapterConfig, PreferenceArguments, StageSettings, describe_precision
 from rlhf_recipes.common.logs import get_logger
 from rlhf_recipes.common.parsing import RecipeParser, run
@@ -57,7 +57,7 @@ def main(script_args: PreferenceArguments, training_args: DPOConfig, model_args:
         peft_config=get_peft_config(model_args),
         quantization_config=get_quantization_config(model_args),
     )
-    trainer.train()
+    checkpoints.train(trainer, training_args, STAGE.name)
     metrics = trainer.evaluate() if len(held_out) else {}
 
     output_dir = Path(training_args.output_dir)

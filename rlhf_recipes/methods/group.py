@@ -13,7 +13,7 @@ from accelerate import PartialState
 from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
 from trl import get_peft_config, get_quantization_config
 
-from rlhf_recipes.common import artifacts, models, reward_model, stage_data
+from rlhf_recipes.common import artifacts, checkpoints, models, reward_model, stage_data
 from rlhf_recipes.common.arguments import SampledPromptArguments, describe_precision
 from rlhf_recipes.common.errors import check
 from rlhf_recipes.common.logs import get_logger
@@ -125,7 +125,7 @@ def train(trainer_class, stage: Stage, script_args: GroupArguments, training_arg
         peft_config=get_peft_config(model_args),
         quantization_config=get_quantization_config(model_args),
     )
-    trainer.train()
+    checkpoints.train(trainer, training_args, stage.name)
 
     output_dir = Path(training_args.output_dir)
     rollouts = {"max_new_tokens": training_args.max_completion_length, "temperature": training_args.temperature}

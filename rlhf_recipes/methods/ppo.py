@@ -19,7 +19,7 @@ from accelerate import PartialState
 from transformers import AutoModelForCausalLM, set_seed
 from trl import get_peft_config
 
-from rlhf_recipes.common import artifacts, models, stage_data
+from rlhf_recipes.common import artifacts, checkpoints, models, stage_data
 from rlhf_recipes.common.arguments import SampledPromptArguments, StageModelConfig, StageSettings, describe_precision
 from rlhf_recipes.common.logs import get_logger
 from rlhf_recipes.common.parsing import RecipeParser, run
@@ -89,7 +89,7 @@ def main(script_args: PPOScriptArguments, training_args: PPOConfig, model_args: 
         eval_dataset=train.select(range(min(8, len(train)))) if training_args.num_sample_generations > 0 else None,
         peft_config=get_peft_config(model_args),
     )
-    trainer.train()
+    checkpoints.train(trainer, training_args, STAGE.name)
 
     output_dir = Path(training_args.output_dir)
     rollouts = {"max_new_tokens": training_args.response_length, "temperature": training_args.temperature}
