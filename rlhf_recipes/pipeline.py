@@ -90,7 +90,8 @@ def run_pipeline(
             logger.info(f"{name}: complete in {stage_dir}, skipped (force to redo).")
             continue
         training_args = parsed[name][1]
-        if not force and checkpoints.resume_point(training_args) is None and checkpoints.complete_checkpoints(stage_dir):
+        unset = training_args.resume_from_checkpoint is None  # an explicit `false` starts over
+        if not force and unset and checkpoints.complete_checkpoints(stage_dir, warn=False):  # train() warns, once
             training_args.resume_from_checkpoint = "true"  # killed mid-way: it goes on from its newest checkpoint
         logger.info(f"{name}: running {recipes / (name + '.yaml')} -> {stage_dir}")
         with StageCost() as cost:
