@@ -4,6 +4,7 @@
     python -m bench.quality --seeds 3 --cpu-capabilities default avx2 --methods ppo rloo grpo dpo
     python -m bench.quality --seeds 5 --cpu-capabilities default avx2 --rebuild-tiny 1   # fresh builds, not the shipped one
     python -m bench.quality --seeds 5 --cpu-capabilities default avx2 --rounds 2   # iterated RLHF, per round
+    python -m bench.quality --seeds 3 --cpu-capabilities default avx2 --ptx-coef 0.1 0.3   # PPO-ptx against PPO
 
 Runs the whole pipeline (SFT -> reward -> PPO, or every method of `--methods` from the same SFT
 and reward models -> report) once per seed, every stage's seed set to it, each in a fresh process
@@ -15,7 +16,9 @@ capability first, as machines did before the build was shipped. Writes bench/QUA
 run) and the sweep's table in bench/QUALITY.md (between its markers); with `--methods`,
 bench/METHODS.json and the comparison table (median and range per method); with `--rounds N`,
 bench/ROUNDS.json and a table per round (`rlhf_recipes.rounds`: gold win against SFT and the round
-before, the reward model's accuracy on held-out policy samples, repetition, stage time).
+before, the reward model's accuracy on held-out policy samples, repetition, stage time); with
+`--ptx-coef`, PPO again with each γ from the same SFT and reward models, bench/PTX.json and a table of
+gold win, KL and the alignment tax (LM loss on held-out plain text above SFT's) per γ.
 """
 
 import argparse
@@ -37,6 +40,7 @@ SEEDS = (42, 1, 2, 3, 4, 5, 6, 7, 8, 9)  # 42 first: the recipes' own seed
 MARKERS = ("<!-- sweep:start -->", "<!-- sweep:end -->")
 METHOD_MARKERS = ("<!-- methods:start -->", "<!-- methods:end -->")
 ROUND_MARKERS = ("<!-- rounds:start -->", "<!-- rounds:end -->")
+PTX_MARKERS = ("<!-- ptx:start -->", "<!-- ptx:end -->")
 CAPABILITIES = ("default", "avx2", "avx512")  # ATEN_CPU_CAPABILITY values on x86
 # The report's figures (one table: rlhf_recipes.evaluation.figures) and a run's own; stage time is the sum of
 # the four stages' seconds.
@@ -59,12 +63,17 @@ RUN_KEYS = {"mood_coherence", "rm_accuracy", "sft_s", "reward_s", "ppo_s", "stag
 # Per method, summarised as median (min-max).
 METHOD_COLUMNS = tuple(FIGURES[key] for key in ("gold_win_rate", "kl_mean", "gold_well_formed_policy",
                                                  "win_rate_reward_model", "stage_s"))  # fmt: skip
+# Per γ of PPO-ptx (0: plain PPO), summarised as median (min-max).
+PTX_COLUMNS = (*(FIGURES[key] for key in ("gold_win_rate", "kl_mean", "lm_loss_policy", "alignment_tax",
+                                          "repeated_word_rate_policy", "win_rate_reward_model")),
+               Figure("ppo_s", "ppo s", "{:.0f}"))  # fmt: skip
 
 
 def run_one(recipes: Path, output_dir: Path, seed: int, tiny_seed: int | None, methods: tuple[str, ...],
-            rounds: int = 1) -> dict:  # fmt: skip
+            rounds: int = 1, ptx_coefs: tuple[float, ...] = ()) -> dict:  # fmt: skip
     """One pipeline run in this process (from the shipped tiny model, or the cached build `tiny_seed`); its figures.
-    With `rounds` > 1, iterated RLHF from the shipped tiny model: its rounds' figures."""
+    With `rounds` > 1, iterated RLHF from the shipped tiny model: its rounds' figures. With `ptx_coefs`, PPO again
+    with each γ from the same SFT and reward models: their figures under "ptx", by γ ("0": the run's own)."""
     import torch
 
     from rlhf_recipes.pipeline import run_pipeline
@@ -84,6 +93,11 @@ def run_one(recipes: Path, output_dir: Path, seed: int, tiny_seed: int | None, m
         overrides = {"sft": ["--model_name_or_path", tiny_dir]}
     report = run_pipeline(recipes, output_dir, force=True, seed=seed, overrides=overrides, methods=methods)
     figures, timings = report["policy_vs_reference"], report["timings"]
+    ptx = {"0": report} if ptx_coefs else {}
+    for coef in ptx_coefs:
+        ptx[f"{coef:g}"] = run_pipeline(recipes, output_dir / f"ptx-{coef:g}", force=True, seed=seed,
+                                        overrides={**overrides, "ppo": ["--ptx_coef", str(coef)]}, methods=("ppo",),
+                                        reuse={"sft": output_dir / "sft", "reward": output_dir / "reward"})  # fmt: skip
     keys = (*dict.fromkeys(f.key for f in (*COLUMNS, *METHOD_COLUMNS) if f.key not in RUN_KEYS), "reward_hacking",
             "gold_verdicts_policy", "gold_verdicts_reference")  # fmt: skip
     return {
@@ -98,6 +112,9 @@ def run_one(recipes: Path, output_dir: Path, seed: int, tiny_seed: int | None, m
         "methods": {name: {key: f.get(key) for key in (*keys, "stage_s", "peak_memory_mb")}
                     | {"suspected": f["hacking_indicators"]["suspected"], "drift": f["hacking_indicators"]["drift"]}
                     for name, f in report["methods"].items()},
+        "ptx": {coef: {f.key: r["policy_vs_reference"].get(f.key) for f in PTX_COLUMNS if f.key != "ppo_s"}
+                | {"ppo_s": r["timings"].get("ppo_s"), "barely_moved": r["policy_vs_reference"].get("barely_moved")}
+                for coef, r in ptx.items()},
     }  # fmt: skip
 
 
@@ -123,7 +140,7 @@ def child(command: list[str], env: dict, log: Path) -> str:
 
 
 def sweep(recipes: Path, seeds: list[int], capabilities: list[str], tiny_seeds: list[int | None], work_dir: Path,
-          methods: list[str], rounds: int = 1) -> list[dict]:  # fmt: skip
+          methods: list[str], rounds: int = 1, ptx_coefs: tuple[float, ...] = ()) -> list[dict]:  # fmt: skip
     """Every (capability, build, seed) in a fresh process under that capability, with an empty cache per capability."""
     runs = []
     for capability in capabilities:
@@ -138,7 +155,8 @@ def sweep(recipes: Path, seeds: list[int], capabilities: list[str], tiny_seeds: 
             for seed in seeds:
                 name = f"{capability}-{'shipped' if tiny_seed is None else f'build{tiny_seed}'}-seed{seed}"
                 command = ["--one", str(seed), "" if tiny_seed is None else str(tiny_seed), "--recipes", str(recipes),
-                           "--work-dir", str(work_dir / name), "--rounds", str(rounds), "--methods", *methods]  # fmt: skip
+                           "--work-dir", str(work_dir / name), "--rounds", str(rounds), "--methods", *methods,
+                           *(["--ptx-coef", *map(str, ptx_coefs)] if ptx_coefs else [])]  # fmt: skip
                 start = time.perf_counter()
                 run = json.loads(child(command, env, work_dir / f"{name}.log"))
                 run["wall_s"], run["tiny_build_s"] = round(time.perf_counter() - start, 1), build_s
@@ -150,6 +168,9 @@ def sweep(recipes: Path, seeds: list[int], capabilities: list[str], tiny_seeds: 
                     continue
                 print(" ".join(f"{key}={run[key]}" for key in ("cpu_capability", "tiny", "seed", "rm_accuracy",
                                                                "gold_win_rate", "kl_mean", "stage_s")), flush=True)  # fmt: skip
+                for coef, f in run["ptx"].items():
+                    print(f"  γ {coef}: gold win {f['gold_win_rate']:.3f}, KL {f['kl_mean']:.2f}, tax "
+                          f"{f['alignment_tax']:+.3f}", flush=True)  # fmt: skip
     return runs
 
 
@@ -223,6 +244,20 @@ def round_table(runs: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def ptx_table(runs: list[dict]) -> str:
+    """Per γ (0: PPO): median (min-max) over the runs of gold win, KL, the alignment tax and more."""
+    lines = ["| γ (ptx_coef) | " + " | ".join(f.label for f in PTX_COLUMNS) + " |",
+             "|" + " --- |" * (len(PTX_COLUMNS) + 1)]  # fmt: skip
+    for coef in runs[0]["ptx"]:
+        cells = []
+        for column in PTX_COLUMNS:
+            values = [run["ptx"][coef][column.key] for run in runs if run["ptx"][coef].get(column.key) is not None]
+            cells.append(f"{column.cell(statistics.median(values))} ({column.cell(min(values))}–"
+                         f"{column.cell(max(values))})" if values else "–")  # fmt: skip
+        lines.append(f"| {coef} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def write_markdown(path: Path, markers: tuple[str, str], body: str, hardware: str) -> None:
     """Put a table between `markers` in QUALITY.md (the experiment log around it stays)."""
     block = "\n".join([markers[0], "", hardware, "", body, "", markers[1]])
@@ -247,15 +282,18 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=["ppo"], help="third stages to run and compare (default: ppo)")
     parser.add_argument("--rounds", type=int, default=1, help="iterated RLHF: this many rounds per run (the recipe "
                         "folder's rounds.yaml; the first method)")  # fmt: skip
+    parser.add_argument("--ptx-coef", nargs="+", type=float, default=[], metavar="GAMMA",
+                        help="PPO-ptx: run PPO again with each γ from the same SFT and reward models")  # fmt: skip
     parser.add_argument("--output", type=Path, help="default: bench/QUALITY.json, with --methods bench/METHODS.json, "
-                        "with --rounds bench/ROUNDS.json")  # fmt: skip
+                        "with --rounds bench/ROUNDS.json, with --ptx-coef bench/PTX.json")  # fmt: skip
     parser.add_argument("--markdown", type=Path, default=BENCH / "QUALITY.md")
     parser.add_argument("--one", nargs=2, metavar=("SEED", "TINY_SEED"), help=argparse.SUPPRESS)
     parser.add_argument("--build", type=int, metavar="TINY_SEED", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         seed, tiny_seed = int(args.one[0]), int(args.one[1]) if args.one[1] else None
-        print(json.dumps(run_one(args.recipes, args.work_dir, seed, tiny_seed, tuple(args.methods), args.rounds)))
+        print(json.dumps(run_one(args.recipes, args.work_dir, seed, tiny_seed, tuple(args.methods), args.rounds,
+                                 tuple(args.ptx_coef))))  # fmt: skip
         return
     if args.build is not None:
         print(build_one(args.build))
@@ -282,13 +320,18 @@ def main() -> None:
         work_dir = args.work_dir or Path(tmp)
         work_dir.mkdir(parents=True, exist_ok=True)
         runs = sweep(args.recipes.resolve(), list(SEEDS[: args.seeds]), capabilities, tiny_seeds, work_dir, args.methods,
-                     args.rounds)  # fmt: skip
+                     args.rounds, tuple(args.ptx_coef))  # fmt: skip
     if args.rounds > 1:
         hardware += f" {args.rounds} rounds per run ({args.methods[0]})."
         (args.output or BENCH / "ROUNDS.json").write_text(json.dumps({"hardware": hardware, "runs": runs}, indent=2)
                                                           + "\n")  # fmt: skip
         write_markdown(args.markdown, ROUND_MARKERS, round_table(runs), hardware)
         print(round_table(runs))
+        return
+    if args.ptx_coef:
+        (args.output or BENCH / "PTX.json").write_text(json.dumps({"hardware": hardware, "runs": runs}, indent=2) + "\n")
+        write_markdown(args.markdown, PTX_MARKERS, ptx_table(runs), hardware)
+        print(ptx_table(runs))
         return
     stats = summary(runs)
     builds = {(r["cpu_capability"], r["tiny"]): r["tiny_build_s"] for r in runs if r["tiny_build_s"] is not None}

@@ -159,7 +159,7 @@ class StageSettings(Checked):
     def problems(self) -> list[str]:
         from rlhf_recipes.common import checkpoints
 
-        found = []
+        found = super().problems()
         if self._bf16_refused:
             found.append("bf16: true was set, but this machine has no GPU with bf16 support. Remove the `bf16` line "
                          "to let the precision follow the hardware, or set `bf16: false`.")  # fmt: skip

@@ -35,6 +35,8 @@ DRIFT = (
     Figure("length_mean_policy", "length", "{:.1f}"),
     Figure("repeated_word_rate_policy", "repeats a word", "{:.1%}"),
     Figure("repetition_rate_policy", "repeated n-grams", "{:.3f}"),
+    Figure("lm_loss_policy", "LM loss, plain text", "{:.3f}"),
+    Figure("alignment_tax", "alignment tax", "{:+.3f}"),
 )
 COSTS = (Figure("stage_s", "stage s", "{:.0f}"), Figure("peak_memory_mb", "peak MB", "{:.0f}"))
 

@@ -11,7 +11,8 @@ repeat a word and the repeated n-gram rate (`hacking` says how each is counted),
 indicators (`hacking`), its stage's wall time and peak memory when the pipeline measured them, and
 its training curves; and each judge's scores and win rate (`judges`: on the built-in task the gold
 labeler; `--judge reward:PATH` a reward model not optimized against), the first judge's verdict on
-reward hacking, and the later judges' agreement with it. A plot puts every policy's win rate (the
+reward hacking, and the later judges' agreement with it. Given held-out `plain_text`, each model's
+language-model loss on it, and the alignment tax: how much higher the policy's is than SFT's. A plot puts every policy's win rate (the
 first judge's, else the reward model's) against its KL.
 """
 
@@ -19,7 +20,7 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rlhf_recipes.common import artifacts, files, formats
+from rlhf_recipes.common import artifacts, files, formats, ptx
 from rlhf_recipes.common.errors import RecipeError
 from rlhf_recipes.common.logs import get_logger
 from rlhf_recipes.common.parsing import RecipeParser, run
@@ -53,6 +54,12 @@ class ReportArguments:
         default=None, metadata={"help": "Sampling temperature. Default: as the max_new_tokens default, else 0.7."}
     )
     seed: int = field(default=0, metadata={"help": "Sampling seed (the same for every model)."})
+    plain_text: str | None = field(
+        default=None, metadata={"help": "Held-out plain text (an SFT-format file or dataset, e.g. a `text` column): "
+                                "each model's language-model loss on it, and the alignment tax (the policy's loss "
+                                "minus SFT's, nats per token). Default: not measured."}
+    )  # fmt: skip
+    plain_text_split: str = field(default="train", metadata={"help": "The split of `plain_text` to read."})
     judge: list[str] = field(
         default_factory=lambda: [judges.AUTO],
         metadata={"help": "Who judges the responses besides the optimized reward model, one or more of: auto (the "
@@ -118,6 +125,7 @@ def compare(args: ReportArguments) -> dict:
     kwargs = sampling.settings(list(policy_dirs.values()), args.max_new_tokens, args.temperature) | {"seed": args.seed}
     reference = sampling.load_policy(reference_dir)
     measured = {REFERENCE: _measure(sampling.sample(*reference, prompts, **kwargs), prompts, reward, judging, args)}
+    lm_loss = {REFERENCE: _plain_text_loss(reference, args)}
     costs = artifacts.read_json(Path(args.output_dir) / artifacts.TIMINGS_FILE, {})
     methods = {}
     for name, policy_dir in policy_dirs.items():
@@ -128,7 +136,8 @@ def compare(args: ReportArguments) -> dict:
                                                                                                    reference[0])]
         kl = [p - r for p, r in zip(*logprobs)]  # both models score the policy's samples
         measured[name] = _measure(samples, prompts, reward, judging, args)
-        methods[name] = _figures(measured[name], measured[REFERENCE], kl, args, judging) | {
+        lm_loss[name] = _plain_text_loss(policy, args)
+        methods[name] = _figures(measured[name], measured[REFERENCE], kl, args, judging) | _tax(lm_loss, name) | {
             "policy": policy_dir, "max_new_tokens": kwargs["max_new_tokens"], "temperature": kwargs["temperature"],
             "stage_s": costs.get(f"{name}_s"), "peak_memory_mb": costs.get(f"{name}_peak_mb"),
         }  # fmt: skip
@@ -167,6 +176,24 @@ def _measure(samples: list[dict], prompts: list, reward: RewardModel, judging: l
             "repetition": hacking.repetition_rate(texts, args.repetition_ngram),
             "repeated_words": hacking.repeated_word_rate(texts),
             "judged": {judge.name: judge.judge(prompts, texts) for judge in judging}}  # fmt: skip
+
+
+def _plain_text_loss(model: tuple, args: ReportArguments) -> float | None:
+    """A (model, tokenizer, prompt format)'s language-model loss on `args.plain_text`, or None without it."""
+    if args.plain_text is None:
+        return None
+    model, tokenizer, prompt_format = model
+    texts = ptx.load_texts(args.plain_text, args.plain_text_split, prompt_format, tokenizer,
+                            min(tokenizer.model_max_length, 1024))  # fmt: skip
+    return ptx.mean_lm_loss(model, texts, tokenizer.pad_token_id)
+
+
+def _tax(lm_loss: dict, name: str) -> dict:
+    """The LM-loss figures of policy `name`: its loss, SFT's, and the difference (the alignment tax)."""
+    if lm_loss[name] is None:
+        return {}
+    return {"lm_loss_policy": lm_loss[name], "lm_loss_reference": lm_loss[REFERENCE],
+            "alignment_tax": lm_loss[name] - lm_loss[REFERENCE]}  # fmt: skip
 
 
 def _figures(policy: dict, reference: dict, kl: list[float], args: ReportArguments, judging: list) -> dict:
@@ -248,7 +275,8 @@ def markdown(report: dict, curves: dict[str, str]) -> str:
     lines += ["", "Per policy: win rates against SFT's responses to the same prompts (ties count half), mean "
               "sequence-level KL(policy ‖ SFT) in nats, length in tokens, the share of responses that repeat "
               f"a word (a word other than a function word, again within {hacking.REPEAT_WINDOW} words), the "
-              f"repeated word n-gram rate (n = {report['repetition_ngram']}); stage time and peak memory as the "
+              f"repeated word n-gram rate (n = {report['repetition_ngram']}); with held-out plain text, the "
+              "language-model loss on it (nats per token) and the alignment tax (the policy's minus SFT's); stage time and peak memory as the "
               "pipeline measured them. A later judge's agreement: how often it prefers the same response of a "
               "(policy, SFT) pair as the first judge, where the first has a preference.", ""]
     if judge:

@@ -13,7 +13,7 @@ from accelerate import PartialState
 from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
 from trl import get_peft_config, get_quantization_config
 
-from rlhf_recipes.common import artifacts, checkpoints, models, reward_model, stage_data
+from rlhf_recipes.common import artifacts, checkpoints, models, ptx, reward_model, stage_data
 from rlhf_recipes.common.arguments import SampledPromptArguments, describe_precision
 from rlhf_recipes.common.errors import check
 from rlhf_recipes.common.logs import get_logger
@@ -98,8 +98,8 @@ def stage(name: str, summary: str, make_parser, main) -> Stage:
 
 
 def train(trainer_class, stage: Stage, script_args: GroupArguments, training_args, model_args):
-    """Train the policy adapter with `trainer_class` (TRL's RLOOTrainer or GRPOTrainer); save it with the merged
-    policy under `output_dir`."""
+    """Train the policy adapter with `trainer_class` (TRL's RLOOTrainer or GRPOTrainer, with `ptx.PtxLoss`); save
+    it with the merged policy under `output_dir`."""
     model_path = artifacts.resolve_model(model_args)
     reward_path = artifacts.model_folder(script_args.reward_model_path, "reward_model_path")
     tokenizer = models.load_tokenizer(model_path, padding_side="left", pad_token=training_args.pad_token)
@@ -124,6 +124,7 @@ def train(trainer_class, stage: Stage, script_args: GroupArguments, training_arg
         processing_class=tokenizer,
         peft_config=get_peft_config(model_args),
         quantization_config=get_quantization_config(model_args),
+        ptx=ptx.batches(training_args, prompt_format, tokenizer),
     )
     checkpoints.train(trainer, training_args, stage.name)
 

@@ -17,17 +17,21 @@ reference. The reward is as RLOO's (`group.reward_function`). Outputs in `output
 from dataclasses import dataclass
 
 import trl
-from trl import GRPOTrainer
 
 from rlhf_recipes.common.arguments import PolicyAdapterConfig, StageSettings
 from rlhf_recipes.common.parsing import RecipeParser, run
+from rlhf_recipes.common.ptx import PtxLoss, PtxSettings
 from rlhf_recipes.methods import group
 from rlhf_recipes.methods.group import GroupArguments
 
 
 @dataclass
-class GRPOConfig(StageSettings, trl.GRPOConfig):
-    """TRL's GRPOConfig; precision follows the hardware unless set."""
+class GRPOConfig(StageSettings, PtxSettings, trl.GRPOConfig):
+    """TRL's GRPOConfig and PPO-ptx's γ (`common.ptx`); precision follows the hardware unless set."""
+
+
+class GRPOTrainer(PtxLoss, trl.GRPOTrainer):
+    """TRL's GRPOTrainer, with the ptx term when `ptx_coef` > 0."""
 
 
 def main(script_args: GroupArguments, training_args: GRPOConfig, model_args: PolicyAdapterConfig):

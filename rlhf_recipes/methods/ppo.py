@@ -9,7 +9,8 @@ memory). The reward comes from `reward_model_path` (the reward stage's output) o
 `reward_classifier_label`, from one label of any text classifier; `ppo_models` builds the models.
 Prompts: any prompt format (README.md, "Data formats"; `prompt_words` cuts them from a `text`
 column). Outputs in `output_dir`: the adapter, `merged/`, `trainer_state.json` (PPO metrics
-per update) and `ppo_training.png`.
+per update) and `ppo_training.png`. With `ptx_coef` > 0 it is PPO-ptx: each update also lowers the
+language-model loss on `ptx_dataset` (`common.ptx`).
 """
 
 from dataclasses import dataclass, field
@@ -19,11 +20,12 @@ from accelerate import PartialState
 from transformers import AutoModelForCausalLM, set_seed
 from trl import get_peft_config
 
-from rlhf_recipes.common import artifacts, checkpoints, models, stage_data
+from rlhf_recipes.common import artifacts, checkpoints, models, ptx, stage_data
 from rlhf_recipes.common.arguments import SampledPromptArguments, StageModelConfig, StageSettings, describe_precision
 from rlhf_recipes.common.logs import get_logger
 from rlhf_recipes.common.parsing import RecipeParser, run
 from rlhf_recipes.common.prompts import choose_format
+from rlhf_recipes.common.ptx import PtxSettings
 from rlhf_recipes.common.stages import REWARD, SFT, Stage
 from rlhf_recipes.evaluation import plots
 from rlhf_recipes.methods.ppo_bridges import PPOTrainer, TrlPPOConfig
@@ -41,8 +43,9 @@ class PPOScriptArguments(SampledPromptArguments):
 
 
 @dataclass
-class PPOConfig(StageSettings, TrlPPOConfig):
-    """TRL's PPOConfig; precision follows the hardware, and responses stop at the eos token by default."""
+class PPOConfig(StageSettings, PtxSettings, TrlPPOConfig):
+    """TRL's PPOConfig and PPO-ptx's γ; precision follows the hardware, and responses stop at the eos token by
+    default."""
 
     stop_token: str | None = field(default="eos", metadata={"help": "Truncate responses after this token ('eos')."})
 
@@ -88,6 +91,7 @@ def main(script_args: PPOScriptArguments, training_args: PPOConfig, model_args: 
         value_model=value_model,
         eval_dataset=train.select(range(min(8, len(train)))) if training_args.num_sample_generations > 0 else None,
         peft_config=get_peft_config(model_args),
+        ptx=ptx.batches(training_args, prompt_format, tokenizer),
     )
     checkpoints.train(trainer, training_args, STAGE.name)
 

@@ -16,6 +16,12 @@ restored (`_ContinueFrom`). The sample tables TRL prints during training draw fr
 random stream, so they are printed at the same updates as in an uninterrupted run. Resumed on CPU,
 the run is bit for bit the one that was never stopped, on one process or several.
 
+With `ptx` (PPO-ptx, `common.ptx`), every backward pass also carries γ × the language-model loss of
+the next ptx batch. TRL's loop builds the PPO loss inline and hands it straight to
+`accelerator.backward`, so that call, on this trainer's own accelerator, is the one place the term
+can join it; one backward of the sum keeps DDP's gradient averaging as it is. Without `ptx` the
+accelerator is left untouched.
+
 `ClassifierReward`: TRL's PPOTrainer calls a reward model as
 `getattr(model, model.base_model_prefix)(input_ids=...)` and then `model.score(hidden_states[-1])`,
 on the *policy's* token ids. This module offers that interface: it decodes the policy's ids to text,
@@ -36,6 +42,7 @@ from transformers.modeling_outputs import BaseModelOutput
 from transformers.trainer import OPTIMIZER_NAME, SCHEDULER_NAME, TRAINER_STATE_NAME
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
+from rlhf_recipes.common.ptx import LOSS_KEY, PtxBatches, lm_loss
 from rlhf_recipes.common.reward_model import LabelScore
 
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")  # PPO is experimental in TRL 1.x: we know
@@ -53,8 +60,11 @@ VALUE_MODEL_FILE = "value_model.safetensors"  # in each checkpoint, next to the 
 class PPOTrainer(TrlPPOTrainer):
     """TRL's PPOTrainer that also works when its model is wrapped for distributed training, and resumes."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, ptx: PtxBatches | None = None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.ptx, self.ptx_losses = ptx, []
+        if ptx is not None:
+            self.accelerator.backward = self._with_ptx(self.accelerator.backward)
         unwrapped = self.accelerator.unwrap_model(self.model)
         if unwrapped is not self.model:
             # Set in __dict__ so the wrapper does not register the policy as a second submodule.
@@ -75,6 +85,22 @@ class PPOTrainer(TrlPPOTrainer):
         finally:
             self.args.num_total_batches, self.dataloader = total, dataloader
 
+    def _with_ptx(self, backward):
+        def backward_with_ptx(loss, **kwargs):
+            policy = self.accelerator.unwrap_model(self.model).policy
+            with self.accelerator.autocast():
+                ptx_loss = lm_loss(policy, self.ptx.next(loss.device))
+            self.ptx_losses.append(ptx_loss.detach())
+            return backward(loss + self.args.ptx_coef * ptx_loss, **kwargs)
+
+        return backward_with_ptx
+
+    def log(self, logs: dict, start_time: float | None = None) -> None:
+        if self.ptx_losses:  # the mean since the last log, over every process
+            logs[LOSS_KEY] = self.accelerator.gather(torch.stack(self.ptx_losses)).mean().item()
+            self.ptx_losses = []
+        super().log(logs, start_time)
+
     def _continue_from(self, checkpoint: str) -> None:
         checkpoint = Path(checkpoint)
         saved = OnlineTrainerState.load_from_json(str(checkpoint / TRAINER_STATE_NAME))
@@ -84,7 +110,10 @@ class PPOTrainer(TrlPPOTrainer):
         load_model(unwrapped.value_model, str(checkpoint / VALUE_MODEL_FILE))
         for state, file in ((self.optimizer, OPTIMIZER_NAME), (self.lr_scheduler, SCHEDULER_NAME)):
             state.load_state_dict(torch.load(checkpoint / file, map_location="cpu", weights_only=True))
-        self.dataloader.go_to(torch.load(checkpoint / self._position_file, weights_only=True))
+        position = torch.load(checkpoint / self._position_file, weights_only=True)
+        self.dataloader.go_to(position)
+        if self.ptx is not None:
+            self.ptx.taken = position.get("ptx_taken", 0)
         self._load_rng_state(str(checkpoint))
         if self._sample_table_due(saved.global_step):  # the run printed it after saving, from the same stream
             super().generate_completions(sampling=True)
@@ -105,7 +134,8 @@ class PPOTrainer(TrlPPOTrainer):
             folder.mkdir(parents=True, exist_ok=True)
             save_model(self.accelerator.unwrap_model(self.model).value_model, str(folder / VALUE_MODEL_FILE))
         self.accelerator.wait_for_everyone()
-        torch.save(self.dataloader.position(), folder / self._position_file)  # each process its own
+        position = self.dataloader.position() | ({"ptx_taken": self.ptx.taken} if self.ptx is not None else {})
+        torch.save(position, folder / self._position_file)  # each process its own
         super()._save_checkpoint(model, trial)
 
     @property

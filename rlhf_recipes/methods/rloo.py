@@ -17,17 +17,21 @@ and `rloo_training.png`.
 from dataclasses import dataclass
 
 import trl
-from trl import RLOOTrainer
 
 from rlhf_recipes.common.arguments import PolicyAdapterConfig, StageSettings
 from rlhf_recipes.common.parsing import RecipeParser, run
+from rlhf_recipes.common.ptx import PtxLoss, PtxSettings
 from rlhf_recipes.methods import group
 from rlhf_recipes.methods.group import GroupArguments
 
 
 @dataclass
-class RLOOConfig(StageSettings, trl.RLOOConfig):
-    """TRL's RLOOConfig; precision follows the hardware unless set."""
+class RLOOConfig(StageSettings, PtxSettings, trl.RLOOConfig):
+    """TRL's RLOOConfig and PPO-ptx's γ (`common.ptx`); precision follows the hardware unless set."""
+
+
+class RLOOTrainer(PtxLoss, trl.RLOOTrainer):
+    """TRL's RLOOTrainer, with the ptx term when `ptx_coef` > 0."""
 
 
 def main(script_args: GroupArguments, training_args: RLOOConfig, model_args: PolicyAdapterConfig):
