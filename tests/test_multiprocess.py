@@ -5,11 +5,12 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 
-from rlhf_recipes.common import artifacts
+from rlhf_recipes.common import artifacts, ptx
 from rlhf_recipes.quickstart import task
-from tests.conftest import accelerate_launch, write_jsonl
+from tests.conftest import QUICKSTART, accelerate_launch, write_jsonl
 
 pytestmark = pytest.mark.slow
+PLAIN_TEXT = QUICKSTART / "data" / "plain_train.jsonl"
 
 
 def launch(stage: str, *args: str) -> str:
@@ -70,7 +71,7 @@ def test_ppo_runs_and_resumes_on_two_processes(reward_run, tmp_path):
     prompts = write_jsonl(tmp_path / "prompts.jsonl", [{"prompt": p} for p in task.split_prompts()[0]])
     ppo_args = ["--total_episodes", "256", "--per_device_train_batch_size", "16", "--local_rollout_forward_batch_size",
                 "16", "--num_sample_generations", "0", "--save_steps", "2", "--save_total_limit", "2",
-                "--report_to", "none"]  # fmt: skip
+                "--report_to", "none", "--ptx_coef", "0.5", "--ptx_dataset", str(PLAIN_TEXT)]  # fmt: skip
     log = launch("ppo", "--sft_model_path", str(tmp / "sft"), "--reward_model_path", str(tmp / "reward"),
                  "--dataset_name", str(prompts), "--output_dir", str(tmp / "ppo"), *ppo_args)  # fmt: skip
     assert "2 process(es)" in log and log.count("PPO done") == 1
@@ -78,10 +79,12 @@ def test_ppo_runs_and_resumes_on_two_processes(reward_run, tmp_path):
     updates = [e for e in history if "objective/kl" in e]
     assert len(updates) == 8  # 256 episodes / (16 per process x 2 processes): two passes over the prompts
     assert abs(updates[0]["objective/kl"]) < 1e-3  # the reference is the SFT model on every rank
+    assert all(ptx.LOSS_KEY in u for u in updates)  # PPO-ptx on, each process with its own share of the text
     AutoModelForCausalLM.from_pretrained(tmp / "ppo" / artifacts.MERGED_DIR)
     assert_same_as_one_process_merge(tmp / "ppo", tmp / "sft" / artifacts.MERGED_DIR, AutoModelForCausalLM, tmp_path)
 
-    # From its checkpoint after update 6 (in the second pass), on 2 processes again: the same run, to the bit.
+    # From its checkpoint after update 6 (in the second pass), on 2 processes again: the same run, to the bit
+    # (the ptx text goes on from where each process stood, too).
     shutil.copytree(tmp / "ppo" / "checkpoint-6", tmp_path / "resumed" / "checkpoint-6")
     assert {"dataloader_0.pt", "dataloader_1.pt", "rng_state_0.pth", "rng_state_1.pth"} <= {
         p.name for p in (tmp_path / "resumed" / "checkpoint-6").iterdir()}  # fmt: skip
@@ -112,9 +115,11 @@ def test_group_stages_run_on_two_processes(stage, reward_run, tmp_path):
     prompts = write_jsonl(tmp_path / "prompts.jsonl", [{"prompt": p} for p in task.split_prompts()[0]])
     log = launch(stage, "--model_name_or_path", str(tmp / "sft"), "--reward_model_path", str(tmp / "reward"),
                  "--dataset_name", str(prompts), "--output_dir", str(tmp / stage), "--max_steps", "3",
-                 "--per_device_train_batch_size", "8", "--num_generations", "4", "--logging_steps", "1")  # fmt: skip
+                 "--per_device_train_batch_size", "8", "--num_generations", "4", "--logging_steps", "1",
+                 "--ptx_coef", "0.5", "--ptx_dataset", str(PLAIN_TEXT))  # fmt: skip
     assert "2 process(es)" in log and log.count(f"{stage.upper()} done") == 1
     history = json.loads((tmp / stage / "trainer_state.json").read_text())["log_history"]
+    assert len([e for e in history if ptx.LOSS_KEY in e]) == 3  # PPO-ptx's term, through compute_loss
     kl = [e["kl"] for e in history if "kl" in e]
     assert len(kl) == 3 and abs(kl[0]) < 1e-6  # the reference is the SFT model on every rank
     AutoModelForCausalLM.from_pretrained(tmp / stage / artifacts.MERGED_DIR)

@@ -28,7 +28,6 @@ def test_committed_notebook_has_no_outputs():
 
 
 @pytest.mark.slow
-@pytest.mark.quality
 @pytest.mark.ppo
 def test_notebook_runs_end_to_end(tmp_path, monkeypatch):
     from nbclient import NotebookClient
@@ -48,7 +47,8 @@ def test_notebook_runs_end_to_end(tmp_path, monkeypatch):
                  "report/report.json"):  # fmt: skip
         assert (output_dir / name).stat().st_size > 500, name
     report = json.loads((output_dir / "report" / "report.json").read_text())
-    # Bars below the worst run of the quality sweep (bench/QUALITY.md: accuracy 1.00, gold win >= 74.8%).
+    # Bars below the worst run of the quality sweep (bench/QUALITY.md: accuracy 1.00, gold win >= 74.8%). The same
+    # pipeline's figures are held under every CPU capability by tests/test_quickstart.py (CI's default-kernel pass).
     assert report["reward_model"]["eval_accuracy"] >= 0.95
     assert report["policy_vs_reference"]["gold_win_rate"] >= 0.68
 

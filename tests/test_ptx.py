@@ -13,7 +13,7 @@ from rlhf_recipes.common.parsing import parse
 from rlhf_recipes.common.prompts import PromptFormat
 from rlhf_recipes.methods import rloo
 from rlhf_recipes.quickstart import plain_text
-from tests.conftest import QUICKSTART, run_stage, write_jsonl
+from tests.conftest import QUICKSTART, write_jsonl
 
 PLAIN_TRAIN, PLAIN_EVAL = (QUICKSTART / "data" / name for name in plain_text.FILES)
 PTX = ["--ptx_dataset", str(PLAIN_TRAIN)]
