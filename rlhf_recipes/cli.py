@@ -57,15 +57,15 @@ def quickstart(args) -> dict:
 
 
 def print_summary(report: dict) -> None:
-    """The report's table on the terminal: SFT and each policy side by side, then any hacking warnings."""
-    from rlhf_recipes.evaluation import figures, hacking
+    """The report's table on the terminal: SFT and each policy side by side, then any hacking or no-op warnings."""
+    from rlhf_recipes.evaluation import figures, hacking, noop
 
     first = report["policy_vs_reference"]
     print(f"\nSFT vs RLHF on {first['num_prompts']} held-out prompts x {first['samples_per_prompt']} samples")
     print("\n".join(figures.terminal(report)))
     print(f"reward model held-out accuracy: {report['reward_model'].get('eval_accuracy')}")
     judge = (figures.first_judge(report) or {}).get("label")
-    for warning in hacking.warnings(report["methods"], judge):
+    for warning in hacking.warnings(report["methods"], judge) + noop.warnings(report["methods"], report["thresholds"]):
         print(f"WARNING: {warning}")
     if report.get("timings"):
         print("times: " + ", ".join(f"{k[:-2]} {v:.0f}s" for k, v in report["timings"].items() if k.endswith("_s")))

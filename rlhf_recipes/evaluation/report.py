@@ -26,7 +26,7 @@ from rlhf_recipes.common.logs import get_logger
 from rlhf_recipes.common.parsing import RecipeParser, run
 from rlhf_recipes.common.reward_model import RewardModel
 from rlhf_recipes.evaluation import figures as table
-from rlhf_recipes.evaluation import hacking, judges, plots, sampling
+from rlhf_recipes.evaluation import hacking, judges, noop, plots, sampling
 
 logger = get_logger(__name__)
 REFERENCE = "reference"
@@ -86,6 +86,16 @@ class ReportArguments:
                                 "reference's by more than this, while the reward rose. Healthy quickstart PPO runs "
                                 "rise by about 0.1 (the reward model's blind spot: bench/QUALITY.md)."}
     )  # fmt: skip
+    min_kl: float = field(
+        default=noop.MIN_KL, metadata={"help": "No-op warning: a policy barely moved when its mean KL to the reference "
+                                       "is below this many nats and more than max_identical_share of its samples are "
+                                       "SFT's. Healthy quickstart policies are at 0.77-1.5 nats; an unmoved one at 0."}
+    )  # fmt: skip
+    max_identical_share: float = field(
+        default=noop.MAX_IDENTICAL_SHARE, metadata={"help": "No-op warning: the share of samples identical to the "
+                                                    "reference's (same prompt, same seed) above which, with a KL "
+                                                    "below min_kl, a policy barely moved."}
+    )  # fmt: skip
 
     def __post_init__(self):
         if isinstance(self.policy, str):  # one path from a YAML
@@ -96,6 +106,9 @@ class ReportArguments:
     def thresholds(self) -> hacking.Thresholds:
         return hacking.Thresholds(self.max_kl, self.max_length_ratio, self.max_repetition_rise,
                                   self.max_repeated_word_rise)
+
+    def noop_thresholds(self) -> noop.Thresholds:
+        return noop.Thresholds(self.min_kl, self.max_identical_share)
 
 
 def policy_names(paths: list[str]) -> dict[str, str]:
@@ -159,7 +172,7 @@ def compare(args: ReportArguments) -> dict:
         "methods": methods,
         "judges": [{"name": j.name, "label": j.label, "rates": list(measured[REFERENCE]["judged"][j.name].rates)}
                    for j in judging],
-        "thresholds": vars(args.thresholds()),
+        "thresholds": vars(args.thresholds()) | vars(args.noop_thresholds()),
         "repetition_ngram": args.repetition_ngram,
         "examples": examples,
         "reward_scores": {name: m["rewards"] for name, m in measured.items()},
@@ -215,6 +228,8 @@ def _figures(policy: dict, reference: dict, kl: list[float], args: ReportArgumen
         "repeated_word_rate_reference": reference["repeated_words"],
     }
     figures["hacking_indicators"] = hacking.indicators(figures, args.thresholds())
+    figures["identical_to_reference"] = noop.identical_share(policy["texts"], reference["texts"])
+    figures["barely_moved"] = noop.barely_moved(figures, args.noop_thresholds())
     for judge in judging:
         ours, theirs, name = policy["judged"][judge.name], reference["judged"][judge.name], judge.name
         figures |= {f"{name}_mean_policy": _mean(ours.scores), f"{name}_mean_reference": _mean(theirs.scores),
@@ -269,8 +284,8 @@ def markdown(report: dict, curves: dict[str, str]) -> str:
         f"{', '.join(j['label'] for j in report.get('judges', [])) or 'no judge but the reward model'}.",
         "",
     ]
-    lines += [line for warning in hacking.warnings(methods, judge and judge["label"])
-              for line in (f"> **{warning.replace(': ', ':** ', 1)}", "")]  # fmt: skip
+    warnings = hacking.warnings(methods, judge and judge["label"]) + noop.warnings(methods, report["thresholds"])
+    lines += [line for warning in warnings for line in (f"> **{warning.replace(': ', ':** ', 1)}", "")]
     lines += table.markdown(report)
     lines += ["", "Per policy: win rates against SFT's responses to the same prompts (ties count half), mean "
               "sequence-level KL(policy ‖ SFT) in nats, length in tokens, the share of responses that repeat "

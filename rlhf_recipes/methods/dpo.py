@@ -25,7 +25,7 @@ from rlhf_recipes.common.arguments import PolicyAdapterConfig, PreferenceArgumen
 from rlhf_recipes.common.logs import get_logger
 from rlhf_recipes.common.parsing import RecipeParser, run
 from rlhf_recipes.common.stages import SFT, Stage
-from rlhf_recipes.evaluation import plots
+from rlhf_recipes.evaluation import noop, plots
 
 logger = get_logger(__name__)
 
@@ -69,6 +69,7 @@ def main(script_args: PreferenceArguments, training_args: DPOConfig, model_args:
                                      script_args.dataset_name)  # fmt: skip
         plots.plot_stage(STAGE, trainer.state.log_history, output_dir)
     logger.info(f"DPO done: adapter in {output_dir}, merged policy in {merged_dir}")
+    noop.check_stage(STAGE.name, trainer.state.log_history, training_args.beta)
     return trainer
 
 

@@ -19,7 +19,7 @@ from rlhf_recipes.common.errors import check
 from rlhf_recipes.common.logs import get_logger
 from rlhf_recipes.common.prompts import choose_format
 from rlhf_recipes.common.stages import REWARD, SFT, Stage
-from rlhf_recipes.evaluation import plots
+from rlhf_recipes.evaluation import noop, plots
 
 logger = get_logger(__name__)
 
@@ -135,4 +135,5 @@ def train(trainer_class, stage: Stage, script_args: GroupArguments, training_arg
     if PartialState().is_main_process:
         plots.plot_stage(stage, trainer.state.log_history, output_dir)
     logger.info(f"{stage.name.upper()} done: adapter in {output_dir}, merged policy in {merged_dir}")
+    noop.check_stage(stage.name, trainer.state.log_history)
     return trainer

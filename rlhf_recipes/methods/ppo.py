@@ -27,7 +27,7 @@ from rlhf_recipes.common.parsing import RecipeParser, run
 from rlhf_recipes.common.prompts import choose_format
 from rlhf_recipes.common.ptx import PtxSettings
 from rlhf_recipes.common.stages import REWARD, SFT, Stage
-from rlhf_recipes.evaluation import plots
+from rlhf_recipes.evaluation import noop, plots
 from rlhf_recipes.methods.ppo_bridges import PPOTrainer, TrlPPOConfig
 from rlhf_recipes.methods.ppo_models import check_ppo, load_ppo_models
 
@@ -102,6 +102,7 @@ def main(script_args: PPOScriptArguments, training_args: PPOConfig, model_args: 
     if PartialState().is_main_process:
         plots.plot_stage(STAGE, trainer.state.log_history, output_dir)
     logger.info(f"PPO done: adapter in {output_dir}, merged policy in {merged_dir}")
+    noop.check_stage(STAGE.name, trainer.state.log_history)
     return trainer
 
 
