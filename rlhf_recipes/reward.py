@@ -17,7 +17,7 @@ from pathlib import Path
 import trl
 from accelerate import PartialState
 from transformers import AutoModelForSequenceClassification
-from trl import RewardTrainer, get_peft_config, get_quantization_config
+from trl import RewardTrainer, get_quantization_config
 
 from rlhf_recipes.common import artifacts, checkpoints, models, reward_model, stage_data
 from rlhf_recipes.common.arguments import PreferenceArguments, StageModelConfig, StageSettings, describe_precision
@@ -55,6 +55,11 @@ def main(script_args: PreferenceArguments, training_args: RewardConfig, model_ar
     model_path, tokenizer, prompt_format, train, held_out = stage_data.preference_stage_inputs(
         script_args, training_args, model_args
     )
+    encoder_decoder = models.encoder_decoder(model_path)
+    if encoder_decoder:
+        logger.warning(f"model_name_or_path {model_path!r} is a {encoder_decoder}: it trains as a sequence "
+                       "classifier, which `rlhf-recipes score` and the report read, but the PPO, RLOO and GRPO stages "
+                       "take a causal reward model only.")  # fmt: skip
     logger.info(
         f"Reward model from {model_path} ({models.describe_quantization(model_args)}): a new one-output `score` "
         f"head on its backbone (any LM head is dropped), {describe_precision(training_args)}, "
@@ -68,7 +73,7 @@ def main(script_args: PreferenceArguments, training_args: RewardConfig, model_ar
         train_dataset=train,
         eval_dataset=held_out if len(held_out) else None,
         processing_class=tokenizer,
-        peft_config=get_peft_config(model_args),
+        peft_config=reward_model.peft_config(model_args, encoder_decoder is not None),
         quantization_config=get_quantization_config(model_args),
     )
     if model_args.load_in_4bit and not (training_args.bf16 or training_args.fp16):

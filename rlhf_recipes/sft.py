@@ -19,7 +19,7 @@ from trl.trainer.utils import create_model_from_path
 
 from rlhf_recipes.common import artifacts, checkpoints, models, stage_data
 from rlhf_recipes.common.arguments import DatasetArguments, StageModelConfig, StageSettings, describe_precision
-from rlhf_recipes.common.errors import RecipeError
+from rlhf_recipes.common.errors import check
 from rlhf_recipes.common.logs import get_logger
 from rlhf_recipes.common.parsing import RecipeParser, run
 from rlhf_recipes.common.prompts import choose_format
@@ -44,13 +44,15 @@ class SFTModelConfig(StageModelConfig):
         return found
 
 
-def check_sft(model_args: SFTModelConfig, training_args: SFTConfig, grown_vocabulary: bool) -> None:
-    """What needs the tokenizer: a new pad token cannot grow the embeddings of a quantized model."""
+def check_sft(model_args: SFTModelConfig, training_args: SFTConfig, model_path: str, grown_vocabulary: bool) -> None:
+    """What needs the model's config and tokenizer: a causal LM, whose embeddings grow for a new pad token only
+    when it is not quantized."""
+    problems = models.causal_problems(model_path, "model_name_or_path", STAGE.name)
     if grown_vocabulary and (model_args.load_in_4bit or model_args.load_in_8bit):
-        raise RecipeError(
-            f"pad_token {training_args.pad_token!r} is a new token, and the embeddings of a quantized model cannot "
-            "grow: choose a token of the vocabulary, or run this SFT without load_in_4bit/load_in_8bit."
-        )
+        problems.append(f"pad_token {training_args.pad_token!r} is a new token, and the embeddings of a quantized "
+                        "model cannot grow: choose a token of the vocabulary, or run this SFT without "
+                        "load_in_4bit/load_in_8bit.")  # fmt: skip
+    check(problems)
 
 
 def main(script_args: DatasetArguments, training_args: SFTConfig, model_args: SFTModelConfig):
@@ -59,7 +61,7 @@ def main(script_args: DatasetArguments, training_args: SFTConfig, model_args: SF
     tokenizer = models.load_tokenizer(model_path, pad_token=training_args.pad_token, allow_new=True)
     prompt_format = choose_format(script_args, tokenizer, model_path)
     grown = models.grown_vocabulary(model_path, tokenizer)
-    check_sft(model_args, training_args, grown)
+    check_sft(model_args, training_args, model_path, grown)
     train_rows = stage_data.sft_examples(script_args, script_args.dataset_train_split, prompt_format)
     eval_rows = None
     if training_args.eval_strategy != "no":

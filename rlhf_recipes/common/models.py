@@ -46,6 +46,50 @@ def grown_vocabulary(model_path: str, tokenizer) -> bool:
     return vocab_size is not None and len(tokenizer) > vocab_size
 
 
+CAUSAL_ALTERNATIVE = (
+    "recipes/emotion-gpt2/ runs the classifier-reward PPO of the flan-t5 tutorials (a text classifier's label as "
+    "the reward, `reward_classifier_label`) on GPT-2, and recipes/tutorial-gpt2/ runs SFT, reward model and PPO on "
+    "your own files."
+)
+
+
+def encoder_decoder(path: str) -> str | None:
+    """What the model at `path` is, when it is an encoder-decoder (T5, BART...); None for any other model."""
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(path)
+    except (OSError, ValueError):  # the loaders that follow say what is wrong with the path
+        return None
+    if not config.is_encoder_decoder:
+        return None
+    architecture = (config.architectures or [type(config).__name__])[0]
+    return f"{architecture} (model_type {config.model_type}, an encoder-decoder)"
+
+
+def causal_problems(path: str, field: str, stage: str, reward_model: bool = False) -> list[str]:
+    """Why the `stage` stage cannot take the model at `path` (named by `field`): it is an encoder-decoder.
+
+    Every policy stage takes a causal LM; PPO, RLOO and GRPO (`reward_model`) a causal reward model too.
+    """
+    found = encoder_decoder(path)
+    if found is None:
+        return []
+    stage = stage.upper()
+    if reward_model:
+        why = (f"The {stage} stage scores responses with a causal reward model (a decoder-only sequence classifier, as "
+               "the reward stage trains from a causal SFT model); an encoder-decoder classifier fails on them once "
+               "training starts: it reads neither the policy's token ids as PPO passes them nor a response cut at the "
+               "length limit, which lacks the end token it needs. It still serves `rlhf-recipes score` and the report. "
+               "Train the reward model from a causal LM, or score with a text classifier by one label:")  # fmt: skip
+    else:
+        why = (f"TRL trains causal LMs (decoder-only, such as GPT-2, Llama, Qwen or Pythia) in the {stage} stage: its "
+               "trainer feeds prompt and response to the model as one sequence of token ids, where an encoder-decoder "
+               "takes them apart (the prompt to its encoder, the response to its decoder). Start from a causal "
+               "LM:")  # fmt: skip
+    return [f"{field} {path!r} is a {found}. {why} {CAUSAL_ALTERNATIVE}"]
+
+
 def fit_embeddings(model, tokenizer) -> None:
     """Grow the embeddings (and a tied LM head) to the tokenizer's size; new rows start at the mean embedding."""
     if len(tokenizer) > model.get_input_embeddings().num_embeddings:

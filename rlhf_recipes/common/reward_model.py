@@ -25,6 +25,7 @@ from rlhf_recipes.common.prompts import model_format
 logger = get_logger(__name__)
 MAX_PAIRS = 512  # responses enough for a steady mean and std (2 x 512 scored)
 BATCH_SIZE = 64
+ENCODER_DECODER_HEAD = "classification_head"  # the score head of transformers' encoder-decoder classifiers (T5, BART)
 
 
 def problems(path: str, field: str) -> list[str]:
@@ -39,6 +40,19 @@ def problems(path: str, field: str) -> list[str]:
             f"{config.num_labels}); a reward model is a sequence classifier with one output. A causal LM has no "
             "trained reward head: loading it as one would add a randomly initialised head and give meaningless "
             "scores. Train one with the reward stage and use its output folder."]  # fmt: skip
+
+
+def peft_config(model_args, encoder_decoder: bool):
+    """The reward model's LoRA settings; an encoder-decoder's head trains in full and is saved with the adapter.
+
+    peft does that for a head called `score` or `classifier` only: any other would be merged as a fresh random one.
+    """
+    from trl import get_peft_config
+
+    config = get_peft_config(model_args)
+    if config is not None and encoder_decoder:
+        config.modules_to_save = [*(config.modules_to_save or []), ENCODER_DECODER_HEAD]
+    return config
 
 
 def load_model(path: str, normalize: bool = False, quiet: bool = False, **load_kwargs):

@@ -22,6 +22,7 @@ from trl import DPOTrainer, get_peft_config, get_quantization_config
 
 from rlhf_recipes.common import artifacts, checkpoints, models, stage_data
 from rlhf_recipes.common.arguments import PolicyAdapterConfig, PreferenceArguments, StageSettings, describe_precision
+from rlhf_recipes.common.errors import check
 from rlhf_recipes.common.logs import get_logger
 from rlhf_recipes.common.parsing import RecipeParser, run
 from rlhf_recipes.common.stages import SFT, Stage
@@ -40,6 +41,7 @@ def main(script_args: PreferenceArguments, training_args: DPOConfig, model_args:
     model_path, tokenizer, prompt_format, train, held_out = stage_data.preference_stage_inputs(
         script_args, training_args, model_args
     )
+    check(models.causal_problems(model_path, "model_name_or_path", STAGE.name))
     logger.info(
         f"DPO: policy {model_path} ({models.describe_quantization(model_args)}) + LoRA r={model_args.lora_r} "
         f"(reference = adapter disabled), beta {training_args.beta}, {len(train)} pairs, "

@@ -41,15 +41,16 @@ class GroupArguments(SampledPromptArguments):
         return found
 
 
-def check_group(script_args, training_args, tokenizer, reward_path: str, prompts) -> None:
-    """What needs the tokenizer, the reward model's files and the prompts, reported together.
+def check_group(stage: str, script_args, training_args, tokenizer, model_path: str, reward_path: str, prompts) -> None:
+    """What needs the models' configs, the tokenizer, the reward model's files and the prompts, reported together.
 
     Unlike PPO, a pad token equal to eos is fine here: TRL ends each response at its first eos, and the
     reward model reads each text as the reward stage trained it, whatever its pad token.
     """
-    problems = []
+    problems = models.causal_problems(model_path, "model_name_or_path", stage)
     if script_args.reward_classifier_label is None:
         problems += reward_model.problems(reward_path, "reward_model_path")
+        problems += models.causal_problems(reward_path, "reward_model_path", stage, reward_model=True)
         if not problems and AutoTokenizer.from_pretrained(reward_path).get_vocab() != tokenizer.get_vocab():
             logger.warning(f"reward_model_path {reward_path!r}: its tokenizer differs from the policy's. Each response "
                            "is re-read as text with the reward model's own tokenizer and prompt format, which works, "
@@ -105,7 +106,7 @@ def train(trainer_class, stage: Stage, script_args: GroupArguments, training_arg
     tokenizer = models.load_tokenizer(model_path, padding_side="left", pad_token=training_args.pad_token)
     prompt_format = choose_format(script_args, tokenizer, model_path)
     train_prompts = stage_data.prompt_rows(script_args, script_args.dataset_train_split, prompt_format, tokenizer)
-    check_group(script_args, training_args, tokenizer, reward_path, train_prompts)
+    check_group(stage.name, script_args, training_args, tokenizer, model_path, reward_path, train_prompts)
     reward = reward_function(script_args, reward_path, tokenizer, PartialState().device)
     logger.info(
         f"{stage.name.upper()}: policy {model_path} ({models.describe_quantization(model_args)}) + LoRA "

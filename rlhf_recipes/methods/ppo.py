@@ -70,7 +70,7 @@ def main(script_args: PPOScriptArguments, training_args: PPOConfig, model_args: 
     tokenizer = models.load_tokenizer(sft_path, padding_side="left", pad_token=training_args.pad_token)
     prompt_format = choose_format(script_args, tokenizer, sft_path)
     train = stage_data.prompt_ids(script_args, script_args.dataset_train_split, prompt_format, tokenizer)
-    check_ppo(script_args, training_args, tokenizer, reward_path, train)
+    check_ppo(script_args, training_args, tokenizer, sft_path, reward_path, train)
     policy, reward_model, value_model, value_path = load_ppo_models(
         script_args, model_args, sft_path, reward_path, tokenizer
     )

@@ -8,15 +8,16 @@ from rlhf_recipes.common.errors import check
 from rlhf_recipes.methods.ppo_bridges import ClassifierReward
 
 
-def check_ppo(script_args, training_args, tokenizer, reward_path: str, prompts) -> None:
-    """What needs the tokenizer, the reward model's files and the prompts, reported together."""
-    problems = []
+def check_ppo(script_args, training_args, tokenizer, sft_path: str, reward_path: str, prompts) -> None:
+    """What needs the models' configs, the tokenizer, the reward model's files and the prompts, reported together."""
+    problems = models.causal_problems(sft_path, "sft_model_path", "ppo")
     if tokenizer.pad_token_id == tokenizer.eos_token_id:
         problems.append(f"sft_model_path {training_args.sft_model_path!r}: the pad token is the eos token "
                         f"({tokenizer.eos_token!r}). PPO marks where a response ends by padding, so they must differ: "
                         "give the tokenizer a distinct pad token.")  # fmt: skip
     if script_args.reward_classifier_label is None:
         problems += reward_model.problems(reward_path, "reward_model_path")
+        problems += models.causal_problems(reward_path, "reward_model_path", "ppo", reward_model=True)
         if AutoTokenizer.from_pretrained(reward_path).get_vocab() != tokenizer.get_vocab():
             problems.append(f"reward_model_path {reward_path!r}: its tokenizer differs from the policy's, and PPO "
                             "feeds the policy's token ids straight to the reward model. Train the reward model from "
