@@ -210,6 +210,13 @@ def table(runs: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def spread(values: list[float], cell) -> str:
+    """A table cell: the median (min-max) of `values`, each written by `cell`; "–" when there are none."""
+    if not values:
+        return "–"
+    return f"{cell(statistics.median(values))} ({cell(min(values))}–{cell(max(values))})"
+
+
 def method_table(runs: list[dict]) -> str:
     """Per method: median (min-max) over the runs, and how often the hacking indicators agreed with the gold labeler."""
     methods = list(runs[0]["methods"])
@@ -220,8 +227,7 @@ def method_table(runs: list[dict]) -> str:
         cells = []
         for column in METHOD_COLUMNS:
             values = [f[column.key] for f in figures if f[column.key] is not None]
-            cells.append(f"{column.cell(statistics.median(values))} ({column.cell(min(values))}–"
-                         f"{column.cell(max(values))})" if values else "–")  # fmt: skip
+            cells.append(spread(values, column.cell))
         hacked = sum(bool(f["reward_hacking"]) for f in figures)
         agree = sum(bool(f["reward_hacking"]) == f["suspected"] for f in figures)
         lines.append(f"| {method} | " + " | ".join(cells) + f" | {hacked}/{len(figures)} | {agree}/{len(figures)} |")
@@ -238,8 +244,7 @@ def round_table(runs: list[dict]) -> str:
         cells = []
         for _, key, fmt in ROUND_COLUMNS:
             values = [run["rounds"][r][key] for run in runs if run["rounds"][r].get(key) is not None]
-            cells.append(f"{fmt.format(statistics.median(values))} ({fmt.format(min(values))}–"
-                         f"{fmt.format(max(values))})" if values else "–")  # fmt: skip
+            cells.append(spread(values, fmt.format))
         lines.append(f"| {r} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -252,8 +257,7 @@ def ptx_table(runs: list[dict]) -> str:
         cells = []
         for column in PTX_COLUMNS:
             values = [run["ptx"][coef][column.key] for run in runs if run["ptx"][coef].get(column.key) is not None]
-            cells.append(f"{column.cell(statistics.median(values))} ({column.cell(min(values))}–"
-                         f"{column.cell(max(values))})" if values else "–")  # fmt: skip
+            cells.append(spread(values, column.cell))
         lines.append(f"| {coef} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
