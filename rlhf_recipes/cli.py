@@ -16,7 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from rlhf_recipes.common import files, formats, logs, trl_support
+from rlhf_recipes.common import files, formats, logs
 from rlhf_recipes.common.errors import RecipeError
 
 logger = logs.get_logger(__name__)
@@ -29,11 +29,7 @@ def pipeline(args) -> dict:
     from rlhf_recipes.pipeline import run_pipeline
 
     output_dir = Path(args.output_dir) if args.output_dir else None
-    methods = tuple(args.methods or third_stages.default())
-    if not args.methods and not trl_support.has_ppo():  # the default is not PPO: say so, or why PPO cannot run
-        if not (Path(args.recipes) / f"{methods[0]}.yaml").exists():
-            trl_support.require_ppo()
-        logger.warning(trl_support.without_ppo_note(methods))
+    methods = tuple(args.methods or third_stages.DEFAULT)
     if args.rounds > 1:
         from rlhf_recipes import rounds
 
@@ -175,7 +171,7 @@ def make_parser(list_methods: bool = True) -> argparse.ArgumentParser:
     for command in (start, run):
         command.add_argument("--methods", nargs="+", metavar="METHOD",
                              help="third stages to run from the same SFT and reward models and compare, one or more "
-                             f"of {listed} (default: {' '.join(third_stages.default())})")  # fmt: skip
+                             f"of {listed} (default: {' '.join(third_stages.DEFAULT)})")  # fmt: skip
     commands.add_parser("compare", help="SFT vs RLHF report (see `rlhf-recipes compare --help`)", add_help=False)
     commands.add_parser("collect", help="sample K responses per prompt from policies into a ranking sheet",
                         add_help=False)

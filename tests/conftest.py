@@ -26,18 +26,6 @@ REPO = Path(__file__).resolve().parents[1]
 QUICKSTART = REPO / "recipes" / "quickstart"
 
 
-def pytest_collection_modifyitems(config, items):
-    """Tests marked `ppo` need TRL's PPOTrainer (TRL 1.12.x): on a TRL without it they are skipped, saying why."""
-    from rlhf_recipes.common import trl_support
-
-    if trl_support.has_ppo():
-        return
-    skip = pytest.mark.skip(reason=f"needs {trl_support.PPO_TRL}; this is TRL {trl_support.trl_version()}")
-    for item in items:
-        if item.get_closest_marker("ppo"):
-            item.add_marker(skip)
-
-
 @pytest.fixture(scope="session")
 def tiny_dir() -> str:
     """The built-in tiny model folder: the build shipped in the package, as every user gets it."""

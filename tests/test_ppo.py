@@ -5,17 +5,14 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForSequenceClassification
 
-from rlhf_recipes.common import artifacts, stage_data, trl_support
+from rlhf_recipes.common import artifacts, stage_data
 from rlhf_recipes.common.errors import RecipeError
 from rlhf_recipes.common.prompts import PromptFormat
 from rlhf_recipes.evaluation import sampling
 from rlhf_recipes.quickstart import task
 from tests.conftest import QUICKSTART, run_stage
 
-pytestmark = pytest.mark.ppo
-if not trl_support.has_ppo():
-    pytest.skip(trl_support.ppo_missing(), allow_module_level=True)
-from rlhf_recipes.methods import ppo  # noqa: E402
+from rlhf_recipes.methods import ppo
 
 SMALL = ["--total_episodes", "64", "--per_device_train_batch_size", "16", "--local_rollout_forward_batch_size", "16",
          "--num_ppo_epochs", "2", "--response_length", "12", "--num_sample_generations", "0", "--report_to", "none"]  # fmt: skip

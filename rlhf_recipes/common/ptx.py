@@ -4,7 +4,7 @@
 
 `PtxSettings` adds γ (`ptx_coef`, default 0: off) and the text (`ptx_dataset`) to a third stage's config;
 the trainers add γ × `lm_loss` of the next `PtxBatches` batch to each loss they back-propagate (PPO:
-`methods.ppo_bridges`; RLOO and GRPO: `PtxLoss`). The batches are shuffled from the seed with a
+`methods.ppo_trainer`; RLOO and GRPO: `PtxLoss`). The batches are shuffled from the seed with a
 generator of their own, never from the global RNG: with γ = 0 nothing is read or drawn, and the run is
 the plain method's exactly. `mean_lm_loss` measures a model on held-out text: the report's alignment tax.
 """

@@ -1,4 +1,4 @@
-"""Stage 3, PPO: TRL's `PPOTrainer` with a LoRA adapter on the merged SFT policy, KL-penalised to the SFT model.
+"""Stage 3, PPO: our PPO trainer (TRL 1.12's algorithm) with a LoRA adapter on the merged SFT policy, KL to SFT.
 
     accelerate launch -m rlhf_recipes.methods.ppo --config recipes/quickstart/ppo.yaml
     python -m rlhf_recipes.methods.ppo --config recipes/quickstart/ppo.yaml
@@ -10,7 +10,7 @@ memory). The reward comes from `reward_model_path` (the reward stage's output) o
 Prompts: any prompt format (README.md, "Data formats"; `prompt_words` cuts them from a `text`
 column). Outputs in `output_dir`: the adapter, `merged/`, `trainer_state.json` (PPO metrics
 per update) and `ppo_training.png`. With `ptx_coef` > 0 it is PPO-ptx: each update also lowers the
-language-model loss on `ptx_dataset` (`common.ptx`).
+language-model loss on `ptx_dataset` (`common.ptx`). The trainer is `ppo_trainer`, on any TRL from 1.12.
 """
 
 from dataclasses import dataclass, field
@@ -28,7 +28,8 @@ from rlhf_recipes.common.prompts import choose_format
 from rlhf_recipes.common.ptx import PtxSettings
 from rlhf_recipes.common.stages import REWARD, SFT, Stage
 from rlhf_recipes.evaluation import noop, plots
-from rlhf_recipes.methods.ppo_bridges import PPOTrainer, TrlPPOConfig
+from rlhf_recipes.methods import ppo_trainer
+from rlhf_recipes.methods.ppo_trainer import PPOTrainer
 from rlhf_recipes.methods.ppo_models import check_ppo, load_ppo_models
 
 logger = get_logger(__name__)
@@ -43,11 +44,14 @@ class PPOScriptArguments(SampledPromptArguments):
 
 
 @dataclass
-class PPOConfig(StageSettings, PtxSettings, TrlPPOConfig):
-    """TRL's PPOConfig and PPO-ptx's γ; precision follows the hardware, and responses stop at the eos token by
+class PPOConfig(StageSettings, PtxSettings, ppo_trainer.PPOConfig):
+    """TRL 1.12's PPOConfig and PPO-ptx's γ; precision follows the hardware, and responses stop at the eos token by
     default."""
 
     stop_token: str | None = field(default="eos", metadata={"help": "Truncate responses after this token ('eos')."})
+
+    def problems(self) -> list[str]:
+        return super().problems() + ppo_trainer.problems(self)
 
 
 @dataclass
@@ -80,12 +84,11 @@ def main(script_args: PPOScriptArguments, training_args: PPOConfig, model_args: 
         f"{training_args.total_episodes} episodes, {describe_precision(training_args)}, "
         f"{PartialState().num_processes} process(es)."
     )
-    set_seed(training_args.seed)  # PPOTrainer draws the LoRA weights before it seeds itself
+    set_seed(training_args.seed)  # the LoRA weights are drawn before the trainer seeds itself
     trainer = PPOTrainer(
         args=training_args,
         processing_class=tokenizer,
         model=policy,
-        ref_model=None,
         reward_model=reward_model,
         train_dataset=train,
         value_model=value_model,
@@ -111,7 +114,7 @@ def make_parser() -> RecipeParser:
 
 
 STAGE = Stage(
-    "ppo", "PPO against the reward model with a value model (TRL PPOTrainer), KL-penalised to SFT", make_parser, main,
+    "ppo", "PPO against the reward model with a value model, KL-penalised to SFT", make_parser, main,
     reads={SFT: "--sft_model_path", REWARD: "--reward_model_path"},
     curves={"objective/scores": "reward (reward model)", "objective/kl": "KL to the SFT model",
             "objective/entropy": "policy entropy"},
