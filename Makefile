@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # PyTorch goes in first, then the rest (so no package pulls a different build of it).
 TORCH ?= torch==2.13.0
 
-.PHONY: install quickstart test test-default-kernels test-newest-trl tiny-model clean
+.PHONY: install quickstart test test-default-kernels test-trl1.12 tiny-model clean
 
 install: $(VENV)/.installed
 
@@ -27,27 +27,27 @@ test: install
 test-default-kernels: install
 	ATEN_CPU_CAPABILITY=default $(PY) -m pytest -m quality
 
-# The newest TRL line in a second venv (constraints-newest.txt: TRL 1.16, which has no PPOTrainer), PyTorch first
-# again; then the tests that do not need PPO: the fast ones, and of the slow ones every stage but PPO on two
-# processes, QLoRA SFT, a reward stage on a labelled sheet and every kill-and-resume test. CI runs it last.
-NEWEST_VENV ?= .venv-newest
-NEWEST_PY := $(NEWEST_VENV)/bin/python
-NEWEST_SLOW := tests/test_multiprocess.py tests/test_qlora.py tests/test_collect_label.py tests/test_resume.py
+# TRL 1.12, the last release with TRL's own PPOTrainer, in a second venv (constraints-trl1.12.txt), PyTorch first
+# again: the reference test (our PPO against TRL 1.12's, bit for bit) and the stages' own tests on that line.
+# CI runs it last.
+TRL112_VENV ?= .venv-trl1.12
+TRL112_PY := $(TRL112_VENV)/bin/python
+TRL112_TESTS := tests/test_ppo_reference.py tests/test_ppo.py tests/test_sft.py tests/test_reward.py \
+	tests/test_group_stages.py tests/test_dpo.py tests/test_trl_versions.py tests/test_config.py
 
-$(NEWEST_VENV)/.installed: pyproject.toml constraints-newest.txt
-	python3 -m venv $(NEWEST_VENV)
-	$(NEWEST_PY) -m pip install --quiet --upgrade pip
-	$(NEWEST_PY) -m pip install --quiet "$(TORCH)"
-	$(NEWEST_PY) -m pip install --quiet -c constraints-newest.txt -e ".[dev]"
+$(TRL112_VENV)/.installed: pyproject.toml constraints-trl1.12.txt
+	python3 -m venv $(TRL112_VENV)
+	$(TRL112_PY) -m pip install --quiet --upgrade pip
+	$(TRL112_PY) -m pip install --quiet "$(TORCH)"
+	$(TRL112_PY) -m pip install --quiet -c constraints-trl1.12.txt -e ".[dev]"
 	touch $@
 
-test-newest-trl: $(NEWEST_VENV)/.installed
-	$(NEWEST_PY) -m pytest -m "not slow and not ppo"
-	$(NEWEST_PY) -m pytest -m "slow and not ppo" $(NEWEST_SLOW)
+test-trl1.12: $(TRL112_VENV)/.installed
+	$(TRL112_PY) -m pytest $(TRL112_TESTS)
 
 # Regenerates the tiny model shipped in the package, after a change to quickstart/task.py or tiny_model.py.
 tiny-model: install
 	ATEN_CPU_CAPABILITY=default $(VENV)/bin/rlhf-recipes build-default --ship
 
 clean:
-	rm -rf $(VENV) $(NEWEST_VENV) outputs
+	rm -rf $(VENV) $(TRL112_VENV) outputs

@@ -5,6 +5,8 @@
     python -m bench.quality --seeds 5 --cpu-capabilities default avx2 --rebuild-tiny 1   # fresh builds, not the shipped one
     python -m bench.quality --seeds 5 --cpu-capabilities default avx2 --rounds 2   # iterated RLHF, per round
     python -m bench.quality --seeds 3 --cpu-capabilities default avx2 --ptx-coef 0.1 0.3   # PPO-ptx against PPO
+    python -m bench.quality --seeds 5 --cpu-capabilities default avx2 --methods ppo trl-ppo --output bench/PPO_VS_TRL.json
+                                                    # ours beside TRL 1.12's PPOTrainer (in a TRL 1.12 venv)
 
 Runs the whole pipeline (SFT -> reward -> PPO, or every method of `--methods` from the same SFT
 and reward models -> report) once per seed, every stage's seed set to it, each in a fresh process
@@ -32,6 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench import trl_ppo
 from rlhf_recipes.evaluation.figures import COSTS, DRIFT, REWARD_MODEL, Figure, judge_figures
 
 BENCH = Path(__file__).resolve().parent
@@ -294,6 +297,10 @@ def main() -> None:
     parser.add_argument("--one", nargs=2, metavar=("SEED", "TINY_SEED"), help=argparse.SUPPRESS)
     parser.add_argument("--build", type=int, metavar="TINY_SEED", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if trl_ppo.NAME in args.methods:  # TRL 1.12's PPOTrainer beside ours
+        trl_ppo.register()
+        if not (args.recipes / f"{trl_ppo.NAME}.yaml").exists():
+            args.recipes = trl_ppo.recipes(args.recipes)
     if args.one:
         seed, tiny_seed = int(args.one[0]), int(args.one[1]) if args.one[1] else None
         print(json.dumps(run_one(args.recipes, args.work_dir, seed, tiny_seed, tuple(args.methods), args.rounds,

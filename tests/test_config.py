@@ -11,15 +11,13 @@ from tests.conftest import REPO
 STAGE_PARSERS = {"sft": sft.make_parser, "reward": reward.make_parser, "report": report.make_parser,
                  **{name: stage.make_parser for name, stage in methods.available().items()}}  # fmt: skip
 RECIPE_FILES = sorted(p for p in (REPO / "recipes").rglob("*.yaml") if p.stem.split("_")[0] in STAGE_PARSERS)
-PPO = pytest.mark.ppo  # PPO's YAMLs are parsed by PPO's parser, which needs TRL 1.12.x
 
 
 def test_there_are_recipes_to_parse():
     assert any(p.parent.name == "quickstart" and p.stem == "sft" for p in RECIPE_FILES)
 
 
-@pytest.mark.parametrize("path", [pytest.param(p, marks=[PPO] if p.stem.startswith("ppo") else [],
-                                               id=str(p.relative_to(REPO))) for p in RECIPE_FILES])  # fmt: skip
+@pytest.mark.parametrize("path", [pytest.param(p, id=str(p.relative_to(REPO))) for p in RECIPE_FILES])  # fmt: skip
 def test_every_recipe_parses_with_its_stage_parser(path: Path):
     parsed = parse(STAGE_PARSERS[path.stem.split("_")[0]](), ["--config", str(path)])
     if path.stem.startswith("report"):
@@ -98,7 +96,7 @@ def test_prompt_template_needs_its_placeholder():
         pytest.param("ppo", "model_name_or_path: builtin:tiny\nuse_peft: false\nprompt_template: 'Q:'\n"
                      "sft_model_path: x\nreward_model_path: y\n",
                      ["model_name_or_path: PPO starts from `sft_model_path`", "use_peft: false is not supported",
-                      "prompt_template: 'Q:' has no {prompt} placeholder"], marks=PPO),
+                      "prompt_template: 'Q:' has no {prompt} placeholder"]),
     ],
 )  # fmt: skip
 def test_every_mistake_in_a_yaml_is_reported_in_one_error(tmp_path, stage, yaml, messages):

@@ -27,7 +27,6 @@ def dry_run(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.ppo
 def test_the_cpu_dry_run_runs_every_part_and_writes_its_report(dry_run):
     report = json.loads((dry_run / "gpu_check.json").read_text())
     assert report["cpu_dry_run"] and report["environment"]["versions"]["trl"].startswith("1.12")
@@ -58,7 +57,6 @@ def test_the_budgets_fit_one_device_command():
 
 
 @pytest.mark.slow
-@pytest.mark.ppo
 def test_publishing_puts_the_measured_rows_into_the_readmes(dry_run, tmp_path):
     readmes = tuple(Path(shutil.copy(REPO / name, tmp_path / name.replace("/", "_")))
                     for name in ("README.md", "recipes/README.md"))  # fmt: skip

@@ -62,7 +62,6 @@ def test_reward_runs_on_two_processes_with_one_split(reward_run, tmp_path):
                                      pad_token_id=tokenizer.pad_token_id)  # fmt: skip
 
 
-@pytest.mark.ppo
 def test_ppo_runs_and_resumes_on_two_processes(reward_run, tmp_path):
     import json
     import shutil

@@ -112,7 +112,6 @@ def test_an_unmoved_policy_is_flagged_on_the_terminal(unmoved_rloo, capsys):
 
 
 @pytest.mark.slow
-@pytest.mark.ppo
 def test_an_unmoved_ppo_stage_says_so_in_its_log(tmp_path, tiny_dir, trained_reward, prompts_file):
     from rlhf_recipes.methods import ppo
 

@@ -28,7 +28,6 @@ def test_committed_notebook_has_no_outputs():
 
 
 @pytest.mark.slow
-@pytest.mark.ppo
 def test_notebook_runs_end_to_end(tmp_path, monkeypatch):
     from nbclient import NotebookClient
 

@@ -5,7 +5,7 @@ import pytest
 import yaml
 
 from rlhf_recipes import cli, methods, sft
-from rlhf_recipes.common import artifacts, trl_support
+from rlhf_recipes.common import artifacts
 from rlhf_recipes.common.errors import RecipeError
 from rlhf_recipes.common.stages import SFT, Stage
 from rlhf_recipes.evaluation import plots
@@ -23,7 +23,7 @@ SMALL = {
     "dpo": {"max_steps": 6, "per_device_train_batch_size": 8},
     "report": {"samples_per_prompt": 1},
 }  # fmt: skip
-ALL_METHODS = tuple(m for m in methods.available() if m != "ppo" or trl_support.has_ppo())  # PPO: TRL 1.12.x only
+ALL_METHODS = tuple(methods.available())
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +116,6 @@ def test_finished_stages_are_skipped_and_a_failed_stage_resumes(small_recipes, t
     assert "sft: running" in caplog.text
 
 
-@pytest.mark.ppo
 def test_compare_command_writes_a_report(finished, small_recipes, tmp_path, capsys):
     _, out = finished
     cli.main(["compare", "--policy", str(out / "ppo"), str(out / "dpo" / artifacts.MERGED_DIR), "--reference",

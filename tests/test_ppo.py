@@ -139,3 +139,23 @@ def test_prompts_cut_from_a_text_column(tmp_path, tiny_dir):
     tokenizer = AutoTokenizer.from_pretrained(tiny_dir)
     (row,) = stage_data.prompt_ids(script_args, "train", PromptFormat(chat=True), tokenizer)
     assert tokenizer.decode(row["input_ids"]) == "<|user|>I love this<|end|><|assistant|>"
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["--stop_token", "<|nope|>"], r"stop_token: '<\|nope\|>' is not a token of the policy's vocabulary"),
+        (["--stop_token", "", "--stop_token_id", "99999"], r"stop_token_id: 99999 is not a token of the policy's"),
+        (["--total_episodes", "8"], r"total_episodes: 8 is smaller than one PPO batch .* = 16\)"),
+    ],
+)
+def test_bad_stop_tokens_and_too_few_episodes_are_refused(tmp_path, tiny_dir, trained_reward, prompts_file, overrides,
+                                                          message):  # fmt: skip
+    with pytest.raises(RecipeError, match=message):
+        run_ppo(tmp_path / "ppo", tiny_dir, trained_reward[1], prompts_file, *overrides)
+
+
+def test_sample_tables_are_printed_during_training(tmp_path, tiny_dir, trained_reward, prompts_file, capsys):
+    run_ppo(tmp_path / "ppo", tiny_dir, trained_reward[1], prompts_file, "--num_sample_generations", "2")
+    printed = capsys.readouterr().out
+    assert printed.count("model response") == 2  # after updates 1 and 3 of 4, as TRL 1.12 prints them

@@ -7,7 +7,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from rlhf_recipes.common import artifacts, ptx, trl_support
+from rlhf_recipes.common import artifacts, ptx
 from rlhf_recipes.common.errors import RecipeError
 from rlhf_recipes.common.parsing import parse
 from rlhf_recipes.common.prompts import PromptFormat
@@ -88,11 +88,8 @@ def _weights(output_dir) -> dict:
 
 
 @pytest.mark.slow
-@pytest.mark.ppo
 def test_ppo_with_gamma_zero_is_plain_ppo_and_gamma_above_zero_keeps_the_text(tmp_path, tiny_dir, trained_reward,
                                                                                prompts_file):  # fmt: skip
-    if not trl_support.has_ppo():
-        pytest.skip(trl_support.ppo_missing())
     from tests.test_ppo import run_ppo
 
     _, reward_dir = trained_reward

@@ -45,7 +45,6 @@ def test_sft_trains_lora_on_a_4bit_base_and_merges_to_full_precision(qlora_sft, 
         assert torch.allclose(merged(ids).logits, adapted(ids).logits, atol=1e-5)
 
 
-@pytest.mark.ppo
 def test_reward_and_ppo_run_with_a_4bit_base(qlora_sft, rankings_file, tmp_path):
     from rlhf_recipes.methods import ppo
 

@@ -20,7 +20,7 @@ GOLD_WIN_BARS = {"ppo": 0.65, "rloo": 0.6, "grpo": 0.6, "dpo": 0.65}  # 5-9 poin
 # Round 2 against round 1, below the worst run of the rounds sweep (bench/QUALITY.md, "Iterated RLHF") with a margin.
 ROUND_BARS = {"gold_win": 0.78, "win_vs_previous": 0.55, "probe_gain": 0.0}
 HACKING = REPO / "recipes" / "quickstart-reward-hacking"
-pytestmark = [pytest.mark.quality, pytest.mark.ppo]
+pytestmark = pytest.mark.quality
 
 
 @pytest.fixture(scope="module")

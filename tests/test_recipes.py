@@ -15,7 +15,6 @@ from rlhf_recipes.common.parsing import parse
 from rlhf_recipes.common.prompts import choose_format, saved_format
 from tests.conftest import REPO
 
-pytestmark = pytest.mark.ppo  # every recipe's prompts are read as its ppo.yaml says
 RECIPES = REPO / "recipes"
 STAGES = methods.available()
 PARSERS = {"sft": sft.make_parser, "reward": reward.make_parser, "ppo": STAGES["ppo"].make_parser}

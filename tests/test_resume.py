@@ -85,7 +85,6 @@ def test_group_stages_killed_after_a_checkpoint_resume_to_the_uninterrupted_run(
 
 
 @pytest.mark.slow
-@pytest.mark.ppo
 def test_ppo_killed_after_a_checkpoint_resumes_bit_for_bit(tmp_path, tiny_dir, trained_reward, prompts_file):
     from rlhf_recipes.methods import ppo
 
@@ -95,8 +94,9 @@ def test_ppo_killed_after_a_checkpoint_resumes_bit_for_bit(tmp_path, tiny_dir, t
     kl = [e["objective/kl"] for e in resumed.state.log_history if "objective/kl" in e]
     assert kl == [e["objective/kl"] for e in uninterrupted.state.log_history if "objective/kl" in e] and len(kl) == 16
     (checkpoint,) = checkpoints.complete_checkpoints(tmp_path / "killed")[-1:]
-    assert {"adapter_model.safetensors", "value_model.safetensors", "optimizer.pt", "scheduler.pt", "rng_state.pth",
-            "dataloader_0.pt", "trainer_state.json"} <= {p.name for p in checkpoint.iterdir()}  # fmt: skip
+    saved = load_file(checkpoint / "model.safetensors")  # the adapter and the value model, which the Trainer resumes
+    assert any("lora_B" in key for key in saved) and any(key.startswith("value_model.") for key in saved)
+    assert {"optimizer.pt", "scheduler.pt", "rng_state.pth", "trainer_state.json"} <= {p.name for p in checkpoint.iterdir()}
 
 
 @pytest.mark.slow

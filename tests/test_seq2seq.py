@@ -10,7 +10,7 @@ import torch
 from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration, T5ForSequenceClassification
 
 from rlhf_recipes import reward, sft
-from rlhf_recipes.common import artifacts, reward_model, trl_support
+from rlhf_recipes.common import artifacts, reward_model
 from rlhf_recipes.common.errors import RecipeError
 from rlhf_recipes.methods import dpo, grpo, rloo
 from tests.conftest import QUICKSTART, REPO, run_stage
@@ -57,12 +57,7 @@ def run_policy(stage: str, output_dir, policy, reward_dir=None, *overrides):
     return run_stage(module, QUICKSTART / f"{stage}.yaml", *paths, "--output_dir", str(output_dir), *overrides)
 
 
-def needs_ppo(stages: list[str]) -> list:
-    skip = pytest.mark.skipif(not trl_support.has_ppo(), reason=f"needs {trl_support.PPO_TRL}")
-    return [pytest.param(s, marks=skip) if s == "ppo" else s for s in stages]
-
-
-@pytest.mark.parametrize("stage", needs_ppo(["sft", "dpo", "ppo", "rloo", "grpo"]))
+@pytest.mark.parametrize("stage", ["sft", "dpo", "ppo", "rloo", "grpo"])
 def test_an_encoder_decoder_policy_is_refused_before_training(stage, tmp_path, t5_dir, emotion_classifier):
     field = "sft_model_path" if stage == "ppo" else "model_name_or_path"
     classifier = ["--reward_classifier_label", "joy"] if stage in ("ppo", "rloo", "grpo") else []
@@ -76,7 +71,7 @@ def test_an_encoder_decoder_policy_is_refused_before_training(stage, tmp_path, t
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("stage", needs_ppo(["ppo", "rloo", "grpo"]))
+@pytest.mark.parametrize("stage", ["ppo", "rloo", "grpo"])
 def test_an_encoder_decoder_reward_model_is_refused_before_training(stage, tmp_path, tiny_dir, t5_reward_model):
     with pytest.raises(RecipeError) as refused:
         run_policy(stage, tmp_path / "out", tiny_dir, t5_reward_model)

@@ -448,8 +448,8 @@ class PPOTrainer(Trainer):
         pad_id = self.processing_class.pad_token_id
         generation = GenerationConfig(max_new_tokens=self.args.response_length, temperature=0.01 + 1e-7, top_k=0.0,
                                       top_p=1.0, do_sample=True)  # fmt: skip
-        batch = self.data_collator(self.eval_dataset.select(range(min(self.args.per_device_eval_batch_size,
-                                                                      len(self.eval_dataset)))))  # fmt: skip
+        rows = range(min(self.args.per_device_eval_batch_size, len(self.eval_dataset)))
+        batch = self.data_collator([self.eval_dataset[row] for row in rows])
         query = batch["input_ids"].to(self.accelerator.device)
         with unwrap_model_for_generation(self.model_wrapped, self.accelerator,
                                          gather_deepspeed3_params=self.args.ds3_gather_for_generation) as unwrapped:  # fmt: skip
