@@ -7,6 +7,7 @@ models, data, config and seed) with TRL's trainer in place of ours; `recipes(fol
 folder whose `trl-ppo.yaml` is its `ppo.yaml`.
 """
 
+import dataclasses
 import shutil
 import tempfile
 from pathlib import Path
@@ -16,14 +17,15 @@ NAME = "trl-ppo"
 
 
 def trainer_class():
-    from trl.experimental.ppo import PPOTrainer
+    from trl.experimental.ppo import PPOConfig, PPOTrainer
 
     class TrlPPOTrainer(PPOTrainer):
         """TRL's PPOTrainer called as ours is: no reference model (the adapter off), no resume, no ptx."""
 
         def __init__(self, *, args, ptx=None, **kwargs):
-            args.model_adapter_name = args.ref_adapter_name = None  # fields of TRL's PPOConfig that ours lacks
-            super().__init__(args=args, ref_model=None, **kwargs)
+            fields = [f.name for f in dataclasses.fields(PPOConfig) if f.init and hasattr(args, f.name)]
+            values = {name: getattr(args, name) for name in fields if name not in ("max_steps", "world_size")}
+            super().__init__(args=PPOConfig(**values), ref_model=None, **kwargs)
 
         def train(self, resume_from_checkpoint=None):
             return super().train()

@@ -82,11 +82,11 @@ def test_ppo_runs_and_resumes_on_two_processes(reward_run, tmp_path):
     AutoModelForCausalLM.from_pretrained(tmp / "ppo" / artifacts.MERGED_DIR)
     assert_same_as_one_process_merge(tmp / "ppo", tmp / "sft" / artifacts.MERGED_DIR, AutoModelForCausalLM, tmp_path)
 
-    # From its checkpoint after update 6 (in the second pass), on 2 processes again: the same run, to the bit
-    # (the ptx text goes on from where each process stood, too).
-    shutil.copytree(tmp / "ppo" / "checkpoint-6", tmp_path / "resumed" / "checkpoint-6")
-    assert {"dataloader_0.pt", "dataloader_1.pt", "rng_state_0.pth", "rng_state_1.pth"} <= {
-        p.name for p in (tmp_path / "resumed" / "checkpoint-6").iterdir()}  # fmt: skip
+    # From its checkpoint after update 6 (in the second pass; 4 optimizer steps an update), on 2 processes again:
+    # the same run, to the bit (the ptx text goes on from where each process stood, too).
+    shutil.copytree(tmp / "ppo" / "checkpoint-24", tmp_path / "resumed" / "checkpoint-24")
+    assert {"model.safetensors", "rng_state_0.pth", "rng_state_1.pth"} <= {
+        p.name for p in (tmp_path / "resumed" / "checkpoint-24").iterdir()}  # fmt: skip
     log = launch("ppo", "--sft_model_path", str(tmp / "sft"), "--reward_model_path", str(tmp / "reward"),
                  "--dataset_name", str(prompts), "--output_dir", str(tmp_path / "resumed"), *ppo_args,
                  "--resume_from_checkpoint", "true")  # fmt: skip
