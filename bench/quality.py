@@ -73,7 +73,7 @@ PTX_COLUMNS = (*(FIGURES[key] for key in ("gold_win_rate", "kl_mean", "lm_loss_p
 
 
 def run_one(recipes: Path, output_dir: Path, seed: int, tiny_seed: int | None, methods: tuple[str, ...],
-            rounds: int = 1, ptx_coefs: tuple[float, ...] = ()) -> dict:  # fmt: skip
+            rounds: int = 1, ptx_coefs: tuple[float, ...] = (), reuse_from: Path | None = None) -> dict:  # fmt: skip
     """One pipeline run in this process (from the shipped tiny model, or the cached build `tiny_seed`); its figures.
     With `rounds` > 1, iterated RLHF from the shipped tiny model: its rounds' figures. With `ptx_coefs`, PPO again
     with each γ from the same SFT and reward models: their figures under "ptx", by γ ("0": the run's own)."""
@@ -94,7 +94,8 @@ def run_one(recipes: Path, output_dir: Path, seed: int, tiny_seed: int | None, m
     else:
         tiny_dir = str(tiny_model.build(tiny_model.cached_folder(tiny_seed), tiny_seed))
         overrides = {"sft": ["--model_name_or_path", tiny_dir]}
-    report = run_pipeline(recipes, output_dir, force=True, seed=seed, overrides=overrides, methods=methods)
+    reuse = {stage: reuse_from / stage for stage in ("sft", "reward")} if reuse_from else None
+    report = run_pipeline(recipes, output_dir, force=True, seed=seed, overrides=overrides, methods=methods, reuse=reuse)
     figures, timings = report["policy_vs_reference"], report["timings"]
     ptx = {"0": report} if ptx_coefs else {}
     for coef in ptx_coefs:
@@ -143,7 +144,8 @@ def child(command: list[str], env: dict, log: Path) -> str:
 
 
 def sweep(recipes: Path, seeds: list[int], capabilities: list[str], tiny_seeds: list[int | None], work_dir: Path,
-          methods: list[str], rounds: int = 1, ptx_coefs: tuple[float, ...] = ()) -> list[dict]:  # fmt: skip
+          methods: list[str], rounds: int = 1, ptx_coefs: tuple[float, ...] = (),
+          reuse_from: Path | None = None) -> list[dict]:  # fmt: skip
     """Every (capability, build, seed) in a fresh process under that capability, with an empty cache per capability."""
     runs = []
     for capability in capabilities:
@@ -159,7 +161,8 @@ def sweep(recipes: Path, seeds: list[int], capabilities: list[str], tiny_seeds: 
                 name = f"{capability}-{'shipped' if tiny_seed is None else f'build{tiny_seed}'}-seed{seed}"
                 command = ["--one", str(seed), "" if tiny_seed is None else str(tiny_seed), "--recipes", str(recipes),
                            "--work-dir", str(work_dir / name), "--rounds", str(rounds), "--methods", *methods,
-                           *(["--ptx-coef", *map(str, ptx_coefs)] if ptx_coefs else [])]  # fmt: skip
+                           *(["--ptx-coef", *map(str, ptx_coefs)] if ptx_coefs else []),
+                           *(["--reuse-from", str(reuse_from / name)] if reuse_from else [])]  # fmt: skip
                 start = time.perf_counter()
                 run = json.loads(child(command, env, work_dir / f"{name}.log"))
                 run["wall_s"], run["tiny_build_s"] = round(time.perf_counter() - start, 1), build_s
@@ -291,6 +294,8 @@ def main() -> None:
                         "folder's rounds.yaml; the first method)")  # fmt: skip
     parser.add_argument("--ptx-coef", nargs="+", type=float, default=[], metavar="GAMMA",
                         help="PPO-ptx: run PPO again with each γ from the same SFT and reward models")  # fmt: skip
+    parser.add_argument("--reuse-from", type=Path, metavar="WORK_DIR", help="read each run's SFT and reward models "
+                        "from an earlier sweep's --work-dir (its run of the same kernels and seed)")  # fmt: skip
     parser.add_argument("--output", type=Path, help="default: bench/QUALITY.json, with --methods bench/METHODS.json, "
                         "with --rounds bench/ROUNDS.json, with --ptx-coef bench/PTX.json")  # fmt: skip
     parser.add_argument("--markdown", type=Path, default=BENCH / "QUALITY.md")
@@ -304,7 +309,7 @@ def main() -> None:
     if args.one:
         seed, tiny_seed = int(args.one[0]), int(args.one[1]) if args.one[1] else None
         print(json.dumps(run_one(args.recipes, args.work_dir, seed, tiny_seed, tuple(args.methods), args.rounds,
-                                 tuple(args.ptx_coef))))  # fmt: skip
+                                 tuple(args.ptx_coef), args.reuse_from)))  # fmt: skip
         return
     if args.build is not None:
         print(build_one(args.build))
@@ -331,7 +336,7 @@ def main() -> None:
         work_dir = args.work_dir or Path(tmp)
         work_dir.mkdir(parents=True, exist_ok=True)
         runs = sweep(args.recipes.resolve(), list(SEEDS[: args.seeds]), capabilities, tiny_seeds, work_dir, args.methods,
-                     args.rounds, tuple(args.ptx_coef))  # fmt: skip
+                     args.rounds, tuple(args.ptx_coef), args.reuse_from and args.reuse_from.resolve())  # fmt: skip
     if args.rounds > 1:
         hardware += f" {args.rounds} rounds per run ({args.methods[0]})."
         (args.output or BENCH / "ROUNDS.json").write_text(json.dumps({"hardware": hardware, "runs": runs}, indent=2)
