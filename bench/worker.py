@@ -4,7 +4,8 @@
 
 VARIANT is `recipe` (the stage's own `main`, as a user runs it) or `plain` (a minimal script that
 calls the same TRL trainer directly, as TRL's docs do). EXTRA_ARGS_JSON is a JSON list of more
-command-line overrides for both. Prints one JSON line of figures.
+command-line overrides for both. Prints one JSON line of figures. PPO's `plain` variant is TRL's own
+PPOTrainer, so it needs TRL 1.12 (.venv-trl1.12); `bench.ppo_speed` times our trainer against it.
 """
 
 import json

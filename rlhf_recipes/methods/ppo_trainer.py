@@ -250,6 +250,7 @@ class PPOTrainer(Trainer):
         self.sample_every = max(1, self.sizes.updates // max(1, args.num_sample_generations))
         self.add_callback(_CountInUpdates(self.steps_per_update, self.sizes.updates))
         self.ptx, self.experience, self.micro_step, self.logged_updates = ptx, None, 0, []
+        self.table_printed_after = 0  # the update whose sample table was printed last
         self.start_time = time.time()
 
     # -- data and schedule ------------------------------------------------------------------------------------------
@@ -261,6 +262,9 @@ class PPOTrainer(Trainer):
     def create_scheduler(self, num_training_steps: int, optimizer=None):
         """TRL's schedule: the learning rate moves once per update, over the updates."""
         per_update = super().create_scheduler(num_training_steps // self.steps_per_update, optimizer)
+        if not hasattr(per_update, "lr_lambdas"):  # not a LambdaLR (e.g. reduce_lr_on_plateau): over optimizer steps
+            self.lr_scheduler = None
+            return super().create_scheduler(num_training_steps, optimizer)
         step = self.steps_per_update
         self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer or self.optimizer, [lambda s, f=f: f(s // step) for f in per_update.lr_lambdas]
@@ -436,8 +440,8 @@ class PPOTrainer(Trainer):
         """TRL's table after every `sample_every`-th update, printed before the next update's rollouts."""
         update = self.state.global_step // self.steps_per_update
         if self.args.num_sample_generations > 0 and self.eval_dataset is not None and update >= 1:
-            if (update - 1) % self.sample_every == 0 and getattr(self, "_table_printed", None) != update:
-                self._table_printed = update
+            if (update - 1) % self.sample_every == 0 and self.table_printed_after != update:
+                self.table_printed_after = update
                 self.print_sample_table()
 
     @torch.no_grad()
