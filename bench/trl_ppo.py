@@ -17,20 +17,26 @@ NAME = "trl-ppo"
 
 
 def trainer_class():
-    from trl.experimental.ppo import PPOConfig, PPOTrainer
+    from trl.experimental.ppo import PPOTrainer
 
     class TrlPPOTrainer(PPOTrainer):
         """TRL's PPOTrainer called as ours is: no reference model (the adapter off), no resume, no ptx."""
 
         def __init__(self, *, args, ptx=None, **kwargs):
-            fields = [f.name for f in dataclasses.fields(PPOConfig) if f.init and hasattr(args, f.name)]
-            values = {name: getattr(args, name) for name in fields if name not in ("max_steps", "world_size")}
-            super().__init__(args=PPOConfig(**values), ref_model=None, **kwargs)
+            super().__init__(args=reference_config(args), ref_model=None, **kwargs)
 
         def train(self, resume_from_checkpoint=None):
             return super().train()
 
     return TrlPPOTrainer
+
+
+def reference_config(args):
+    """TRL 1.12's PPOConfig with the values of our `args` (the fields both have; the Trainer's own counts aside)."""
+    from trl.experimental.ppo import PPOConfig
+
+    fields = [f.name for f in dataclasses.fields(PPOConfig) if f.init and hasattr(args, f.name)]
+    return PPOConfig(**{name: getattr(args, name) for name in fields if name not in ("max_steps", "world_size")})
 
 
 def register() -> None:

@@ -9,6 +9,7 @@ import pytest
 import torch
 from transformers import set_seed
 
+from bench import trl_ppo
 from rlhf_recipes.common import artifacts, models, stage_data
 from rlhf_recipes.common.parsing import parse
 from rlhf_recipes.common.prompts import choose_format
@@ -60,13 +61,11 @@ def run_ours(tmp_path, tiny_dir, reward_dir, prompts_file, *overrides):
 
 
 def run_reference(tmp_path, tiny_dir, reward_dir, prompts_file, monkeypatch, *overrides):
-    from trl.experimental.ppo import PPOConfig, PPOTrainer, ppo_trainer
+    from trl.experimental.ppo import PPOTrainer, ppo_trainer
 
     args, tokenizer, prompts, policy, reward, value, peft = setup(tmp_path, tiny_dir, reward_dir, prompts_file, "trl",
                                                                   *overrides)  # fmt: skip
-    fields = {f for f in PPOConfig.__dataclass_fields__ if PPOConfig.__dataclass_fields__[f].init}
-    reference_args = PPOConfig(**{k: v for k, v in vars(args).items() if k in fields and not k.startswith("_")
-                                  and k not in ("max_steps", "stop_token_id")})  # fmt: skip
+    reference_args = trl_ppo.reference_config(args)
     rollouts, generate = [], ppo_trainer.batch_generation
     monkeypatch.setattr(ppo_trainer, "batch_generation", lambda *a, **k: rollouts.append(out := generate(*a, **k)) or out)
     set_seed(args.seed)
