@@ -138,7 +138,7 @@ def _gb(mb: float | None) -> float | None:
     return None if mb is None else mb / 1024
 
 
-READMES = (REPO / "README.md", REPO / "recipes" / "README.md")
+READMES = (REPO / "docs" / "launching.md", REPO / "recipes" / "README.md")
 
 
 def publish(results_dir: Path, readmes: tuple[Path, ...] = READMES) -> None:

@@ -145,9 +145,11 @@ def child(command: list[str], env: dict, log: Path) -> str:
 
 def sweep(recipes: Path, seeds: list[int], capabilities: list[str], tiny_seeds: list[int | None], work_dir: Path,
           methods: list[str], rounds: int = 1, ptx_coefs: tuple[float, ...] = (),
-          reuse_from: Path | None = None) -> list[dict]:  # fmt: skip
-    """Every (capability, build, seed) in a fresh process under that capability, with an empty cache per capability."""
+          reuse_from: Path | None = None, kept: tuple[dict, ...] = ()) -> list[dict]:  # fmt: skip
+    """Every (capability, build, seed) in a fresh process under that capability, with an empty cache per capability;
+    a run already in `kept` (an earlier sweep's, same capability, build and seed) is taken from there instead."""
     runs = []
+    done = {(r["cpu_capability"], r["tiny"], r["seed"]): r for r in kept}
     for capability in capabilities:
         env = os.environ | {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRL_EXPERIMENTAL_SILENCE": "1",
                             "ATEN_CPU_CAPABILITY": capability, "RLHF_RECIPES_CACHE": str(work_dir / f"cache-{capability}"),
@@ -158,7 +160,11 @@ def sweep(recipes: Path, seeds: list[int], capabilities: list[str], tiny_seeds: 
                 build_s = float(child(["--build", str(tiny_seed)], env, work_dir / f"{capability}-build{tiny_seed}.log"))
                 print(f"{capability}: tiny model built with seed {tiny_seed} in {build_s:.0f} s", flush=True)
             for seed in seeds:
-                name = f"{capability}-{'shipped' if tiny_seed is None else f'build{tiny_seed}'}-seed{seed}"
+                tiny = "shipped" if tiny_seed is None else f"build {tiny_seed}"
+                name = f"{capability}-{tiny.replace(' ', '')}-seed{seed}"
+                if (capability, tiny, seed) in done:
+                    runs.append(done[(capability, tiny, seed)])
+                    continue
                 command = ["--one", str(seed), "" if tiny_seed is None else str(tiny_seed), "--recipes", str(recipes),
                            "--work-dir", str(work_dir / name), "--rounds", str(rounds), "--methods", *methods,
                            *(["--ptx-coef", *map(str, ptx_coefs)] if ptx_coefs else []),
@@ -296,6 +302,8 @@ def main() -> None:
                         help="PPO-ptx: run PPO again with each γ from the same SFT and reward models")  # fmt: skip
     parser.add_argument("--reuse-from", type=Path, metavar="WORK_DIR", help="read each run's SFT and reward models "
                         "from an earlier sweep's --work-dir (its run of the same kernels and seed)")  # fmt: skip
+    parser.add_argument("--keep-runs-of", type=Path, metavar="JSON", help="an earlier sweep's output: its runs of the "
+                        "same kernels, build and seed are kept, not run again (to add seeds to a sweep)")  # fmt: skip
     parser.add_argument("--output", type=Path, help="default: bench/QUALITY.json, with --methods bench/METHODS.json, "
                         "with --rounds bench/ROUNDS.json, with --ptx-coef bench/PTX.json")  # fmt: skip
     parser.add_argument("--markdown", type=Path, default=BENCH / "QUALITY.md")
@@ -336,7 +344,8 @@ def main() -> None:
         work_dir = args.work_dir or Path(tmp)
         work_dir.mkdir(parents=True, exist_ok=True)
         runs = sweep(args.recipes.resolve(), list(SEEDS[: args.seeds]), capabilities, tiny_seeds, work_dir, args.methods,
-                     args.rounds, tuple(args.ptx_coef), args.reuse_from and args.reuse_from.resolve())  # fmt: skip
+                     args.rounds, tuple(args.ptx_coef), args.reuse_from and args.reuse_from.resolve(),
+                     tuple(json.loads(args.keep_runs_of.read_text())["runs"]) if args.keep_runs_of else ())  # fmt: skip
     if args.rounds > 1:
         hardware += f" {args.rounds} rounds per run ({args.methods[0]})."
         (args.output or BENCH / "ROUNDS.json").write_text(json.dumps({"hardware": hardware, "runs": runs}, indent=2)

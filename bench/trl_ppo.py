@@ -54,10 +54,8 @@ def register() -> None:
 
 
 def recipes(folder: Path) -> Path:
-    """A copy of the recipe folder `folder` with `trl-ppo.yaml` (its ppo.yaml)."""
-    copy = Path(tempfile.mkdtemp(prefix="trl-ppo-recipes-"))
-    for path in folder.iterdir():
-        if path.suffix == ".yaml":
-            shutil.copy(path, copy / path.name)
+    """A copy of the recipe folder `folder` (its data too) with `trl-ppo.yaml` (its ppo.yaml)."""
+    copy = Path(tempfile.mkdtemp(prefix="trl-ppo-recipes-")) / folder.name
+    shutil.copytree(folder, copy)
     shutil.copy(folder / "ppo.yaml", copy / f"{NAME}.yaml")
     return copy

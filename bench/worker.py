@@ -4,8 +4,8 @@
 
 VARIANT is `recipe` (the stage's own `main`, as a user runs it) or `plain` (a minimal script that
 calls the same TRL trainer directly, as TRL's docs do). EXTRA_ARGS_JSON is a JSON list of more
-command-line overrides for both. Prints one JSON line of figures. PPO's `plain` variant is TRL's own
-PPOTrainer, so it needs TRL 1.12 (.venv-trl1.12); `bench.ppo_speed` times our trainer against it.
+command-line overrides for both. Prints one JSON line of figures. PPO's `plain` variant calls the
+package's PPOTrainer directly; `bench.ppo_speed` times it against TRL 1.12's own.
 """
 
 import json
@@ -61,7 +61,8 @@ def shape_of(trainer) -> dict:
 def split_ppo_time() -> None:
     """Time PPO's generation and scoring calls; the rest of each update is optimisation."""
     import torch
-    from trl.experimental.ppo import ppo_trainer
+
+    from rlhf_recipes.methods import ppo_trainer
 
     def clock(name, fn, only_without_grad=False):
         def wrapped(*args, **kwargs):
@@ -74,9 +75,9 @@ def split_ppo_time() -> None:
 
         return wrapped
 
-    ppo_trainer.batch_generation = clock("generation_s", ppo_trainer.batch_generation)
-    ppo_trainer.get_reward = clock("scoring_s", ppo_trainer.get_reward)  # reward and value passes
-    ppo_trainer.forward = clock("scoring_s", ppo_trainer.forward, only_without_grad=True)  # reference pass
+    ppo_trainer.generate = clock("generation_s", ppo_trainer.generate)
+    ppo_trainer.score = clock("scoring_s", ppo_trainer.score, only_without_grad=True)  # reward and value passes
+    ppo_trainer.forward = clock("scoring_s", ppo_trainer.forward, only_without_grad=True)  # policy, reference
 
 
 def stage_args(stage, out_dir, extra):
@@ -130,7 +131,8 @@ def plain(stage, model_dir, data_dir, out_dir, extra):
                                 peft_config=lora)  # fmt: skip
     else:
         from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
-        from trl.experimental.ppo import PPOTrainer
+
+        from rlhf_recipes.methods.ppo_trainer import PPOTrainer
 
         tokenizer = AutoTokenizer.from_pretrained(model_dir, padding_side="left")
         data = data.map(lambda row: {"input_ids": tokenizer.apply_chat_template(
@@ -139,7 +141,7 @@ def plain(stage, model_dir, data_dir, out_dir, extra):
         reward_dir = f"{data_dir}/reward_model"
         trainer = PPOTrainer(
             args=training_args, processing_class=tokenizer, model=AutoModelForCausalLM.from_pretrained(model_dir),
-            ref_model=None, reward_model=AutoModelForSequenceClassification.from_pretrained(reward_dir),
+            reward_model=AutoModelForSequenceClassification.from_pretrained(reward_dir),
             train_dataset=data, value_model=AutoModelForSequenceClassification.from_pretrained(reward_dir),
             peft_config=lora,
         )  # fmt: skip
@@ -151,7 +153,8 @@ def main():
     stage, variant, model_dir, data_dir, out_dir = sys.argv[1:6]
     extra = json.loads(sys.argv[6]) if len(sys.argv) > 6 else []
     import trl
-    from trl.experimental.ppo import PPOTrainer
+
+    from rlhf_recipes.methods.ppo_trainer import PPOTrainer
 
     for cls in (trl.SFTTrainer, trl.RewardTrainer, PPOTrainer):
         timed(cls)

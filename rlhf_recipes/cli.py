@@ -1,8 +1,9 @@
 """The `rlhf-recipes` command: the quickstart, the pipeline and the tools around the stages.
 
     rlhf-recipes quickstart [--output-dir outputs/quickstart] [--seed S] [--force]
-    rlhf-recipes pipeline recipes/<folder> [--methods ppo rloo grpo dpo] [--rounds N] [--output-dir DIR] [--seed S]
+    rlhf-recipes pipeline <recipe folder or shipped name> [--methods ppo rloo grpo dpo] [--rounds N] [--output-dir DIR] [--seed S]
                           [--force]
+    rlhf-recipes new FOLDER [--from quickstart | tutorial-gpt2 | ...]
     rlhf-recipes collect --policy DIR [DIR ...] --prompts FILE --output SHEET.jsonl [--num_responses K]
     rlhf-recipes label SHEET.jsonl [--judge gold | reward:PATH] [--port 8765]
     rlhf-recipes compare --policy DIR [DIR ...] --reference DIR --reward_model DIR --prompts FILE [--output_dir DIR]
@@ -16,12 +17,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from rlhf_recipes.common import files, formats, logs
+from rlhf_recipes.common import files, formats, logs, recipe_folders
 from rlhf_recipes.common.errors import RecipeError
 
 logger = logs.get_logger(__name__)
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-QUICKSTART = PROJECT_ROOT / "recipes" / "quickstart"
 
 
 def pipeline(args) -> dict:
@@ -29,24 +28,26 @@ def pipeline(args) -> dict:
     from rlhf_recipes.pipeline import run_pipeline
 
     output_dir = Path(args.output_dir) if args.output_dir else None
+    recipes = recipe_folders.find(args.recipes)
     methods = tuple(args.methods or third_stages.DEFAULT)
     if args.rounds > 1:
         from rlhf_recipes import rounds
 
         if output_dir is None:
             raise RecipeError("--rounds needs --output-dir: each round writes its own folder under it.")
-        result = rounds.run_rounds(Path(args.recipes), output_dir, args.rounds, args.force, args.seed, methods)
+        result = rounds.run_rounds(recipes, output_dir, args.rounds, args.force, args.seed, methods,
+                                   logs.verbose(args.verbose))  # fmt: skip
         print("\n" + rounds.markdown(result))
         print(f"Rounds in {output_dir.resolve() / 'rounds.md'}")
         return result
-    report = run_pipeline(Path(args.recipes), output_dir, args.force, args.seed, methods=methods)
+    report = run_pipeline(recipes, output_dir, args.force, args.seed, methods=methods, verbose=logs.verbose(args.verbose))
     print_summary(report)
     return report
 
 
 def quickstart(args) -> dict:
     """The pipeline on the built-in tiny model and task, under one output folder."""
-    args.recipes = QUICKSTART
+    args.recipes = recipe_folders.SHIPPED / "quickstart"
     report = pipeline(args)
     print(f"Everything is in {Path(args.output_dir).resolve()} (open report/report.md)")
     return report
@@ -67,17 +68,28 @@ def print_summary(report: dict) -> None:
         print("times: " + ", ".join(f"{k[:-2]} {v:.0f}s" for k, v in report["timings"].items() if k.endswith("_s")))
 
 
-def collect(argv: list[str]) -> None:
+def new(args) -> None:
+    """A copy of a shipped recipe, with its data, to make your own."""
+    folder = recipe_folders.copy(args.source, Path(args.folder))
+    print(f"{args.source} copied to {folder}: edit its YAMLs and data/, then `rlhf-recipes pipeline "
+          f"{folder}` (outputs in outputs/{folder.name}/).")
+
+
+def collect(argv: list[str], verbose: bool) -> None:
     from rlhf_recipes.common.parsing import parse
     from rlhf_recipes.labeling import collect
 
     parser = collect.make_parser()
     parser.prog = "rlhf-recipes collect"
     (args,) = parse(parser, argv)
-    collect.main(args)
+    log = Path(args.output).parent / "logs" / "collect.log"
+    print(f"collect: {args.num_responses} responses per prompt of {args.prompts} -> {args.output} (log: {log})")
+    with logs.to_file(log, verbose):
+        sheet = collect.main(args)
+    print(f"collect: {len(sheet.rows)} rows in {args.output}")
 
 
-def label(argv: list[str]) -> None:
+def label(argv: list[str], verbose: bool) -> None:
     from rlhf_recipes.common.parsing import parse
     from rlhf_recipes.labeling import label
 
@@ -86,17 +98,22 @@ def label(argv: list[str]) -> None:
     if argv[:1] and not argv[0].startswith("-"):  # the sheet, as the first word
         argv = ["--sheet", argv[0], *argv[1:]]
     (args,) = parse(parser, argv)
-    label.main(args)
+    with logs.to_file(Path(args.sheet).parent / "logs" / "label.log", verbose):
+        label.main(args)
 
 
-def compare(argv: list[str]) -> None:
+def compare(argv: list[str], verbose: bool) -> None:
     from rlhf_recipes.common.parsing import parse
     from rlhf_recipes.evaluation import report
 
     parser = report.make_parser()
     parser.prog = "rlhf-recipes compare"
     (args,) = parse(parser, argv)
-    print_summary(report.main(args))
+    log = Path(args.output_dir) / "logs" / "compare.log"
+    print(f"compare: {', '.join(args.policy)} against {args.reference} (log: {log})")
+    with logs.to_file(log, verbose):
+        result = report.main(args)
+    print_summary(result)
     print(f"Report in {Path(args.output_dir).resolve() / 'report.md'}")
 
 
@@ -161,7 +178,8 @@ def make_parser(list_methods: bool = True) -> argparse.ArgumentParser:
     start.add_argument("--seed", type=int, help="every stage's seed (default: as the YAMLs say)")
     start.set_defaults(func=quickstart, rounds=1)
     run = commands.add_parser("pipeline", help="sft -> reward -> ppo (or other methods) -> report from a recipe folder")
-    run.add_argument("recipes", help="folder with sft.yaml, reward.yaml, a YAML per method and report.yaml")
+    run.add_argument("recipes", help="folder with sft.yaml, reward.yaml, a YAML per method and report.yaml, or the "
+                     f"name of a shipped one ({', '.join(recipe_folders.shipped())})")
     run.add_argument("--output-dir", help="put every stage's output under this folder (default: as the YAMLs say)")
     run.add_argument("--force", action="store_true", help="redo stages whose output is complete")
     run.add_argument("--seed", type=int, help="every stage's seed (default: as the YAMLs say)")
@@ -169,9 +187,16 @@ def make_parser(list_methods: bool = True) -> argparse.ArgumentParser:
                      "the latest policy's samples and train again, as the folder's rounds.yaml says (default 1)")
     run.set_defaults(func=pipeline)
     for command in (start, run):
+        command.add_argument("--verbose", action="store_true", help="print every stage's full log on the console too "
+                             f"(also {logs.VERBOSE_ENV}=1); it is always in <output dir>/logs/<stage>.log")
         command.add_argument("--methods", nargs="+", metavar="METHOD",
                              help="third stages to run from the same SFT and reward models and compare, one or more "
                              f"of {listed} (default: {' '.join(third_stages.DEFAULT)})")  # fmt: skip
+    copy = commands.add_parser("new", help="copy a shipped recipe folder, with its data, to start your own")
+    copy.add_argument("folder", help="the new folder (it must not exist)")
+    copy.add_argument("--from", dest="source", default="quickstart",
+                      help=f"a shipped recipe ({', '.join(recipe_folders.shipped())}) or a recipe folder")
+    copy.set_defaults(func=new)
     commands.add_parser("compare", help="SFT vs RLHF report (see `rlhf-recipes compare --help`)", add_help=False)
     commands.add_parser("collect", help="sample K responses per prompt from policies into a ranking sheet",
                         add_help=False)
@@ -201,7 +226,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         dataclass_commands = {"compare": compare, "collect": collect, "label": label}
         if argv[:1] and argv[0] in dataclass_commands:  # their options are dataclass fields, parsed like a stage's
-            dataclass_commands[argv[0]](argv[1:])
+            rest = [word for word in argv[1:] if word != "--verbose"]
+            dataclass_commands[argv[0]](rest, logs.verbose(len(rest) < len(argv) - 1))
             return
         args = make_parser(list_methods=argv[:1] in (["pipeline"], ["quickstart"])).parse_args(argv)
         args.func(args)

@@ -6,7 +6,8 @@ declaration says (`common.stages.Stage`). The third stage is PPO by default; `me
 the report compares them all. A stage whose output is complete is skipped
 (`force` redoes it); a stage that fails or is killed leaves the earlier stages' results as they were,
 so running again resumes where it stopped: from that stage's newest checkpoint, when it saved one.
-Each stage's wall time and peak memory go to the report's timings.json.
+Each stage's wall time and peak memory go to the report's timings.json. The console shows a line, a
+progress bar and a result per stage; each stage's full log is `<output_dir>/logs/<stage>.log`.
 """
 
 import sys
@@ -14,17 +15,32 @@ from pathlib import Path
 
 from rlhf_recipes import methods as third_stages
 from rlhf_recipes import reward, sft
-from rlhf_recipes.common import artifacts, checkpoints
+from rlhf_recipes.common import artifacts, checkpoints, logs
 from rlhf_recipes.common.costs import StageCost
 from rlhf_recipes.common.errors import RecipeError, StageStopped
-from rlhf_recipes.common.logs import get_logger
 from rlhf_recipes.common.parsing import parse
 from rlhf_recipes.common.stages import REWARD, SFT
 from rlhf_recipes.evaluation import report as reporting
 
-logger = get_logger(__name__)
 FIRST_STAGES = {stage.name: stage for stage in (sft.STAGE, reward.STAGE)}
 REPORT = "report"
+# The figures a stage's result line gives, from the last value its trainer logged: (key, label).
+RESULT_KEYS = (("eval_accuracy", "held-out accuracy"), ("loss", "loss"), ("eval_loss", "eval loss"),
+               ("objective/scores", "reward"), ("reward", "reward"), ("objective/kl", "KL"), ("kl", "KL"),
+               ("rewards/accuracies", "preference accuracy"))  # fmt: skip
+
+
+def result_line(stage_dir: str | Path) -> str:
+    """A finished stage's figures in one line, e.g. `loss 0.912` or `reward 1.31, KL 0.84`."""
+    last = {}
+    for entry in artifacts.log_history(stage_dir) or []:
+        last |= {key: value for key, value in entry.items() if isinstance(value, (int, float))}
+    last |= artifacts.read_json(Path(stage_dir) / artifacts.EVAL_FILE, {})
+    figures = dict.fromkeys(label for key, label in RESULT_KEYS if key in last)  # one figure per label, the first key
+    for key, label in RESULT_KEYS:
+        if key in last and figures[label] is None:
+            figures[label] = f"{label} {last[key]:.3f}"
+    return ", ".join(figures.values())
 
 
 def chained(stages: dict, output_dir: Path, reuse: dict[str, Path] | None = None) -> dict[str, list[str]]:
@@ -48,15 +64,16 @@ def end_tracker_run() -> None:
 def run_pipeline(
     recipes: Path, output_dir: Path | None = None, force: bool = False, seed: int | None = None,
     overrides: dict[str, list[str]] | None = None, methods: tuple[str, ...] = third_stages.DEFAULT,
-    reuse: dict[str, Path] | None = None,
+    reuse: dict[str, Path] | None = None, verbose: bool = False,
 ) -> dict:
     """Run the stages of `recipes`; returns the report.
 
     `output_dir` moves every stage's output under it; `seed` sets every stage's seed (the report's
     sampling too); `overrides` adds command-line overrides per stage, e.g. {"sft": ["--learning_rate", "1e-3"]};
     `methods` names the third stages to run and compare; `reuse` names complete stages to read from other folders
-    instead of running them, e.g. {"sft": Path("outputs/quickstart/sft")} (with `output_dir`). Without `output_dir`, the report compares the
-    policies the YAMLs' output folders name (report.yaml's `policy` is replaced by them).
+    instead of running them, e.g. {"sft": Path("outputs/quickstart/sft")} (with `output_dir`). Without `output_dir`,
+    the report compares the policies the YAMLs' output folders name (report.yaml's `policy` is replaced by them).
+    `verbose` prints each stage's full log on the console too.
     """
     recipes, methods, available = Path(recipes), tuple(dict.fromkeys(methods)), third_stages.available()
     unknown = [m for m in methods if m not in available]
@@ -79,6 +96,7 @@ def run_pipeline(
     if not output_dir:
         report_args.policy = [parsed[m][1].output_dir for m in methods]
     timings_path = Path(report_args.output_dir) / artifacts.TIMINGS_FILE
+    log_dir = (output_dir or Path(report_args.output_dir).parent) / "logs"
     timings = artifacts.read_json(timings_path, {})
     for name, stage in stages.items():
         stage_dir = parsed[name][1].output_dir
@@ -87,14 +105,14 @@ def run_pipeline(
                 raise RecipeError(f"{name}: {stage_dir} was given to reuse, but holds no complete stage output.")
             continue
         if artifacts.is_complete(stage_dir) and not force:
-            logger.info(f"{name}: complete in {stage_dir}, skipped (force to redo).")
+            print(f"{name}: complete in {stage_dir}, skipped (--force redoes it)", flush=True)
             continue
         training_args = parsed[name][1]
         unset = training_args.resume_from_checkpoint is None  # an explicit `false` starts over
         if not force and unset and checkpoints.complete_checkpoints(stage_dir, warn=False):  # train() warns, once
             training_args.resume_from_checkpoint = "true"  # killed mid-way: it goes on from its newest checkpoint
-        logger.info(f"{name}: running {recipes / (name + '.yaml')} -> {stage_dir}")
-        with StageCost() as cost:
+        print(f"{name}: {recipes / (name + '.yaml')} -> {stage_dir} (log: {log_dir / name}.log)", flush=True)
+        with StageCost() as cost, logs.to_file(log_dir / f"{name}.log", verbose):
             try:
                 stage.main(*parsed[name])
             except StageStopped as stopped:
@@ -102,10 +120,12 @@ def run_pipeline(
                 raise StageStopped(stopped.where, f"{again} checkpoint.\n  {checkpoints.command_line()}") from None
             finally:
                 end_tracker_run()
+        print(f"{name}: done in {cost.seconds:.0f} s; {result_line(stage_dir)}", flush=True)
         timings |= {f"{name}_s": cost.seconds, f"{name}_peak_mb": cost.peak_mb}
         timings_path.parent.mkdir(parents=True, exist_ok=True)
         artifacts.write_json(timings_path, timings)  # kept for a later run that skips this stage
-    with StageCost() as cost:
+    print(f"{REPORT}: {', '.join(methods)} against SFT -> {report_args.output_dir}", flush=True)
+    with StageCost() as cost, logs.to_file(log_dir / f"{REPORT}.log", verbose):
         report = reporting.compare(report_args)
     timings |= {"report_s": cost.seconds}
     timings["total_s"] = round(sum(timings.get(f"{name}_s") or 0 for name in (*stages, REPORT)), 1)

@@ -5,7 +5,7 @@
 
 Starts from the merged SFT model by default (`model_name_or_path` may name the SFT stage's output
 folder); its LM head is replaced by a one-output `score` head, trained with the adapter. Data:
-any preference format, recognized from its columns (README.md, "Data formats"; K-way rankings
+any preference format, recognized from its columns (docs/data-formats.md; K-way rankings
 give all their pairs); without a test split, `eval_fraction` of the prompts is held out. Outputs
 in `output_dir`: the adapter, `merged/` (a standalone sequence-classification model with its
 tokenizer, for PPO), `eval_results.json` and `reward_training.png`.

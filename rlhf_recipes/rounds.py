@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rlhf_recipes import methods as third_stages
-from rlhf_recipes.common import artifacts, files, formats
+from rlhf_recipes.common import artifacts, files, formats, logs
 from rlhf_recipes.common.errors import RecipeError
 from rlhf_recipes.common.logs import get_logger
 from rlhf_recipes.common.parsing import RecipeParser, parse
@@ -65,23 +65,27 @@ class RoundsArguments:
 
 
 def run_rounds(recipes: Path, output_dir: Path, rounds: int, force: bool = False, seed: int | None = None,
-               methods: tuple[str, ...] = third_stages.DEFAULT) -> dict:  # fmt: skip
-    """Run the pipeline, then `rounds - 1` more rounds with the first of `methods`; returns the rounds' summary."""
+               methods: tuple[str, ...] = third_stages.DEFAULT, verbose: bool = False) -> dict:  # fmt: skip
+    """Run the pipeline, then `rounds - 1` more rounds with the first of `methods`; returns the rounds' summary.
+    Each step's full log is under its round's `logs/` (`verbose`: on the console too)."""
     recipes, output_dir = Path(recipes), Path(output_dir)
     if not (recipes / ROUNDS_FILE).exists():
         raise RecipeError(f"{recipes}: no {ROUNDS_FILE}; --rounds needs one (see recipes/quickstart/{ROUNDS_FILE}).")
     (args,) = parse(RecipeParser((RoundsArguments,)), ["--config", str(recipes / ROUNDS_FILE)])
     method, base_seed = methods[0], 42 if seed is None else seed
-    reports = {1: run_pipeline(recipes, output_dir, force, seed, methods=methods)}
+    reports = {1: run_pipeline(recipes, output_dir, force, seed, methods=methods, verbose=verbose)}
     rankings = [_recipe_rankings(recipes)]
     folders = {1: {SFT: output_dir / SFT, REWARD: output_dir / REWARD, method: output_dir / method}}
     summary = {1: _round_figures(reports[1], method, None, None, reports[1].get("timings", {}))}
     for r in range(2, rounds + 1):
         here, last = output_dir / f"round{r}", folders[r - 1]
         started = time.monotonic()
-        sheet = _labelled(args, last[method], args.prompts, here / "sheet.jsonl", args.rows_per_prompt, base_seed + r)
-        probe = _labelled(args, last[method], args.probe_prompts, here / "probe.jsonl", args.probe_rows_per_prompt,
-                          base_seed + 100 + r)  # fmt: skip
+        print(f"round {r}: {args.judge} ranks {last[method]}'s samples -> {here} (log: {here}/logs/collect.log)")
+        with logs.to_file(here / "logs" / "collect.log", verbose):
+            sheet = _labelled(args, last[method], args.prompts, here / "sheet.jsonl", args.rows_per_prompt,
+                              base_seed + r)  # fmt: skip
+            probe = _labelled(args, last[method], args.probe_prompts, here / "probe.jsonl", args.probe_rows_per_prompt,
+                              base_seed + 100 + r)  # fmt: skip
         rankings.append(str(sheet.rankings_path))
         data = _combine(rankings, here / "preferences.jsonl")
         gathered = time.monotonic() - started
@@ -93,11 +97,15 @@ def run_rounds(recipes: Path, output_dir: Path, rounds: int, force: bool = False
         overrides.setdefault(method, []).extend(args.method_overrides)
         if args.policy_start == "last":
             overrides[method] += [stage.reads[SFT], str(last[method])]
-        reports[r] = run_pipeline(recipes, here, force, seed, overrides, (method,), reuse={SFT: folders[1][SFT]})
+        reports[r] = run_pipeline(recipes, here, force, seed, overrides, (method,), reuse={SFT: folders[1][SFT]},
+                                  verbose=verbose)  # fmt: skip
         folders[r] = {SFT: folders[1][SFT], REWARD: here / REWARD, method: here / method}
-        vs_previous = _compare(recipes, here / method, last[method], here / REWARD, here / VS_PREVIOUS, seed)
-        probe_pairs = formats.to_preference_pairs(files.load_rows(str(probe.rankings_path)), str(probe.rankings_path))
-        accuracy = {"new": _accuracy(probe_pairs, here / REWARD), "previous": _accuracy(probe_pairs, last[REWARD])}
+        print(f"round {r}: {method} against round {r - 1}'s -> {here / VS_PREVIOUS}")
+        with logs.to_file(here / "logs" / "vs_previous.log", verbose):
+            vs_previous = _compare(recipes, here / method, last[method], here / REWARD, here / VS_PREVIOUS, seed)
+            probe_pairs = formats.to_preference_pairs(files.load_rows(str(probe.rankings_path)),
+                                                      str(probe.rankings_path))  # fmt: skip
+            accuracy = {"new": _accuracy(probe_pairs, here / REWARD), "previous": _accuracy(probe_pairs, last[REWARD])}
         timings = reports[r].get("timings", {}) | {"collect_label_s": round(gathered, 1)}
         summary[r] = _round_figures(reports[r], method, vs_previous, accuracy, timings)
     result = {"method": method, "settings": vars(args), "rounds": summary}

@@ -4,7 +4,7 @@
     python -m rlhf_recipes.sft --config recipes/quickstart/sft.yaml
 
 Data (`dataset_name`: a local json/jsonl/csv/parquet file or folder, or a hub id) in any SFT format,
-recognized from its columns (README.md, "Data formats"); `column_mapping` renames others. A tokenizer without a pad token needs `pad_token`. Outputs in
+recognized from its columns (docs/data-formats.md); `column_mapping` renames others. A tokenizer without a pad token needs `pad_token`. Outputs in
 `output_dir`: the adapter, `trainer_state.json`, and `merged/` (the full model with its tokenizer and
 prompt format) which the reward and PPO stages start from.
 """

@@ -210,7 +210,7 @@ def test_an_unknown_format_names_every_format_with_its_columns():
         pairs([{"question": "Q", "answer": "a"}])
     for form in formats.PREFERENCE_FORMATS:
         assert f"{form.name}: {', '.join(form.columns)}" in str(error.value)
-    assert "column_mapping" in str(error.value) and "README.md" in str(error.value)
+    assert "column_mapping" in str(error.value) and "docs/data-formats.md" in str(error.value)
 
 
 @pytest.mark.parametrize(
@@ -291,12 +291,12 @@ def test_empty_prompts_are_dropped_and_counted(caplog):
         formats.to_prompts(Dataset.from_list([{"text": "a b c"}]), SOURCE)
 
 
-# The documentation: the README's table of formats
+# The documentation: the table of formats in docs/data-formats.md
 
 
-def readme_formats(stage: str) -> list[tuple[str, set[str]]]:
-    """(format, the `names` in its columns cell) for each row of `stage` in README.md, "Data formats"."""
-    section = (REPO / "README.md").read_text().split("\n## Data formats\n")[1].split("\n## ")[0]
+def documented_formats(stage: str) -> list[tuple[str, set[str]]]:
+    """(format, the `names` in its columns cell) for each row of `stage` in docs/data-formats.md's table."""
+    section = (REPO / "docs" / "data-formats.md").read_text().split("\n## ")[0]
     rows = [re.split(r"(?<!\\)\|", line)[1:-1] for line in section.splitlines() if line.startswith("| ")]
     rows = [[cell.strip() for cell in row] for row in rows]
     return [(name, set(re.findall(r"`([^`]+)`", columns))) for where, name, columns in rows if where == stage]
@@ -306,8 +306,8 @@ def readme_formats(stage: str) -> list[tuple[str, set[str]]]:
     "stage, table", [("SFT", formats.SFT_FORMATS), ("reward", formats.PREFERENCE_FORMATS),
                      ("PPO / report", formats.PROMPT_FORMATS)],
 )  # fmt: skip
-def test_the_readme_table_lists_every_format_in_order_with_its_columns(stage, table):
-    documented = readme_formats(stage)
+def test_the_documented_table_lists_every_format_in_order_with_its_columns(stage, table):
+    documented = documented_formats(stage)
     assert [name for name, _ in documented] == [form.name for form in table]
     for form, (_, names) in zip(table, documented):
-        assert set(form.columns) <= names, f"README.md, Data formats, {stage} {form.name}: name {form.columns}"
+        assert set(form.columns) <= names, f"docs/data-formats.md, {stage} {form.name}: name {form.columns}"

@@ -2,7 +2,6 @@
 
 import html
 import json
-import os
 import re
 
 import nbformat
@@ -37,10 +36,11 @@ def test_notebook_runs_end_to_end(tmp_path, monkeypatch):
     parameters.source, count = re.subn(r"^OUTPUT_DIR = .*$", f'OUTPUT_DIR = "{output_dir}"', parameters.source,
                                        flags=re.M)  # fmt: skip
     assert count == 1
-    # The kernel inherits this environment: offline (conftest), and the package from this checkout when it is
-    # not installed.
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
-    NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(REPO)}}).execute()
+    # The kernel inherits this environment (offline: conftest) and runs in an empty folder, on the package as this
+    # interpreter has it installed (editable from the checkout, or a wheel): the recipes travel with the package.
+    monkeypatch.delenv("PYTHONPATH", raising=False)
+    (tmp_path / "cwd").mkdir()
+    NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(tmp_path / "cwd")}}).execute()
 
     for name in ("reward/reward_training.png", "ppo/ppo_training.png", "report/reward_distributions.png",
                  "report/report.json"):  # fmt: skip

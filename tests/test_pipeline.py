@@ -1,3 +1,5 @@
+import contextlib
+import io
 import json
 import logging
 
@@ -7,6 +9,7 @@ import yaml
 from rlhf_recipes import cli, methods, sft
 from rlhf_recipes.common import artifacts
 from rlhf_recipes.common.errors import RecipeError
+from rlhf_recipes.common.parsing import under_folder
 from rlhf_recipes.common.stages import SFT, Stage
 from rlhf_recipes.evaluation import plots
 from rlhf_recipes.pipeline import FIRST_STAGES, run_pipeline
@@ -43,6 +46,7 @@ def small_recipes(tmp_path_factory, rankings_file):
     }
     for stage in (*FIRST_STAGES, *ALL_METHODS, "report"):
         config = yaml.safe_load((QUICKSTART / f"{stage}.yaml").read_text()) | SMALL[stage]
+        config = {key: under_folder(value, QUICKSTART) for key, value in config.items()}  # its data stays there
         config["prompts" if stage == "report" else "dataset_name"] = str(data[stage])
         (folder / f"{stage}.yaml").write_text(yaml.safe_dump(config))
     return folder
@@ -51,7 +55,25 @@ def small_recipes(tmp_path_factory, rankings_file):
 @pytest.fixture(scope="module")
 def finished(small_recipes):
     output_dir = small_recipes.parent / "out"
-    return run_pipeline(small_recipes, output_dir, methods=ALL_METHODS), output_dir
+    console = io.StringIO()
+    with contextlib.redirect_stdout(console), contextlib.redirect_stderr(console):
+        report = run_pipeline(small_recipes, output_dir, methods=ALL_METHODS)
+    (output_dir / "console.txt").write_text(console.getvalue())
+    return report, output_dir
+
+
+def test_the_console_shows_a_line_a_bar_and_a_result_per_stage_and_the_log_has_the_rest(finished):
+    _, out = finished
+    lines = [line.split("\r")[-1] for line in (out / "console.txt").read_text().splitlines()]
+    stages = ("sft", "reward", *ALL_METHODS)
+    for stage in stages:
+        assert any(line.startswith(f"{stage}: ") and f"logs/{stage}.log" in line for line in lines), stage
+        (result,) = [line for line in lines if line.startswith(f"{stage}: done in ")]
+        assert any(word in result for word in ("loss", "accuracy", "reward")), result
+    assert len(lines) <= 4 * len(stages) + 4, "\n".join(lines)  # a line, a bar, a result (and a warning) per stage
+    assert "{'loss'" not in "\n".join(lines) and "Warning" not in "\n".join(lines)
+    assert "'objective/kl'" in (out / "logs" / "ppo.log").read_text()  # the metrics the bar no longer prints
+    assert "'loss'" in (out / "logs" / "sft.log").read_text()
 
 
 def test_pipeline_runs_every_stage_and_writes_the_report(finished):

@@ -41,12 +41,12 @@ def test_the_quickstart_runs_ppo_on_any_trl_and_says_nothing_of_trl(monkeypatch,
 
     asked = []
 
-    def start(recipes, output_dir, force, seed, methods):
-        asked.append((recipes, methods))
+    def start(recipes, output_dir, force, seed, methods, verbose):
+        asked.append((recipes.resolve(), methods))
         raise _Started
 
     monkeypatch.setattr(pipeline, "run_pipeline", start)
     with caplog.at_level(logging.WARNING, logger="rlhf_recipes"), pytest.raises(_Started):
         cli.main(["quickstart", "--output-dir", str(tmp_path / "qs")])
-    assert asked == [(QUICKSTART, ("ppo",))] and methods.DEFAULT == ("ppo",) and "TRL" not in caplog.text
+    assert asked == [(QUICKSTART.resolve(), ("ppo",))] and methods.DEFAULT == ("ppo",) and "TRL" not in caplog.text
     assert list(methods.available()) == ["ppo", "rloo", "grpo", "dpo"]

@@ -5,13 +5,16 @@
 
 `resume_from_checkpoint` (YAML or command line) has the Hugging Face Trainer's meaning: `true` continues
 from the newest checkpoint in `output_dir`, a path from that checkpoint. A checkpoint is complete once
-its trainer_state.json exists; one cut short by a kill is passed over, with a word.
+its trainer_state.json exists; one cut short by a kill is passed over, with a word. The progress bar is the
+Trainer's, redrawn every few seconds off a terminal; the metrics it printed go to the log instead.
 """
 
 import shlex
 import sys
 from pathlib import Path
 
+from tqdm.auto import tqdm
+from transformers.trainer_callback import ProgressCallback
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from rlhf_recipes.common.errors import RecipeError, StageStopped
@@ -55,8 +58,27 @@ def resume_point(training_args) -> str | None:
     return str(wanted)
 
 
+class StageProgress(ProgressCallback):
+    """The Trainer's progress bar without its evaluation bars, the logged metrics going to the log, not the bar."""
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            self.training_bar = tqdm(total=state.max_steps, dynamic_ncols=True,
+                                     mininterval=0.1 if sys.stderr.isatty() else 15)  # fmt: skip
+        self.current_step = 0
+
+    def on_prediction_step(self, args, state, control, eval_dataloader=None, **kwargs):
+        pass
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if state.is_world_process_zero:
+            logger.info(f"step {state.global_step}: {logs}")
+
+
 def train(trainer, training_args, stage: str):
     """`trainer.train()`, from the checkpoint `resume_from_checkpoint` names; Ctrl-C stops it with how to resume."""
+    if trainer.pop_callback(ProgressCallback):
+        trainer.add_callback(StageProgress())
     checkpoint = resume_point(training_args)
     if checkpoint:
         logger.info(f"{stage}: resuming from {checkpoint}")

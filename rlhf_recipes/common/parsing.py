@@ -3,12 +3,15 @@
 Values come from the dataclass defaults, then the YAML given with `--config`, then the command
 line (TRL's `TrlParser`: command line beats YAML beats default). Unknown keys are errors, and
 every problem found — unknown keys and each dataclass's own checks — is reported in one error.
+A relative path in a YAML is found under the YAML's folder when it is there, else under the working
+directory (docs/recipes.md); command-line paths are the shell's, relative to the working directory.
 """
 
 import difflib
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import fields
+from pathlib import Path
 
 from trl import TrlParser
 
@@ -19,7 +22,15 @@ from rlhf_recipes.common.errors import RecipeError
 class RecipeParser(TrlParser):
     """TRL's parser that builds every dataclass before complaining, so one error lists every problem."""
 
+    def parse_args_and_config(self, args=None, *rest, **kwargs):
+        args = list(sys.argv[1:] if args is None else args)
+        self.config_folder = Path(args[args.index("--config") + 1]).parent if "--config" in args else None
+        return super().parse_args_and_config(args, *rest, **kwargs)
+
     def set_defaults_with_config(self, **config) -> list[str]:
+        folder = self.__dict__.pop("config_folder", None)
+        if folder is not None:
+            config = {key: under_folder(value, folder) for key, value in config.items()}
         self.unknown_in_config = super().set_defaults_with_config(**config)
         return self.unknown_in_config
 
@@ -40,6 +51,15 @@ class RecipeParser(TrlParser):
         if problems:
             raise RecipeError(" ".join(problems))
         return (*built, []) if return_remaining_strings else tuple(built)
+
+
+def under_folder(value, folder: Path):
+    """A YAML value that names a file or folder under `folder`, as that path; any other value as it is."""
+    if isinstance(value, list):
+        return [under_folder(item, folder) for item in value]
+    if isinstance(value, str) and value and not Path(value).is_absolute() and (folder / value).exists():
+        return str(folder / value)
+    return value
 
 
 def _unknown_key(flag: str, source: str, known: list[str]) -> str:

@@ -5,7 +5,7 @@
     rlhf-recipes label outputs/round2/sheet.jsonl --judge reward:outputs/quickstart/reward
 
 Every answer is appended to `<sheet>.answers.jsonl` as it is given; `<sheet>.rankings.csv` (the ranked
-`|` layout, best first, with `Ties` and `Labeler`; README.md, "Data formats") is rewritten from it, so the
+`|` layout, best first, with `Ties` and `Labeler`; docs/data-formats.md) is rewritten from it, so the
 reward stage reads it as it is. A judge ranks by its scores, equal scores tied, as the labeler named
 after it; rows it ranked before are kept, so a rerun only adds what is missing.
 """
@@ -13,7 +13,7 @@ after it; rows it ranked before are kept, so a rerun only adds what is missing.
 from dataclasses import dataclass, field
 from itertools import groupby
 
-from rlhf_recipes.common.logs import get_logger
+from rlhf_recipes.common.logs import CONSOLE, get_logger
 from rlhf_recipes.common.parsing import RecipeParser
 from rlhf_recipes.labeling import sheet as sheets
 
@@ -47,7 +47,7 @@ def main(args: LabelArguments) -> dict:
     summary = sheets.agreement(events)
     logger.info(f"label: {sum('ranking' in e for e in sheets.current(events).values())} rankings of "
                 f"{len(sheet.rows)} rows in {path}; labelers {summary['labelers']}, agreement {summary['agreement']} "
-                f"over {summary['pairs']} pairs.")  # fmt: skip
+                f"over {summary['pairs']} pairs.", extra=CONSOLE)  # fmt: skip
     return summary | {"rankings": str(path)}
 
 
@@ -70,7 +70,7 @@ def rank_with_judge(sheet: sheets.Sheet, spec: str) -> int:
         ranking = [list(group) for _, group in groupby(best_first, key=lambda i: mine[i])]
         events.append(sheets.make_answer(sheet, row["id"], spec, ranking))
     sheets.append(sheet, events)
-    logger.info(f"label: {judge.label} ranked {len(todo)} rows of {sheet.path}.")
+    logger.info(f"label: {judge.label} ranked {len(todo)} rows of {sheet.path}.", extra=CONSOLE)
     return len(todo)
 
 

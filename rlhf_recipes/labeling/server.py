@@ -24,7 +24,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from rlhf_recipes.common.errors import RecipeError
-from rlhf_recipes.common.logs import get_logger
+from rlhf_recipes.common.logs import CONSOLE, get_logger
 from rlhf_recipes.labeling import sheet as sheets
 
 logger = get_logger(__name__)
@@ -72,12 +72,12 @@ def make_server(sheet: sheets.Sheet, host: str = "127.0.0.1", port: int = 8765) 
 def serve(sheet: sheets.Sheet, host: str = "127.0.0.1", port: int = 8765) -> None:
     """Serve the page for `sheet` until Ctrl-C."""
     server = make_server(sheet, host, port)
-    logger.info(f"label: ranking {sheet.path} on {server.url} (Ctrl-C to stop)")
+    logger.info(f"label: ranking {sheet.path} on {server.url} (Ctrl-C to stop)", extra=CONSOLE)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         with server.lock:  # an answer being written is finished first
-            logger.info(f"label: stopped; every answer given is in {sheet.answers_path}")
+            logger.info(f"label: stopped; every answer given is in {sheet.answers_path}", extra=CONSOLE)
     finally:
         server.server_close()
 

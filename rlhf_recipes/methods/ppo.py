@@ -7,7 +7,7 @@ The policy is `sft_model_path` (the SFT stage's output folder or a full model) p
 adapter; with the adapter disabled it is exactly the SFT model, the KL reference (no second copy in
 memory). The reward comes from `reward_model_path` (the reward stage's output) or, with
 `reward_classifier_label`, from one label of any text classifier; `ppo_models` builds the models.
-Prompts: any prompt format (README.md, "Data formats"; `prompt_words` cuts them from a `text`
+Prompts: any prompt format (docs/data-formats.md; `prompt_words` cuts them from a `text`
 column). Outputs in `output_dir`: the adapter, `merged/`, `trainer_state.json` (PPO metrics
 per update) and `ppo_training.png`. With `ptx_coef` > 0 it is PPO-ptx: each update also lowers the
 language-model loss on `ptx_dataset` (`common.ptx`). The trainer is `ppo_trainer`, on any TRL from 1.12.

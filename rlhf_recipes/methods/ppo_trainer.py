@@ -146,7 +146,7 @@ class PolicyAndValue(nn.Module):
 
     @property
     def is_gradient_checkpointing(self) -> bool:
-        return self.policy.is_gradient_checkpointing
+        return any(getattr(module, "gradient_checkpointing", False) for module in self.policy.modules())
 
     def gradient_checkpointing_enable(self, **kwargs):
         for model in (self.policy, self.value_model):

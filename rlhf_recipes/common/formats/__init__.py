@@ -2,7 +2,7 @@
 
 One table per family, from which detection, conversion and the "expected one of" message come: `SFT_FORMATS`
 (`sft`), `PREFERENCE_FORMATS` (`preferences`), `PROMPT_FORMATS` (`prompts`). What they share is in `shared`.
-The formats themselves are documented once, in README.md, "Data formats"; a test keeps the two in step.
+The formats themselves are documented once, in docs/data-formats.md; a test keeps the two in step.
 """
 
 from rlhf_recipes.common.formats.preferences import (

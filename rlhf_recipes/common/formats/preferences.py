@@ -1,5 +1,5 @@
 """Preferences in any format of `PREFERENCE_FORMATS` -> `prompt` / `chosen` / `rejected` rows, counting what is
-dropped; `split_by_prompt` holds out prompts for the held-out figures. The formats: README.md, "Data formats"."""
+dropped; `split_by_prompt` holds out prompts for the held-out figures. The formats: docs/data-formats.md."""
 
 import hashlib
 import json

@@ -1,5 +1,5 @@
 """Prompts for PPO and the report, from any format of `PROMPT_FORMATS`; empty prompts are dropped and counted.
-The formats: README.md, "Data formats"."""
+The formats: docs/data-formats.md."""
 
 from datasets import Dataset
 

@@ -1,5 +1,5 @@
 """SFT data in any format of `SFT_FORMATS` -> `prompt` / `completion` (plain text or chat turns), or `text` alone.
-The formats, and the README table they match: README.md, "Data formats"."""
+The formats, and the table they match: docs/data-formats.md."""
 
 from datasets import Dataset
 

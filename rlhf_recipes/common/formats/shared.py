@@ -14,12 +14,12 @@ logger = get_logger(__name__)
 
 ASSISTANT = "\n\nAssistant:"  # HH transcripts: "\n\nHuman: ...\n\nAssistant: ..."
 HH_LAYOUT = "'\\n\\nHuman: ...\\n\\nAssistant: ...'"
-README = 'README.md, "Data formats"'
+FORMATS_DOC = 'docs/data-formats.md'
 
 
 @dataclass(frozen=True)
 class Format:
-    """One row of a family's table; `columns` are what messages and the README show. The format is there when all
+    """One row of a family's table; `columns` are what messages and docs/data-formats.md show. The format is there when all
     its `columns` are, or, for a variable number of them, when `find` picks the ones it reads (None: not there)."""
 
     name: str
@@ -51,7 +51,7 @@ def format_error(table: tuple[Format, ...], rows: Dataset, source: str, problem:
     expected = "; ".join(str(form) for form in table)
     return RecipeError(
         f"{source}: {problem}. Columns found: {rows.column_names}. Expected one of — {expected}. "
-        f"Use `column_mapping` in the YAML to rename other columns (formats: {README})."
+        f"Use `column_mapping` in the YAML to rename other columns (formats: {FORMATS_DOC})."
     )
 
 
