@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # PyTorch goes in first, then the rest (so no package pulls a different build of it).
 TORCH ?= torch==2.13.0
 
-.PHONY: install quickstart test test-default-kernels test-trl1.12 tiny-model clean
+.PHONY: install quickstart test lint test-default-kernels test-trl1.12 test-latest tiny-model clean
 
 install: $(VENV)/.installed
 
@@ -22,18 +22,20 @@ quickstart: install
 test: install
 	$(PY) -m pytest
 
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
 # The tests whose figures depend on training, again under PyTorch's portable CPU kernels (another processor's
 # rounding on this one): they must hold on every processor. CI runs this after `make test`.
 test-default-kernels: install
 	ATEN_CPU_CAPABILITY=default $(PY) -m pytest -m quality
 
 # TRL 1.12, the last release with TRL's own PPOTrainer, in a second venv (constraints-trl1.12.txt), PyTorch first
-# again: the reference test (our PPO against TRL 1.12's, bit for bit) and the stages' own tests on that line.
-# CI runs it last.
+# again: the reference test (our PPO against TRL 1.12's, bit for bit) and the PPO stage's tests on that line.
 TRL112_VENV ?= .venv-trl1.12
 TRL112_PY := $(TRL112_VENV)/bin/python
-TRL112_TESTS := tests/test_ppo_reference.py tests/test_ppo.py tests/test_sft.py tests/test_reward.py \
-	tests/test_group_stages.py tests/test_dpo.py tests/test_trl_versions.py tests/test_config.py
+TRL112_TESTS := tests/test_ppo_reference.py tests/test_ppo.py tests/test_trl_versions.py tests/test_config.py
 
 $(TRL112_VENV)/.installed: pyproject.toml constraints-trl1.12.txt
 	python3 -m venv $(TRL112_VENV)
@@ -45,9 +47,24 @@ $(TRL112_VENV)/.installed: pyproject.toml constraints-trl1.12.txt
 test-trl1.12: $(TRL112_VENV)/.installed
 	$(TRL112_PY) -m pytest $(TRL112_TESTS)
 
+# The package as `pip install` gives it: a wheel of this checkout with the newest dependencies its ranges allow (no
+# constraints), in a third venv; the notebook runs on it (from an empty folder, as on Colab).
+LATEST_VENV ?= .venv-latest
+LATEST_PY := $(LATEST_VENV)/bin/python
+
+$(LATEST_VENV)/.installed: pyproject.toml
+	python3 -m venv $(LATEST_VENV)
+	$(LATEST_PY) -m pip install --quiet --upgrade pip
+	$(LATEST_PY) -m pip install --quiet "$(TORCH)"
+	$(LATEST_PY) -m pip install --quiet ".[dev]"
+	touch $@
+
+test-latest: $(LATEST_VENV)/.installed
+	$(LATEST_PY) -m pytest tests/test_notebook.py tests/test_front_door.py
+
 # Regenerates the tiny model shipped in the package, after a change to quickstart/task.py or tiny_model.py.
 tiny-model: install
 	ATEN_CPU_CAPABILITY=default $(VENV)/bin/rlhf-recipes build-default --ship
 
 clean:
-	rm -rf $(VENV) $(TRL112_VENV) outputs
+	rm -rf $(VENV) $(TRL112_VENV) $(LATEST_VENV) outputs

@@ -28,12 +28,25 @@ MARKERS = ("<!-- gpu-check:start -->", "<!-- gpu-check:end -->")
 # (part, seconds, bench.run arguments on a GPU, the same on CPU); the budgets add up to 8.5 minutes.
 BENCH_PARTS = (
     ("qwen2.5-0.5b: SFT, reward, PPO", 100, "--model qwen2.5-0.5b --repeats 1", "--model tiny --repeats 1"),
-    ("qwen2.5-1.5b: SFT, reward, PPO", 130, "--model qwen2.5-1.5b --repeats 1", "--model tiny --repeats 1 --stages sft"),
-    ("qwen2.5-1.5b: QLoRA vs LoRA", 110, f"--model qwen2.5-1.5b --repeats 1 --try='{QLORA}'",
-     f"--model tiny --repeats 1 --stages sft --try='{QLORA}'"),
-    ("qwen2.5-7b: QLoRA SFT on 24 GB?", 120, f"--model qwen2.5-7b --stages sft --repeats 1 --try='{QLORA}'",
-     f"--model tiny --stages sft --repeats 1 --try='{QLORA}'"),
-)  # fmt: skip
+    (
+        "qwen2.5-1.5b: SFT, reward, PPO",
+        130,
+        "--model qwen2.5-1.5b --repeats 1",
+        "--model tiny --repeats 1 --stages sft",
+    ),
+    (
+        "qwen2.5-1.5b: QLoRA vs LoRA",
+        110,
+        f"--model qwen2.5-1.5b --repeats 1 --try='{QLORA}'",
+        f"--model tiny --repeats 1 --stages sft --try='{QLORA}'",
+    ),
+    (
+        "qwen2.5-7b: QLoRA SFT on 24 GB?",
+        120,
+        f"--model qwen2.5-7b --stages sft --repeats 1 --try='{QLORA}'",
+        f"--model tiny --stages sft --repeats 1 --try='{QLORA}'",
+    ),
+)
 TESTS_PART = ("gpu tests: one GPU, DeepSpeed ZeRO-2/3, FSDP", 45)
 CPU_SLACK = 3  # the dry run checks that every part works, not its speed: on CPU each budget is tripled
 
@@ -87,8 +100,14 @@ def check(out: Path, cpu: bool) -> dict:
     part_dirs = {}
     for i, (name, budget, gpu_args, cpu_args) in enumerate(BENCH_PARTS):
         part_dirs[name] = out / f"part{i}"
-        command = [sys.executable, "-m", "bench.run", *shlex.split(cpu_args if cpu else gpu_args),
-                   "--results-dir", str(part_dirs[name])]  # fmt: skip
+        command = [
+            sys.executable,
+            "-m",
+            "bench.run",
+            *shlex.split(cpu_args if cpu else gpu_args),
+            "--results-dir",
+            str(part_dirs[name]),
+        ]
         report["parts"].append(run_part(name, budget * (CPU_SLACK if cpu else 1), command, out / f"part{i}.log"))
     tests = [sys.executable, "-m", "pytest", "-q", "-m", "gpu", "tests/test_gpu_launch.py", "-p", "no:cacheprovider"]
     name, budget = TESTS_PART
@@ -101,31 +120,43 @@ def check(out: Path, cpu: bool) -> dict:
 
 def markdown(report: dict) -> str:
     env = report["environment"]
-    lines = ["# GPU check", "", f"GPU: {env['gpu'] or 'none (CPU dry run)'}, {env['gpu_memory_gb']} GB, bf16 "
-             f"{env['bf16']}; " + ", ".join(f"{k} {v}" for k, v in env["versions"].items()) + ".", "",
-             "| part | status | seconds |", "| --- | --- | --- |"]  # fmt: skip
+    lines = [
+        "# GPU check",
+        "",
+        f"GPU: {env['gpu'] or 'none (CPU dry run)'}, {env['gpu_memory_gb']} GB, bf16 "
+        f"{env['bf16']}; " + ", ".join(f"{k} {v}" for k, v in env["versions"].items()) + ".",
+        "",
+        "| part | status | seconds |",
+        "| --- | --- | --- |",
+    ]
     lines += [f"| {p['part']} | {p['status']} | {p['seconds']:.0f} |" for p in report["parts"]]
     return "\n".join(lines + ["", measured_rows(report), ""])
 
 
 def measured_rows(report: dict) -> str:
     """The measured table the READMEs show: per model and stage, speed, MFU, PPO's split and peak memory."""
-    lines = ["| model | stage | variant | tokens/s or episodes/s | TFLOP/s | MFU | PPO generation share | peak GPU GB |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+    lines = [
+        "| model | stage | variant | tokens/s or episodes/s | TFLOP/s | MFU | PPO generation share | peak GPU GB |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
     cell = lambda value, fmt: "–" if value is None else fmt.format(value)  # noqa: E731
     for results in report["bench"].values():
         model = results["model"]
         for row in results["rows"]:
             speed = row.get("tokens_per_s", row.get("episodes_per_s"))
-            lines.append(f"| {model} | {row['stage']} | LoRA | {cell(speed, '{:.0f}')} | "
-                         f"{cell(row.get('model_tflops'), '{:.1f}')} | {cell(row.get('mfu'), '{:.1%}')} | "
-                         f"{cell(_generation_share(row), '{:.0%}')} | "
-                         f"{cell(_gb(row.get('peak_gpu_mb')), '{:.1f}')} |")  # fmt: skip
+            lines.append(
+                f"| {model} | {row['stage']} | LoRA | {cell(speed, '{:.0f}')} | "
+                f"{cell(row.get('model_tflops'), '{:.1f}')} | {cell(row.get('mfu'), '{:.1%}')} | "
+                f"{cell(_generation_share(row), '{:.0%}')} | "
+                f"{cell(_gb(row.get('peak_gpu_mb')), '{:.1f}')} |"
+            )
     for e in report["experiments"]:
         for variant, figures in (("LoRA", e["before"]), ("QLoRA (nf4, double quant)", e["after"])):
             speed = figures.get("tokens_per_s", figures.get("episodes_per_s"))
-            lines.append(f"| {e['model']} | {e['stage']} | {variant} | {cell(speed, '{:.0f}')} | – | – | – | "
-                         f"{cell(_gb(figures.get('peak_gpu_mb')), '{:.1f}')} |")  # fmt: skip
+            lines.append(
+                f"| {e['model']} | {e['stage']} | {variant} | {cell(speed, '{:.0f}')} | – | – | – | "
+                f"{cell(_gb(figures.get('peak_gpu_mb')), '{:.1f}')} |"
+            )
     return "\n".join(lines)
 
 
@@ -147,9 +178,16 @@ def publish(results_dir: Path, readmes: tuple[Path, ...] = READMES) -> None:
     if report["cpu_dry_run"]:
         raise SystemExit(f"{results_dir}: a CPU dry run measures no GPU; publish a check that ran on a GPU.")
     env = report["environment"]
-    block = "\n".join([MARKERS[0], f"Measured by `bench/gpu_check.sh` on {env['gpu']} "
-                       f"({', '.join(f'{k} {v}' for k, v in env['versions'].items())}):", "",
-                       measured_rows(report), MARKERS[1]])  # fmt: skip
+    block = "\n".join(
+        [
+            MARKERS[0],
+            f"Measured by `bench/gpu_check.sh` on {env['gpu']} "
+            f"({', '.join(f'{k} {v}' for k, v in env['versions'].items())}):",
+            "",
+            measured_rows(report),
+            MARKERS[1],
+        ]
+    )
     for path in readmes:
         text = path.read_text()
         start, end = text.index(MARKERS[0]), text.index(MARKERS[1]) + len(MARKERS[1])

@@ -50,35 +50,76 @@ def run_seed(seed: int, folder: Path) -> dict:
         out = folder / f"judge-reward-{index}"
         if not artifacts.is_complete(out):
             data = write_rankings(folder / f"rankings-{index}.csv", rows, DATA_SEED + seed + index)
-            reward.main(*parse(reward.make_parser(), ["--config", str(RECIPES / "reward.yaml"), "--seed", str(seed),
-                                                      "--model_name_or_path", str(folder / "sft"), "--dataset_name",
-                                                      str(data), "--output_dir", str(out)]))  # fmt: skip
+            reward.main(
+                *parse(
+                    reward.make_parser(),
+                    [
+                        "--config",
+                        str(RECIPES / "reward.yaml"),
+                        "--seed",
+                        str(seed),
+                        "--model_name_or_path",
+                        str(folder / "sft"),
+                        "--dataset_name",
+                        str(data),
+                        "--output_dir",
+                        str(out),
+                    ],
+                )
+            )
         judges.append((name, out))
-    (args,) = parse(report.make_parser(), [
-        "--config", str(RECIPES / "report.yaml"), "--seed", str(seed), "--policy", str(folder / "ppo"),
-        "--reference", str(folder / "sft"), "--reward_model", str(folder / "reward"),
-        "--output_dir", str(folder / "judged"), "--judge", "auto", *(f"reward:{out}" for _, out in judges),
-    ])  # fmt: skip
+    (args,) = parse(
+        report.make_parser(),
+        [
+            "--config",
+            str(RECIPES / "report.yaml"),
+            "--seed",
+            str(seed),
+            "--policy",
+            str(folder / "ppo"),
+            "--reference",
+            str(folder / "sft"),
+            "--reward_model",
+            str(folder / "reward"),
+            "--output_dir",
+            str(folder / "judged"),
+            "--judge",
+            "auto",
+            *(f"reward:{out}" for _, out in judges),
+        ],
+    )
     figures = report.main(args)["policy_vs_reference"]
-    row = {"seed": seed, "gold_win_rate": figures["gold_win_rate"], "reward_model_win_rate":
-           figures["win_rate_reward_model"]}  # fmt: skip
+    row = {
+        "seed": seed,
+        "gold_win_rate": figures["gold_win_rate"],
+        "reward_model_win_rate": figures["win_rate_reward_model"],
+    }
     for key, (name, out) in zip(("judge", "judge2", "judge3"), judges):
         accuracy = artifacts.read_json(out / artifacts.EVAL_FILE)["eval_accuracy"]
-        row[name] = {"rm_accuracy": accuracy, "win_rate": figures[f"{key}_win_rate"],
-                     "agreement": figures[f"{key}_agreement"]}  # fmt: skip
+        row[name] = {
+            "rm_accuracy": accuracy,
+            "win_rate": figures[f"{key}_win_rate"],
+            "agreement": figures[f"{key}_agreement"],
+        }
     return row
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| reward model as judge | its held-out accuracy | agrees with gold | its win rate (gold's) |",
-             "| --- | --- | --- | --- |"]  # fmt: skip
-    span = lambda values, fmt: (f"{fmt.format(statistics.median(values))} "  # noqa: E731
-                                f"({fmt.format(min(values))}-{fmt.format(max(values))})")
+    lines = [
+        "| reward model as judge | its held-out accuracy | agrees with gold | its win rate (gold's) |",
+        "| --- | --- | --- | --- |",
+    ]
+
+    def span(values, fmt):
+        return f"{fmt.format(statistics.median(values))} ({fmt.format(min(values))}-{fmt.format(max(values))})"
+
     for name in ("the optimized one", *SECOND):
-        lines.append(f"| {name} | {span([r[name]['rm_accuracy'] for r in rows], '{:.3f}')} | "
-                     f"{span([r[name]['agreement'] for r in rows], '{:.1%}')} | "
-                     f"{span([r[name]['win_rate'] for r in rows], '{:.1%}')} "
-                     f"({span([r['gold_win_rate'] for r in rows], '{:.1%}')}) |")  # fmt: skip
+        lines.append(
+            f"| {name} | {span([r[name]['rm_accuracy'] for r in rows], '{:.3f}')} | "
+            f"{span([r[name]['agreement'] for r in rows], '{:.1%}')} | "
+            f"{span([r[name]['win_rate'] for r in rows], '{:.1%}')} "
+            f"({span([r['gold_win_rate'] for r in rows], '{:.1%}')}) |"
+        )
     return "\n".join(lines)
 
 

@@ -42,20 +42,26 @@ def clocks(which: str, spent: dict):
     from rlhf_recipes.methods import ppo_trainer
 
     if which == "ours":
-        patches = [mock.patch.object(ppo_trainer, "generate", timed(spent, "generation", ppo_trainer.generate)),
-                   mock.patch.object(ppo_trainer.PPOTrainer, "make_experience",
-                                     timed(spent, "rollout", ppo_trainer.PPOTrainer.make_experience)),
-                   mock.patch.object(ppo_trainer.PPOTrainer, "train", timed(spent, "train", ppo_trainer.PPOTrainer.train))]  # fmt: skip
+        patches = [
+            mock.patch.object(ppo_trainer, "generate", timed(spent, "generation", ppo_trainer.generate)),
+            mock.patch.object(
+                ppo_trainer.PPOTrainer,
+                "make_experience",
+                timed(spent, "rollout", ppo_trainer.PPOTrainer.make_experience),
+            ),
+            mock.patch.object(ppo_trainer.PPOTrainer, "train", timed(spent, "train", ppo_trainer.PPOTrainer.train)),
+        ]
     else:
         from trl.experimental.ppo import ppo_trainer as reference
 
         from bench import trl_ppo
 
         trainer = trl_ppo.trainer_class()
-        patches = [mock.patch.object(reference, "batch_generation",
-                                     timed(spent, "generation", reference.batch_generation)),
-                   mock.patch.object(trainer, "train", timed(spent, "train", trainer.train)),
-                   mock.patch("rlhf_recipes.methods.ppo.PPOTrainer", trainer)]  # fmt: skip
+        patches = [
+            mock.patch.object(reference, "batch_generation", timed(spent, "generation", reference.batch_generation)),
+            mock.patch.object(trainer, "train", timed(spent, "train", trainer.train)),
+            mock.patch("rlhf_recipes.methods.ppo.PPOTrainer", trainer),
+        ]
     for patch in patches:
         patch.start()
     try:
@@ -70,8 +76,20 @@ def run_one(which: str, sft: str, reward: str) -> dict:
     from rlhf_recipes.methods import ppo
 
     output = tempfile.mkdtemp(prefix=f"ppo-speed-{which}-")
-    argv = ["--config", str(REPO / "recipes" / "quickstart" / "ppo.yaml"), "--sft_model_path", sft,
-            "--reward_model_path", reward, "--output_dir", output, "--report_to", "none", "--disable_tqdm", "true"]  # fmt: skip
+    argv = [
+        "--config",
+        str(REPO / "recipes" / "quickstart" / "ppo.yaml"),
+        "--sft_model_path",
+        sft,
+        "--reward_model_path",
+        reward,
+        "--output_dir",
+        output,
+        "--report_to",
+        "none",
+        "--disable_tqdm",
+        "true",
+    ]
     spent = {}
     start = time.perf_counter()
     with clocks(which, spent):
@@ -93,23 +111,38 @@ def main() -> None:
         return
     runs = []
     for round_ in range(args.rounds):
-        for which in (("ours", "trl") if round_ % 2 == 0 else ("trl", "ours")):
-            done = subprocess.run([sys.executable, "-m", "bench.ppo_speed", "--one", which, "--sft", args.sft,
-                                   "--reward", args.reward], cwd=REPO, capture_output=True, text=True)  # fmt: skip
+        for which in ("ours", "trl") if round_ % 2 == 0 else ("trl", "ours"):
+            done = subprocess.run(
+                [sys.executable, "-m", "bench.ppo_speed", "--one", which, "--sft", args.sft, "--reward", args.reward],
+                cwd=REPO,
+                capture_output=True,
+                text=True,
+            )
             if done.returncode:
                 raise SystemExit(done.stdout[-2000:] + done.stderr[-3000:])
             run = {"trainer": which, "round": round_, **json.loads(done.stdout.strip().splitlines()[-1])}
             print(run, flush=True)
             runs.append(run)
-    median = {which: {key: statistics.median(r[key] for r in runs if r["trainer"] == which)
-                      for key in ("stage", "train", "generation") + (("rollout",) if which == "ours" else ())}
-              for which in ("ours", "trl")}  # fmt: skip
+    median = {
+        which: {
+            key: statistics.median(r[key] for r in runs if r["trainer"] == which)
+            for key in ("stage", "train", "generation") + (("rollout",) if which == "ours" else ())
+        }
+        for which in ("ours", "trl")
+    }
     ours, trl = median["ours"], median["trl"]
-    split = {"generation": ours["generation"], "rest of the rollout": ours["rollout"] - ours["generation"],
-             "learning": ours["train"] - ours["rollout"]}  # fmt: skip
-    result = {"runs": runs, "median": median, "stage_ratio": round(ours["stage"] / trl["stage"], 3),
-              "train_ratio": round(ours["train"] / trl["train"], 3),
-              "ours_split_of_train": {k: round(v / ours["train"], 3) for k, v in split.items()}}  # fmt: skip
+    split = {
+        "generation": ours["generation"],
+        "rest of the rollout": ours["rollout"] - ours["generation"],
+        "learning": ours["train"] - ours["rollout"],
+    }
+    result = {
+        "runs": runs,
+        "median": median,
+        "stage_ratio": round(ours["stage"] / trl["stage"], 3),
+        "train_ratio": round(ours["train"] / trl["train"], 3),
+        "ours_split_of_train": {k: round(v / ours["train"], 3) for k, v in split.items()},
+    }
     args.output.write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps({k: v for k, v in result.items() if k != "runs"}, indent=1))
 

@@ -64,16 +64,36 @@ COLUMNS = (
 )
 RUN_KEYS = {"mood_coherence", "rm_accuracy", "sft_s", "reward_s", "ppo_s", "stage_s"}  # a run's own, not the report's
 # Per method, summarised as median (min-max).
-METHOD_COLUMNS = tuple(FIGURES[key] for key in ("gold_win_rate", "kl_mean", "gold_well_formed_policy",
-                                                 "win_rate_reward_model", "stage_s"))  # fmt: skip
+METHOD_COLUMNS = tuple(
+    FIGURES[key] for key in ("gold_win_rate", "kl_mean", "gold_well_formed_policy", "win_rate_reward_model", "stage_s")
+)
 # Per γ of PPO-ptx (0: plain PPO), summarised as median (min-max).
-PTX_COLUMNS = (*(FIGURES[key] for key in ("gold_win_rate", "kl_mean", "lm_loss_policy", "alignment_tax",
-                                          "repeated_word_rate_policy", "win_rate_reward_model")),
-               Figure("ppo_s", "ppo s", "{:.0f}"))  # fmt: skip
+PTX_COLUMNS = (
+    *(
+        FIGURES[key]
+        for key in (
+            "gold_win_rate",
+            "kl_mean",
+            "lm_loss_policy",
+            "alignment_tax",
+            "repeated_word_rate_policy",
+            "win_rate_reward_model",
+        )
+    ),
+    Figure("ppo_s", "ppo s", "{:.0f}"),
+)
 
 
-def run_one(recipes: Path, output_dir: Path, seed: int, tiny_seed: int | None, methods: tuple[str, ...],
-            rounds: int = 1, ptx_coefs: tuple[float, ...] = (), reuse_from: Path | None = None) -> dict:  # fmt: skip
+def run_one(
+    recipes: Path,
+    output_dir: Path,
+    seed: int,
+    tiny_seed: int | None,
+    methods: tuple[str, ...],
+    rounds: int = 1,
+    ptx_coefs: tuple[float, ...] = (),
+    reuse_from: Path | None = None,
+) -> dict:
     """One pipeline run in this process (from the shipped tiny model, or the cached build `tiny_seed`); its figures.
     With `rounds` > 1, iterated RLHF from the shipped tiny model: its rounds' figures. With `ptx_coefs`, PPO again
     with each γ from the same SFT and reward models: their figures under "ptx", by γ ("0": the run's own)."""
@@ -86,8 +106,12 @@ def run_one(recipes: Path, output_dir: Path, seed: int, tiny_seed: int | None, m
         from rlhf_recipes.rounds import run_rounds
 
         result = run_rounds(recipes, output_dir, rounds, force=True, seed=seed, methods=methods)
-        return {"seed": seed, "cpu_capability": torch.backends.cpu.get_cpu_capability().lower(),
-                "rounds": result["rounds"], "settings": result["settings"]}  # fmt: skip
+        return {
+            "seed": seed,
+            "cpu_capability": torch.backends.cpu.get_cpu_capability().lower(),
+            "rounds": result["rounds"],
+            "settings": result["settings"],
+        }
 
     if tiny_seed is None:
         overrides, tiny_dir = {}, tiny_model.resolve(tiny_model.BUILTIN_TINY)
@@ -99,11 +123,21 @@ def run_one(recipes: Path, output_dir: Path, seed: int, tiny_seed: int | None, m
     figures, timings = report["policy_vs_reference"], report["timings"]
     ptx = {"0": report} if ptx_coefs else {}
     for coef in ptx_coefs:
-        ptx[f"{coef:g}"] = run_pipeline(recipes, output_dir / f"ptx-{coef:g}", force=True, seed=seed,
-                                        overrides={**overrides, "ppo": ["--ptx_coef", str(coef)]}, methods=("ppo",),
-                                        reuse={"sft": output_dir / "sft", "reward": output_dir / "reward"})  # fmt: skip
-    keys = (*dict.fromkeys(f.key for f in (*COLUMNS, *METHOD_COLUMNS) if f.key not in RUN_KEYS), "reward_hacking",
-            "gold_verdicts_policy", "gold_verdicts_reference")  # fmt: skip
+        ptx[f"{coef:g}"] = run_pipeline(
+            recipes,
+            output_dir / f"ptx-{coef:g}",
+            force=True,
+            seed=seed,
+            overrides={**overrides, "ppo": ["--ptx_coef", str(coef)]},
+            methods=("ppo",),
+            reuse={"sft": output_dir / "sft", "reward": output_dir / "reward"},
+        )
+    keys = (
+        *dict.fromkeys(f.key for f in (*COLUMNS, *METHOD_COLUMNS) if f.key not in RUN_KEYS),
+        "reward_hacking",
+        "gold_verdicts_policy",
+        "gold_verdicts_reference",
+    )
     return {
         "seed": seed,
         "cpu_capability": torch.backends.cpu.get_cpu_capability().lower(),
@@ -113,13 +147,17 @@ def run_one(recipes: Path, output_dir: Path, seed: int, tiny_seed: int | None, m
         **{key: figures.get(key) for key in keys},
         **{key: timings.get(key) for key in ("sft_s", "reward_s", "ppo_s", "report_s")},
         "stage_s": timings["total_s"],
-        "methods": {name: {key: f.get(key) for key in (*keys, "stage_s", "peak_memory_mb")}
-                    | {"suspected": f["hacking_indicators"]["suspected"], "drift": f["hacking_indicators"]["drift"]}
-                    for name, f in report["methods"].items()},
-        "ptx": {coef: {f.key: r["policy_vs_reference"].get(f.key) for f in PTX_COLUMNS if f.key != "ppo_s"}
-                | {"ppo_s": r["timings"].get("ppo_s"), "barely_moved": r["policy_vs_reference"].get("barely_moved")}
-                for coef, r in ptx.items()},
-    }  # fmt: skip
+        "methods": {
+            name: {key: f.get(key) for key in (*keys, "stage_s", "peak_memory_mb")}
+            | {"suspected": f["hacking_indicators"]["suspected"], "drift": f["hacking_indicators"]["drift"]}
+            for name, f in report["methods"].items()
+        },
+        "ptx": {
+            coef: {f.key: r["policy_vs_reference"].get(f.key) for f in PTX_COLUMNS if f.key != "ppo_s"}
+            | {"ppo_s": r["timings"].get("ppo_s"), "barely_moved": r["policy_vs_reference"].get("barely_moved")}
+            for coef, r in ptx.items()
+        },
+    }
 
 
 def supported(capabilities: list[str], own: str) -> tuple[list[str], list[str]]:
@@ -135,29 +173,46 @@ def supported(capabilities: list[str], own: str) -> tuple[list[str], list[str]]:
 
 def child(command: list[str], env: dict, log: Path) -> str:
     """Run `python -m bench.quality ...` in a fresh process; its last line of output (or the run's end on failure)."""
-    done = subprocess.run([sys.executable, "-m", "bench.quality", *command], cwd=REPO, env=env, capture_output=True,
-                          text=True)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.quality", *command], cwd=REPO, env=env, capture_output=True, text=True
+    )
     log.write_text(done.stdout + done.stderr)
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed (log {log}):\n{(done.stdout + done.stderr)[-3000:]}")
     return done.stdout.strip().splitlines()[-1]
 
 
-def sweep(recipes: Path, seeds: list[int], capabilities: list[str], tiny_seeds: list[int | None], work_dir: Path,
-          methods: list[str], rounds: int = 1, ptx_coefs: tuple[float, ...] = (),
-          reuse_from: Path | None = None, kept: tuple[dict, ...] = ()) -> list[dict]:  # fmt: skip
+def sweep(
+    recipes: Path,
+    seeds: list[int],
+    capabilities: list[str],
+    tiny_seeds: list[int | None],
+    work_dir: Path,
+    methods: list[str],
+    rounds: int = 1,
+    ptx_coefs: tuple[float, ...] = (),
+    reuse_from: Path | None = None,
+    kept: tuple[dict, ...] = (),
+) -> list[dict]:
     """Every (capability, build, seed) in a fresh process under that capability, with an empty cache per capability;
     a run already in `kept` (an earlier sweep's, same capability, build and seed) is taken from there instead."""
     runs = []
     done = {(r["cpu_capability"], r["tiny"], r["seed"]): r for r in kept}
     for capability in capabilities:
-        env = os.environ | {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRL_EXPERIMENTAL_SILENCE": "1",
-                            "ATEN_CPU_CAPABILITY": capability, "RLHF_RECIPES_CACHE": str(work_dir / f"cache-{capability}"),
-                            "HF_DATASETS_CACHE": str(work_dir / f"datasets-{capability}")}  # fmt: skip
+        env = os.environ | {
+            "HF_HUB_OFFLINE": "1",
+            "HF_DATASETS_OFFLINE": "1",
+            "TRL_EXPERIMENTAL_SILENCE": "1",
+            "ATEN_CPU_CAPABILITY": capability,
+            "RLHF_RECIPES_CACHE": str(work_dir / f"cache-{capability}"),
+            "HF_DATASETS_CACHE": str(work_dir / f"datasets-{capability}"),
+        }
         for tiny_seed in tiny_seeds:
             build_s = None
             if tiny_seed is not None:  # built once per machine, before any stage: timed apart from the stages
-                build_s = float(child(["--build", str(tiny_seed)], env, work_dir / f"{capability}-build{tiny_seed}.log"))
+                build_s = float(
+                    child(["--build", str(tiny_seed)], env, work_dir / f"{capability}-build{tiny_seed}.log")
+                )
                 print(f"{capability}: tiny model built with seed {tiny_seed} in {build_s:.0f} s", flush=True)
             for seed in seeds:
                 tiny = "shipped" if tiny_seed is None else f"build {tiny_seed}"
@@ -165,24 +220,57 @@ def sweep(recipes: Path, seeds: list[int], capabilities: list[str], tiny_seeds: 
                 if (capability, tiny, seed) in done:
                     runs.append(done[(capability, tiny, seed)])
                     continue
-                command = ["--one", str(seed), "" if tiny_seed is None else str(tiny_seed), "--recipes", str(recipes),
-                           "--work-dir", str(work_dir / name), "--rounds", str(rounds), "--methods", *methods,
-                           *(["--ptx-coef", *map(str, ptx_coefs)] if ptx_coefs else []),
-                           *(["--reuse-from", str(reuse_from / name)] if reuse_from else [])]  # fmt: skip
+                command = [
+                    "--one",
+                    str(seed),
+                    "" if tiny_seed is None else str(tiny_seed),
+                    "--recipes",
+                    str(recipes),
+                    "--work-dir",
+                    str(work_dir / name),
+                    "--rounds",
+                    str(rounds),
+                    "--methods",
+                    *methods,
+                    *(["--ptx-coef", *map(str, ptx_coefs)] if ptx_coefs else []),
+                    *(["--reuse-from", str(reuse_from / name)] if reuse_from else []),
+                ]
                 start = time.perf_counter()
                 run = json.loads(child(command, env, work_dir / f"{name}.log"))
                 run["wall_s"], run["tiny_build_s"] = round(time.perf_counter() - start, 1), build_s
                 runs.append(run)
                 if rounds > 1:
-                    print(f"{capability} seed {seed}: " + "; ".join(
-                        f"round {r}: gold win {f['gold_win_vs_sft']:.3f}, probe {f['probe_accuracy']}, repeats "
-                        f"{f['repeated_word_rate']:.3f}" for r, f in run["rounds"].items()), flush=True)  # fmt: skip
+                    print(
+                        f"{capability} seed {seed}: "
+                        + "; ".join(
+                            f"round {r}: gold win {f['gold_win_vs_sft']:.3f}, probe {f['probe_accuracy']}, repeats "
+                            f"{f['repeated_word_rate']:.3f}"
+                            for r, f in run["rounds"].items()
+                        ),
+                        flush=True,
+                    )
                     continue
-                print(" ".join(f"{key}={run[key]}" for key in ("cpu_capability", "tiny", "seed", "rm_accuracy",
-                                                               "gold_win_rate", "kl_mean", "stage_s")), flush=True)  # fmt: skip
+                print(
+                    " ".join(
+                        f"{key}={run[key]}"
+                        for key in (
+                            "cpu_capability",
+                            "tiny",
+                            "seed",
+                            "rm_accuracy",
+                            "gold_win_rate",
+                            "kl_mean",
+                            "stage_s",
+                        )
+                    ),
+                    flush=True,
+                )
                 for coef, f in run["ptx"].items():
-                    print(f"  γ {coef}: gold win {f['gold_win_rate']:.3f}, KL {f['kl_mean']:.2f}, tax "
-                          f"{f['alignment_tax']:+.3f}", flush=True)  # fmt: skip
+                    print(
+                        f"  γ {coef}: gold win {f['gold_win_rate']:.3f}, KL {f['kl_mean']:.2f}, tax "
+                        f"{f['alignment_tax']:+.3f}",
+                        flush=True,
+                    )
     return runs
 
 
@@ -211,8 +299,10 @@ def table(runs: list[dict]) -> str:
     lines = [header, "|" + " --- |" * (len(COLUMNS) + 4)]
     for r in runs:
         values = " | ".join(f.cell(r[f.key]) for f in COLUMNS)
-        lines.append(f"| {r['cpu_capability']} | {r['tiny']} | {r['seed']} | {values} | "
-                     f"{'yes' if r['reward_hacking'] else 'no'} |")  # fmt: skip
+        lines.append(
+            f"| {r['cpu_capability']} | {r['tiny']} | {r['seed']} | {values} | "
+            f"{'yes' if r['reward_hacking'] else 'no'} |"
+        )
     capabilities = list(dict.fromkeys(r["cpu_capability"] for r in runs))
     groups = [(c, [r for r in runs if r["cpu_capability"] == c]) for c in capabilities] if len(capabilities) > 1 else []
     for label, group in groups + [("all", runs)]:
@@ -232,8 +322,10 @@ def spread(values: list[float], cell) -> str:
 def method_table(runs: list[dict]) -> str:
     """Per method: median (min-max) over the runs, and how often the hacking indicators agreed with the gold labeler."""
     methods = list(runs[0]["methods"])
-    lines = ["| method | " + " | ".join(f.label for f in METHOD_COLUMNS) + " | hacking (gold) | "
-             "indicators agree |", "|" + " --- |" * (len(METHOD_COLUMNS) + 3)]  # fmt: skip
+    lines = [
+        "| method | " + " | ".join(f.label for f in METHOD_COLUMNS) + " | hacking (gold) | indicators agree |",
+        "|" + " --- |" * (len(METHOD_COLUMNS) + 3),
+    ]
     for method in methods:
         figures = [r["methods"][method] for r in runs]
         cells = []
@@ -250,8 +342,10 @@ def round_table(runs: list[dict]) -> str:
     """Per round: median (min-max) over the runs of each of the rounds' figures."""
     from rlhf_recipes.rounds import COLUMNS as ROUND_COLUMNS
 
-    lines = ["| round | " + " | ".join(label for label, _, _ in ROUND_COLUMNS) + " |",
-             "|" + " --- |" * (len(ROUND_COLUMNS) + 1)]  # fmt: skip
+    lines = [
+        "| round | " + " | ".join(label for label, _, _ in ROUND_COLUMNS) + " |",
+        "|" + " --- |" * (len(ROUND_COLUMNS) + 1),
+    ]
     for r in runs[0]["rounds"]:
         cells = []
         for _, key, fmt in ROUND_COLUMNS:
@@ -263,8 +357,10 @@ def round_table(runs: list[dict]) -> str:
 
 def ptx_table(runs: list[dict]) -> str:
     """Per γ (0: PPO): median (min-max) over the runs of gold win, KL, the alignment tax and more."""
-    lines = ["| γ (ptx_coef) | " + " | ".join(f.label for f in PTX_COLUMNS) + " |",
-             "|" + " --- |" * (len(PTX_COLUMNS) + 1)]  # fmt: skip
+    lines = [
+        "| γ (ptx_coef) | " + " | ".join(f.label for f in PTX_COLUMNS) + " |",
+        "|" + " --- |" * (len(PTX_COLUMNS) + 1),
+    ]
     for coef in runs[0]["ptx"]:
         cells = []
         for column in PTX_COLUMNS:
@@ -286,26 +382,60 @@ def write_markdown(path: Path, markers: tuple[str, str], body: str, hardware: st
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=3, help=f"runs per build (seeds {', '.join(map(str, SEEDS[:4]))}, ...)")
-    parser.add_argument("--cpu-capabilities", nargs="+", choices=CAPABILITIES, metavar="CAPABILITY",
-                        help=f"ATEN_CPU_CAPABILITY values to run under, of {', '.join(CAPABILITIES)} (default: the "
-                        "processor's own)")  # fmt: skip
-    parser.add_argument("--rebuild-tiny", type=int, default=0, metavar="K",
-                        help="build K tiny models (pre-training seeds 0..K-1) under each capability instead of using "
-                        "the shipped one")  # fmt: skip
+    parser.add_argument(
+        "--seeds", type=int, default=3, help=f"runs per build (seeds {', '.join(map(str, SEEDS[:4]))}, ...)"
+    )
+    parser.add_argument(
+        "--cpu-capabilities",
+        nargs="+",
+        choices=CAPABILITIES,
+        metavar="CAPABILITY",
+        help=f"ATEN_CPU_CAPABILITY values to run under, of {', '.join(CAPABILITIES)} (default: the processor's own)",
+    )
+    parser.add_argument(
+        "--rebuild-tiny",
+        type=int,
+        default=0,
+        metavar="K",
+        help="build K tiny models (pre-training seeds 0..K-1) under each capability instead of using the shipped one",
+    )
     parser.add_argument("--recipes", type=Path, default=REPO / "recipes" / "quickstart")
     parser.add_argument("--work-dir", type=Path, help="where the runs go (default: a temporary folder)")
     parser.add_argument("--methods", nargs="+", default=["ppo"], help="third stages to run and compare (default: ppo)")
-    parser.add_argument("--rounds", type=int, default=1, help="iterated RLHF: this many rounds per run (the recipe "
-                        "folder's rounds.yaml; the first method)")  # fmt: skip
-    parser.add_argument("--ptx-coef", nargs="+", type=float, default=[], metavar="GAMMA",
-                        help="PPO-ptx: run PPO again with each γ from the same SFT and reward models")  # fmt: skip
-    parser.add_argument("--reuse-from", type=Path, metavar="WORK_DIR", help="read each run's SFT and reward models "
-                        "from an earlier sweep's --work-dir (its run of the same kernels and seed)")  # fmt: skip
-    parser.add_argument("--keep-runs-of", type=Path, metavar="JSON", help="an earlier sweep's output: its runs of the "
-                        "same kernels, build and seed are kept, not run again (to add seeds to a sweep)")  # fmt: skip
-    parser.add_argument("--output", type=Path, help="default: bench/QUALITY.json, with --methods bench/METHODS.json, "
-                        "with --rounds bench/ROUNDS.json, with --ptx-coef bench/PTX.json")  # fmt: skip
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="iterated RLHF: this many rounds per run (the recipe folder's rounds.yaml; the first method)",
+    )
+    parser.add_argument(
+        "--ptx-coef",
+        nargs="+",
+        type=float,
+        default=[],
+        metavar="GAMMA",
+        help="PPO-ptx: run PPO again with each γ from the same SFT and reward models",
+    )
+    parser.add_argument(
+        "--reuse-from",
+        type=Path,
+        metavar="WORK_DIR",
+        help="read each run's SFT and reward models "
+        "from an earlier sweep's --work-dir (its run of the same kernels and seed)",
+    )
+    parser.add_argument(
+        "--keep-runs-of",
+        type=Path,
+        metavar="JSON",
+        help="an earlier sweep's output: its runs of the "
+        "same kernels, build and seed are kept, not run again (to add seeds to a sweep)",
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        help="default: bench/QUALITY.json, with --methods bench/METHODS.json, "
+        "with --rounds bench/ROUNDS.json, with --ptx-coef bench/PTX.json",
+    )
     parser.add_argument("--markdown", type=Path, default=BENCH / "QUALITY.md")
     parser.add_argument("--one", nargs=2, metavar=("SEED", "TINY_SEED"), help=argparse.SUPPRESS)
     parser.add_argument("--build", type=int, metavar="TINY_SEED", help=argparse.SUPPRESS)
@@ -316,8 +446,20 @@ def main() -> None:
             args.recipes = trl_ppo.recipes(args.recipes)
     if args.one:
         seed, tiny_seed = int(args.one[0]), int(args.one[1]) if args.one[1] else None
-        print(json.dumps(run_one(args.recipes, args.work_dir, seed, tiny_seed, tuple(args.methods), args.rounds,
-                                 tuple(args.ptx_coef), args.reuse_from)))  # fmt: skip
+        print(
+            json.dumps(
+                run_one(
+                    args.recipes,
+                    args.work_dir,
+                    seed,
+                    tiny_seed,
+                    tuple(args.methods),
+                    args.rounds,
+                    tuple(args.ptx_coef),
+                    args.reuse_from,
+                )
+            )
+        )
         return
     if args.build is not None:
         print(build_one(args.build))
@@ -335,38 +477,67 @@ def main() -> None:
         parser.error(f"--cpu-capabilities: this processor runs none of {', '.join(skipped)} (its best is {best})")
     tiny_seeds = list(range(args.rebuild_tiny)) or [None]
     tiny = f"{args.rebuild_tiny} fresh tiny build(s) per capability" if args.rebuild_tiny else "the shipped tiny model"
-    hardware = (f"Hardware: {platform.machine()} ({platform.processor() or 'processor unknown'}, best CPU kernels "
-                f"{own}), {os.cpu_count()} CPU threads, torch {torch.__version__}; CPU kernels "
-                f"{', '.join(capabilities)}" + (f" (skipped, not on this processor: {', '.join(skipped)})" if skipped
-                                                 else "") + f"; {args.seeds} seeds x {tiny}, methods "
-                f"{', '.join(args.methods)}; each run in a fresh process with an empty cache.")  # fmt: skip
+    hardware = (
+        f"Hardware: {platform.machine()} ({platform.processor() or 'processor unknown'}, best CPU kernels "
+        f"{own}), {os.cpu_count()} CPU threads, torch {torch.__version__}; CPU kernels "
+        f"{', '.join(capabilities)}"
+        + (f" (skipped, not on this processor: {', '.join(skipped)})" if skipped else "")
+        + f"; {args.seeds} seeds x {tiny}, methods "
+        f"{', '.join(args.methods)}; each run in a fresh process with an empty cache."
+    )
     with tempfile.TemporaryDirectory(prefix="quality-") as tmp:
         work_dir = args.work_dir or Path(tmp)
         work_dir.mkdir(parents=True, exist_ok=True)
-        runs = sweep(args.recipes.resolve(), list(SEEDS[: args.seeds]), capabilities, tiny_seeds, work_dir, args.methods,
-                     args.rounds, tuple(args.ptx_coef), args.reuse_from and args.reuse_from.resolve(),
-                     tuple(json.loads(args.keep_runs_of.read_text())["runs"]) if args.keep_runs_of else ())  # fmt: skip
+        runs = sweep(
+            args.recipes.resolve(),
+            list(SEEDS[: args.seeds]),
+            capabilities,
+            tiny_seeds,
+            work_dir,
+            args.methods,
+            args.rounds,
+            tuple(args.ptx_coef),
+            args.reuse_from and args.reuse_from.resolve(),
+            tuple(json.loads(args.keep_runs_of.read_text())["runs"]) if args.keep_runs_of else (),
+        )
     if args.rounds > 1:
         hardware += f" {args.rounds} rounds per run ({args.methods[0]})."
-        (args.output or BENCH / "ROUNDS.json").write_text(json.dumps({"hardware": hardware, "runs": runs}, indent=2)
-                                                          + "\n")  # fmt: skip
+        (args.output or BENCH / "ROUNDS.json").write_text(
+            json.dumps({"hardware": hardware, "runs": runs}, indent=2) + "\n"
+        )
         write_markdown(args.markdown, ROUND_MARKERS, round_table(runs), hardware)
         print(round_table(runs))
         return
     if args.ptx_coef:
-        (args.output or BENCH / "PTX.json").write_text(json.dumps({"hardware": hardware, "runs": runs}, indent=2) + "\n")
+        (args.output or BENCH / "PTX.json").write_text(
+            json.dumps({"hardware": hardware, "runs": runs}, indent=2) + "\n"
+        )
         write_markdown(args.markdown, PTX_MARKERS, ptx_table(runs), hardware)
         print(ptx_table(runs))
         return
     stats = summary(runs)
     builds = {(r["cpu_capability"], r["tiny"]): r["tiny_build_s"] for r in runs if r["tiny_build_s"] is not None}
     if builds:
-        hardware += " Tiny model builds (before the stages): " + ", ".join(f"{c} {t} {v:.0f} s" for (c, t), v in
-                                                                           builds.items()) + "."  # fmt: skip
+        hardware += (
+            " Tiny model builds (before the stages): "
+            + ", ".join(f"{c} {t} {v:.0f} s" for (c, t), v in builds.items())
+            + "."
+        )
     compared = args.methods != ["ppo"]
     output = args.output or BENCH / ("METHODS.json" if compared else "QUALITY.json")
-    output.write_text(json.dumps({"hardware": hardware, "cpu_capabilities": capabilities, "skipped": skipped,
-                                  "runs": runs, "summary": stats}, indent=2) + "\n")  # fmt: skip
+    output.write_text(
+        json.dumps(
+            {
+                "hardware": hardware,
+                "cpu_capabilities": capabilities,
+                "skipped": skipped,
+                "runs": runs,
+                "summary": stats,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     if compared:
         write_markdown(args.markdown, METHOD_MARKERS, method_table(runs), hardware)
         print(method_table(runs))

@@ -23,16 +23,26 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 QUICKSTART = REPO / "recipes" / "quickstart"
-MODULES = {"sft": "rlhf_recipes.sft", "reward": "rlhf_recipes.reward", "ppo": "rlhf_recipes.methods.ppo",
-           "dpo": "rlhf_recipes.methods.dpo", "rloo": "rlhf_recipes.methods.rloo", "grpo": "rlhf_recipes.methods.grpo"}  # fmt: skip
+MODULES = {
+    "sft": "rlhf_recipes.sft",
+    "reward": "rlhf_recipes.reward",
+    "ppo": "rlhf_recipes.methods.ppo",
+    "dpo": "rlhf_recipes.methods.dpo",
+    "rloo": "rlhf_recipes.methods.rloo",
+    "grpo": "rlhf_recipes.methods.grpo",
+}
 FINAL = {"sft": "loss", "reward": "loss", "dpo": "loss", "ppo": "objective/scores", "rloo": "reward", "grpo": "reward"}
 DDP = ["-m", "accelerate.commands.launch", "--config_file", str(REPO / "accelerate_configs" / "multi_gpu.yaml")]
 
 
 def start(command: list[str], log: Path, env: dict | None = None) -> subprocess.Popen:
     """A stage's command line in a subprocess, its output to `log`."""
-    return subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT,
-                            env=os.environ | {"PYTHONPATH": str(REPO)} | (env or {}))  # fmt: skip
+    return subprocess.Popen(
+        command,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        env=os.environ | {"PYTHONPATH": str(REPO)} | (env or {}),
+    )
 
 
 def stop_after_first_checkpoint(process: subprocess.Popen, output_dir: Path, log: Path, sig=signal.SIGKILL) -> Path:
@@ -61,10 +71,14 @@ def largest_difference(merged_a: Path, merged_b: Path) -> float:
 def stage_args(stage: str, work: Path) -> list[str]:
     """The overrides that chain a stage to the uninterrupted SFT and reward stages in `work`."""
     sft, reward = str(work / "sft" / "whole"), str(work / "reward" / "whole")
-    return {"sft": [], "reward": ["--model_name_or_path", sft], "dpo": ["--model_name_or_path", sft],
-            "ppo": ["--sft_model_path", sft, "--reward_model_path", reward],
-            "rloo": ["--model_name_or_path", sft, "--reward_model_path", reward],
-            "grpo": ["--model_name_or_path", sft, "--reward_model_path", reward]}[stage]  # fmt: skip
+    return {
+        "sft": [],
+        "reward": ["--model_name_or_path", sft],
+        "dpo": ["--model_name_or_path", sft],
+        "ppo": ["--sft_model_path", sft, "--reward_model_path", reward],
+        "rloo": ["--model_name_or_path", sft, "--reward_model_path", reward],
+        "grpo": ["--model_name_or_path", sft, "--reward_model_path", reward],
+    }[stage]
 
 
 def measure(stage: str, work: Path, ddp: bool = False) -> dict:
@@ -75,8 +89,18 @@ def measure(stage: str, work: Path, ddp: bool = False) -> dict:
     folder = work / name
     folder.mkdir(parents=True, exist_ok=True)
     launcher = [sys.executable, *DDP] if ddp else [sys.executable]
-    base = [*launcher, "-m", MODULES[stage], "--config", str(QUICKSTART / f"{stage}.yaml"), "--disable_tqdm", "true",
-            "--report_to", "none", *stage_args(stage, work)]  # fmt: skip
+    base = [
+        *launcher,
+        "-m",
+        MODULES[stage],
+        "--config",
+        str(QUICKSTART / f"{stage}.yaml"),
+        "--disable_tqdm",
+        "true",
+        "--report_to",
+        "none",
+        *stage_args(stage, work),
+    ]
     env = {"ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"} if ddp else {}
     seconds = {}
     for run in ("whole", "killed", "resumed"):
@@ -91,11 +115,18 @@ def measure(stage: str, work: Path, ddp: bool = False) -> dict:
         seconds[run] = time.monotonic() - began
     state = json.loads((folder / "whole" / "trainer_state.json").read_text())
     final = {run: last_logged(folder / run / "trainer_state.json", FINAL[stage]) for run in ("whole", "killed")}
-    return {"stage": name, "steps": state["global_step"], "resumed_from": first.name,
-            "killed_s": round(seconds["killed"], 1), "resumed_s": round(seconds["resumed"], 1),
-            "whole_s": round(seconds["whole"], 1),
-            "difference": largest_difference(folder / "killed" / "merged", folder / "whole" / "merged"),
-            "metric": FINAL[stage], "final_whole": final["whole"], "final_resumed": final["killed"]}  # fmt: skip
+    return {
+        "stage": name,
+        "steps": state["global_step"],
+        "resumed_from": first.name,
+        "killed_s": round(seconds["killed"], 1),
+        "resumed_s": round(seconds["resumed"], 1),
+        "whole_s": round(seconds["whole"], 1),
+        "difference": largest_difference(folder / "killed" / "merged", folder / "whole" / "merged"),
+        "metric": FINAL[stage],
+        "final_whole": final["whole"],
+        "final_resumed": final["killed"],
+    }
 
 
 def last_logged(state_file: Path, key: str) -> float:
@@ -118,13 +149,17 @@ def main() -> None:
     if args.ddp:
         rows.append(measure("ppo", work, ddp=True))
     print(f"\nHardware: {os.cpu_count()} CPU threads; runs in {work}\n")
-    print("| stage | steps | killed after | resumed from | resumed run | uninterrupted run | largest weight difference "
-          "| last 4 logged (uninterrupted -> resumed) |")  # fmt: skip
+    print(
+        "| stage | steps | killed after | resumed from | resumed run | uninterrupted run | largest weight difference "
+        "| last 4 logged (uninterrupted -> resumed) |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
-        print(f"| {r['stage']} | {r['steps']} | {r['killed_s']} s | {r['resumed_from']} | {r['resumed_s']} s | "
-              f"{r['whole_s']} s | {r['difference']:.1e} | {r['metric']} {r['final_whole']:.4f} -> "
-              f"{r['final_resumed']:.4f} |")  # fmt: skip
+        print(
+            f"| {r['stage']} | {r['steps']} | {r['killed_s']} s | {r['resumed_from']} | {r['resumed_s']} s | "
+            f"{r['whole_s']} s | {r['difference']:.1e} | {r['metric']} {r['final_whole']:.4f} -> "
+            f"{r['final_resumed']:.4f} |"
+        )
 
 
 if __name__ == "__main__":

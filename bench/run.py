@@ -43,8 +43,13 @@ def build_model(name: str, folder: Path) -> str:
         return model_dir
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     shape = {"vocab_size": len(tokenizer), **shape}
-    config = AutoConfig.for_model(**shape, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
-                                  bos_token_id=None, max_position_embeddings=4096)  # fmt: skip
+    config = AutoConfig.for_model(
+        **shape,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=None,
+        max_position_embeddings=4096,
+    )
     torch.manual_seed(0)
     dtype = getattr(torch, MODELS[name].get("dtype", "float32"))  # bf16 for shapes too big to save in fp32 quickly
     AutoModelForCausalLM.from_config(config, dtype=dtype).save_pretrained(folder / "model")
@@ -66,31 +71,56 @@ def prepare(name: str, folder: Path) -> str:
     preset = MODELS[name]
     train, _ = task.split_prompts()
     sft = task.sft_rows(train, preset["rows"], seed=1)
-    pairs = [{"prompt": r["prompt"], "chosen": r["responses"][0], "rejected": r["responses"][-1]}
-             for r in task.ranking_rows(train, preset["rows"], 2, seed=2)]  # fmt: skip
+    pairs = [
+        {"prompt": r["prompt"], "chosen": r["responses"][0], "rejected": r["responses"][-1]}
+        for r in task.ranking_rows(train, preset["rows"], 2, seed=2)
+    ]
     if preset["response_words"]:
         rng = random.Random(0)
         sft = [{**r, "response": long_response(rng, preset["response_words"])} for r in sft]
-        pairs = [{**p, "chosen": long_response(rng, preset["response_words"]),
-                  "rejected": long_response(rng, preset["response_words"])} for p in pairs]  # fmt: skip
+        pairs = [
+            {
+                **p,
+                "chosen": long_response(rng, preset["response_words"]),
+                "rejected": long_response(rng, preset["response_words"]),
+            }
+            for p in pairs
+        ]
     write_jsonl(folder / "sft.jsonl", sft)
     user = lambda text: [{"role": "user", "content": text}]  # noqa: E731
     assistant = lambda text: [{"role": "assistant", "content": text}]  # noqa: E731
-    write_jsonl(folder / "sft_chat.jsonl", [{"prompt": user(r["prompt"]), "completion": assistant(r["response"])} for r in sft])
+    write_jsonl(
+        folder / "sft_chat.jsonl", [{"prompt": user(r["prompt"]), "completion": assistant(r["response"])} for r in sft]
+    )
     write_jsonl(folder / "pairs.jsonl", pairs)
-    write_jsonl(folder / "pairs_chat.jsonl", [{"prompt": user(p["prompt"]), "chosen": assistant(p["chosen"]),
-                                               "rejected": assistant(p["rejected"])} for p in pairs])  # fmt: skip
+    write_jsonl(
+        folder / "pairs_chat.jsonl",
+        [
+            {"prompt": user(p["prompt"]), "chosen": assistant(p["chosen"]), "rejected": assistant(p["rejected"])}
+            for p in pairs
+        ],
+    )
     write_jsonl(folder / "prompts.jsonl", [{"prompt": p} for p in train])
     return model_dir
 
 
 def worker(stage: str, variant: str, model_dir: str, folder: Path, out: Path, extra: list[str]) -> dict:
-    command = [sys.executable, "-m", "bench.worker", stage, variant, model_dir, str(folder), str(out), json.dumps(extra)]
+    command = [
+        sys.executable,
+        "-m",
+        "bench.worker",
+        stage,
+        variant,
+        model_dir,
+        str(folder),
+        str(out),
+        json.dumps(extra),
+    ]
     done = subprocess.run(command, capture_output=True, text=True, cwd=BENCH.parent)
     lines = [line for line in done.stdout.splitlines() if line.startswith("BENCH ")]
     if done.returncode != 0 or not lines:
         raise SystemExit(f"{stage}/{variant} failed:\n{done.stderr[-3000:]}")
-    return json.loads(lines[-1][len("BENCH "):])
+    return json.loads(lines[-1][len("BENCH ") :])
 
 
 def flops_per_token(run: dict, lora: bool) -> float:
@@ -132,9 +162,12 @@ def environment() -> dict:
     import trl
 
     hardware = f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, " + (
-        torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU")
-    versions = (f"torch {torch.__version__}, transformers {transformers.__version__}, trl {trl.__version__}, "
-                f"peft {peft.__version__}")  # fmt: skip
+        torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
+    )
+    versions = (
+        f"torch {torch.__version__}, transformers {transformers.__version__}, trl {trl.__version__}, "
+        f"peft {peft.__version__}"
+    )
     return {"hardware": hardware, "versions": versions}
 
 
@@ -144,8 +177,12 @@ def main() -> None:
     parser.add_argument("--stages", nargs="+", default=["sft", "reward", "ppo"])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--try", dest="candidate", help="overrides to compare against the recipe's defaults")
-    parser.add_argument("--results-dir", type=Path, default=BENCH, help="where results_<model>.json, experiments.json "
-                        "and RESULTS.md go (default: bench/)")  # fmt: skip
+    parser.add_argument(
+        "--results-dir",
+        type=Path,
+        default=BENCH,
+        help="where results_<model>.json, experiments.json and RESULTS.md go (default: bench/)",
+    )
     args = parser.parse_args()
     candidate = shlex.split(args.candidate) if args.candidate else None
     args.results_dir.mkdir(parents=True, exist_ok=True)
@@ -174,10 +211,16 @@ def main() -> None:
                 record_experiment(env, args, stage, median, args.results_dir)
                 continue
             every = [r["train_s"] for rs in runs.values() for r in rs]
-            rows.append({**summary(stage, args.model, median["recipe"]), "train_s_range": [min(every), max(every)],
-                         "plain_train_s": median["plain"]["train_s"], "plain_total_s": median["plain"]["total_s"],
-                         "overhead_train": median["recipe"]["train_s"] / median["plain"]["train_s"],
-                         "overhead_total": median["recipe"]["total_s"] / median["plain"]["total_s"]})  # fmt: skip
+            rows.append(
+                {
+                    **summary(stage, args.model, median["recipe"]),
+                    "train_s_range": [min(every), max(every)],
+                    "plain_train_s": median["plain"]["train_s"],
+                    "plain_total_s": median["plain"]["total_s"],
+                    "overhead_train": median["recipe"]["train_s"] / median["plain"]["train_s"],
+                    "overhead_total": median["recipe"]["total_s"] / median["plain"]["total_s"],
+                }
+            )
             write(args.model, {**env, "repeats": args.repeats, "rows": rows}, args.results_dir)
 
 
@@ -187,10 +230,20 @@ def record_experiment(env: dict, args, stage: str, median: dict, results_dir: Pa
     speed = "tokens_per_s" if "tokens_per_s" in before else "episodes_per_s"
     path = results_dir / EXPERIMENTS
     experiments = json.loads(path.read_text()) if path.exists() else []
-    experiments.append({**env, "stage": stage, "model": args.model, "repeats": args.repeats, "try": args.candidate,
-                        "before": before, "after": after, "speedup": after[speed] / before[speed],
-                        "peak_rss_ratio": after["peak_rss_mb"] / before["peak_rss_mb"],
-                        "verdict": ""})  # fmt: skip
+    experiments.append(
+        {
+            **env,
+            "stage": stage,
+            "model": args.model,
+            "repeats": args.repeats,
+            "try": args.candidate,
+            "before": before,
+            "after": after,
+            "speedup": after[speed] / before[speed],
+            "peak_rss_ratio": after["peak_rss_mb"] / before["peak_rss_mb"],
+            "verdict": "",
+        }
+    )
     # The verdict is written by hand once the setting has been checked at the stage level (a full recipe run).
     path.write_text(json.dumps(experiments, indent=2) + "\n")
     render(results_dir)
@@ -225,26 +278,43 @@ def _percent(value) -> str:
 
 def markdown(all_results: list[dict], experiments: list[dict]) -> str:
     """RESULTS.md: one row per stage and model, stating hardware, shape, lengths, batch and versions."""
-    lines = ["# Benchmarks", "", "Written by `python -m bench.run`; medians of alternating runs, each in a fresh process.",
-             "Throughput counts non-padding tokens (SFT, reward) or episodes (PPO) per second of the training loop.",
-             "Overhead = recipe / plain TRL (training loop; end to end: loading, checks, training, saving, merging).",
-             "Model FLOPs per token (LoRA) = 4N + 12·L·d·s: N = weights of every linear layer (LM head included,",
-             "embeddings excluded; full fine-tuning would be 6N), L layers, width d, s the mean sequence length;",
-             "MFU = achieved model FLOP/s / the GPU's dense bf16 peak. Sequence lengths are in tokens (PPO: prompt",
-             "+ response_length); batch = sequences (pairs, rollouts) per optimizer step.", ""]  # fmt: skip
+    lines = [
+        "# Benchmarks",
+        "",
+        "Written by `python -m bench.run`; medians of alternating runs, each in a fresh process.",
+        "Throughput counts non-padding tokens (SFT, reward) or episodes (PPO) per second of the training loop.",
+        "Overhead = recipe / plain TRL (training loop; end to end: loading, checks, training, saving, merging).",
+        "Model FLOPs per token (LoRA) = 4N + 12·L·d·s: N = weights of every linear layer (LM head included,",
+        "embeddings excluded; full fine-tuning would be 6N), L layers, width d, s the mean sequence length;",
+        "MFU = achieved model FLOP/s / the GPU's dense bf16 peak. Sequence lengths are in tokens (PPO: prompt",
+        "+ response_length); batch = sequences (pairs, rollouts) per optimizer step.",
+        "",
+    ]
     if all("no GPU" in r["hardware"] for r in all_results):
-        lines += ["No GPU figures yet: every run below is on CPU, so there is no MFU. On a GPU, "
-                  "`python -m bench.run --model qwen2.5-0.5b` (and `qwen2.5-1.5b`) adds bf16 rows with MFU.", ""]
-    lines += ["`train s` is the recipe's median with the range of all runs of both variants: where the ranges",
-              "overlap widely, the overhead ratio is within the machine's run-to-run noise.", ""]
+        lines += [
+            "No GPU figures yet: every run below is on CPU, so there is no MFU. On a GPU, "
+            "`python -m bench.run --model qwen2.5-0.5b` (and `qwen2.5-1.5b`) adds bf16 rows with MFU.",
+            "",
+        ]
+    lines += [
+        "`train s` is the recipe's median with the range of all runs of both variants: where the ranges",
+        "overlap widely, the overhead ratio is within the machine's run-to-run noise.",
+        "",
+    ]
     for results in all_results:
-        lines += [f"Hardware: {results['hardware']}; {results['versions']}; {results['repeats']} runs each.", "",
-                  "| stage | model (L x d, N) | seq mean / max | batch | tokens/s | episodes/s | model TFLOP/s | MFU "
-                  "| train s | peak RSS MB | overhead (loop) | overhead (end to end) |",
-                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+        lines += [
+            f"Hardware: {results['hardware']}; {results['versions']}; {results['repeats']} runs each.",
+            "",
+            "| stage | model (L x d, N) | seq mean / max | batch | tokens/s | episodes/s | model TFLOP/s | MFU "
+            "| train s | peak RSS MB | overhead (loop) | overhead (end to end) |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        ]
         for r in results["rows"]:
-            shape = (f"{r['model']} ({r['layers']:.0f} x {r['hidden']:.0f}, {r['matmul_params'] / 1e6:.2f}M)"
-                     if "layers" in r else r["model"])  # fmt: skip
+            shape = (
+                f"{r['model']} ({r['layers']:.0f} x {r['hidden']:.0f}, {r['matmul_params'] / 1e6:.2f}M)"
+                if "layers" in r
+                else r["model"]
+            )
             lengths = f"{r['seq_mean']:.0f} / {r['seq_max']:.0f}" if "seq_mean" in r else "–"
             lines.append(
                 f"| {r['stage']} | {shape} | {lengths} | {_number(r.get('batch'))} | {_number(r.get('tokens_per_s'))} | "
@@ -257,20 +327,30 @@ def markdown(all_results: list[dict], experiments: list[dict]) -> str:
             if "generation_s" in r:
                 parts = {k: r[f"{k}_s"] for k in ("generation", "scoring", "optimization")}
                 total = sum(parts.values())
-                lines.append(f"PPO update time ({r['model']}): " + ", ".join(
-                    f"{k} {v:.1f} s ({v / total:.0%})" for k, v in parts.items()) + ".")  # fmt: skip
+                lines.append(
+                    f"PPO update time ({r['model']}): "
+                    + ", ".join(f"{k} {v:.1f} s ({v / total:.0%})" for k, v in parts.items())
+                    + "."
+                )
         lines.append("")
     if experiments:
-        lines += ["## Defaults tried", "", "`python -m bench.run --model M --stages S --try=\"ARGS\"`: the recipe as it is "
-                  "(before) and with ARGS (after), alternating; speed-up = after / before throughput.", "",
-                  "| stage | model | tried | before | after | speed-up | peak RSS after/before | hardware | verdict |",
-                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+        lines += [
+            "## Defaults tried",
+            "",
+            '`python -m bench.run --model M --stages S --try="ARGS"`: the recipe as it is '
+            "(before) and with ARGS (after), alternating; speed-up = after / before throughput.",
+            "",
+            "| stage | model | tried | before | after | speed-up | peak RSS after/before | hardware | verdict |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        ]
         for e in experiments:
             unit = "tokens/s" if "tokens_per_s" in e["before"] else "episodes/s"
             key = "tokens_per_s" if unit == "tokens/s" else "episodes_per_s"
-            lines.append(f"| {e['stage']} | {e['model']} | `{e['try']}` | {e['before'][key]:,.1f} {unit} | "
-                         f"{e['after'][key]:,.1f} {unit} | {e['speedup']:.3f} | {e['peak_rss_ratio']:.2f} | "
-                         f"{e['hardware']} | {e.get('verdict', '')} |")  # fmt: skip
+            lines.append(
+                f"| {e['stage']} | {e['model']} | `{e['try']}` | {e['before'][key]:,.1f} {unit} | "
+                f"{e['after'][key]:,.1f} {unit} | {e['speedup']:.3f} | {e['peak_rss_ratio']:.2f} | "
+                f"{e['hardware']} | {e.get('verdict', '')} |"
+            )
         lines.append("")
     return "\n".join(lines)
 

@@ -46,9 +46,12 @@ def shape_of(trainer) -> dict:
     linear = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
     config = model.config
     args = trainer.args
-    shape = {"matmul_params": float(sum(m.in_features * m.out_features for m in linear)),
-             "layers": config.num_hidden_layers, "hidden": config.hidden_size,
-             "batch": args.per_device_train_batch_size * args.gradient_accumulation_steps}  # fmt: skip
+    shape = {
+        "matmul_params": float(sum(m.in_features * m.out_features for m in linear)),
+        "layers": config.num_hidden_layers,
+        "hidden": config.hidden_size,
+        "batch": args.per_device_train_batch_size * args.gradient_accumulation_steps,
+    }
     dataset = trainer.train_dataset
     columns = [c for c in ("input_ids", "chosen_ids", "rejected_ids") if c in dataset.column_names]
     lengths = [len(ids) for c in columns for ids in dataset[c]]
@@ -81,8 +84,18 @@ def split_ppo_time() -> None:
 
 
 def stage_args(stage, out_dir, extra):
-    return ["--config", f"recipes/quickstart/{stage}.yaml", "--output_dir", out_dir, "--disable_tqdm", "true",
-            "--report_to", "none", *STAGES[stage]["args"], *extra]  # fmt: skip
+    return [
+        "--config",
+        f"recipes/quickstart/{stage}.yaml",
+        "--output_dir",
+        out_dir,
+        "--disable_tqdm",
+        "true",
+        "--report_to",
+        "none",
+        *STAGES[stage]["args"],
+        *extra,
+    ]
 
 
 def recipe(stage, model_dir, data_dir, out_dir, extra):
@@ -114,37 +127,55 @@ def plain(stage, model_dir, data_dir, out_dir, extra):
     from rlhf_recipes.common.parsing import parse  # only to read the same YAML values
 
     _, training_args, model_args = parse(declaration(stage).make_parser(), stage_args(stage, out_dir, extra))
-    lora = LoraConfig(r=model_args.lora_r, lora_alpha=model_args.lora_alpha, lora_dropout=model_args.lora_dropout,
-                      target_modules="all-linear", task_type="SEQ_CLS" if stage == "reward" else "CAUSAL_LM")  # fmt: skip
+    lora = LoraConfig(
+        r=model_args.lora_r,
+        lora_alpha=model_args.lora_alpha,
+        lora_dropout=model_args.lora_dropout,
+        target_modules="all-linear",
+        task_type="SEQ_CLS" if stage == "reward" else "CAUSAL_LM",
+    )
     data = load_dataset("json", data_files=f"{data_dir}/{STAGES[stage]['plain_data']}")["train"]
     if stage == "sft":
         from trl import SFTTrainer
 
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        trainer = SFTTrainer(model=model_dir, args=training_args, train_dataset=data, processing_class=tokenizer,
-                             peft_config=lora)  # fmt: skip
+        trainer = SFTTrainer(
+            model=model_dir, args=training_args, train_dataset=data, processing_class=tokenizer, peft_config=lora
+        )
     elif stage == "reward":
         from trl import RewardTrainer
 
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        trainer = RewardTrainer(model=model_dir, args=training_args, train_dataset=data, processing_class=tokenizer,
-                                peft_config=lora)  # fmt: skip
+        trainer = RewardTrainer(
+            model=model_dir, args=training_args, train_dataset=data, processing_class=tokenizer, peft_config=lora
+        )
     else:
         from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
         from rlhf_recipes.methods.ppo_trainer import PPOTrainer
 
         tokenizer = AutoTokenizer.from_pretrained(model_dir, padding_side="left")
-        data = data.map(lambda row: {"input_ids": tokenizer.apply_chat_template(
-            [{"role": "user", "content": row["prompt"]}], add_generation_prompt=True, tokenize=True, return_dict=False)},
-            remove_columns=data.column_names)  # fmt: skip
+        data = data.map(
+            lambda row: {
+                "input_ids": tokenizer.apply_chat_template(
+                    [{"role": "user", "content": row["prompt"]}],
+                    add_generation_prompt=True,
+                    tokenize=True,
+                    return_dict=False,
+                )
+            },
+            remove_columns=data.column_names,
+        )
         reward_dir = f"{data_dir}/reward_model"
         trainer = PPOTrainer(
-            args=training_args, processing_class=tokenizer, model=AutoModelForCausalLM.from_pretrained(model_dir),
+            args=training_args,
+            processing_class=tokenizer,
+            model=AutoModelForCausalLM.from_pretrained(model_dir),
             reward_model=AutoModelForSequenceClassification.from_pretrained(reward_dir),
-            train_dataset=data, value_model=AutoModelForSequenceClassification.from_pretrained(reward_dir),
+            train_dataset=data,
+            value_model=AutoModelForSequenceClassification.from_pretrained(reward_dir),
             peft_config=lora,
-        )  # fmt: skip
+        )
     trainer.train()
     trainer.save_model(out_dir)
 
@@ -163,8 +194,14 @@ def main():
     (recipe if variant == "recipe" else plain)(stage, model_dir, data_dir, out_dir, extra)
     total = time.perf_counter() - start
     log = TIMES["log"]
-    figures = {"stage": stage, "variant": variant, "train_s": TIMES["train_s"], "total_s": total,
-               "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, **SHAPE}  # fmt: skip
+    figures = {
+        "stage": stage,
+        "variant": variant,
+        "train_s": TIMES["train_s"],
+        "total_s": total,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        **SHAPE,
+    }
     import torch
 
     if torch.cuda.is_available():

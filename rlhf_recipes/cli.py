@@ -1,16 +1,16 @@
 """The `rlhf-recipes` command: the quickstart, the pipeline and the tools around the stages.
 
-    rlhf-recipes quickstart [--output-dir outputs/quickstart] [--seed S] [--force]
-    rlhf-recipes pipeline <recipe folder or shipped name> [--methods ppo rloo grpo dpo] [--rounds N] [--output-dir DIR] [--seed S]
-                          [--force]
-    rlhf-recipes new FOLDER [--from quickstart | tutorial-gpt2 | ...]
-    rlhf-recipes collect --policy DIR [DIR ...] --prompts FILE --output SHEET.jsonl [--num_responses K]
-    rlhf-recipes label SHEET.jsonl [--judge gold | reward:PATH] [--port 8765]
-    rlhf-recipes compare --policy DIR [DIR ...] --reference DIR --reward_model DIR --prompts FILE [--output_dir DIR]
-                         [--judge auto reward:PATH classifier:PATH:LABEL ...]
-    rlhf-recipes score MODEL_DIR --prompt TEXT --response TEXT [--response TEXT ...] | --file FILE
-    rlhf-recipes check-config accelerate_configs/<name>.yaml
-    rlhf-recipes build-default [--output-dir DIR] [--ship]
+rlhf-recipes quickstart [--output-dir outputs/quickstart] [--seed S] [--force]
+rlhf-recipes pipeline <recipe folder or shipped name> [--methods ppo rloo grpo dpo] [--rounds N] [--output-dir DIR] [--seed S]
+                      [--force]
+rlhf-recipes new FOLDER [--from quickstart | tutorial-gpt2 | ...]
+rlhf-recipes collect --policy DIR [DIR ...] --prompts FILE --output SHEET.jsonl [--num_responses K]
+rlhf-recipes label SHEET.jsonl [--judge gold | reward:PATH] [--port 8765]
+rlhf-recipes compare --policy DIR [DIR ...] --reference DIR --reward_model DIR --prompts FILE [--output_dir DIR]
+                     [--judge auto reward:PATH classifier:PATH:LABEL ...]
+rlhf-recipes score MODEL_DIR --prompt TEXT --response TEXT [--response TEXT ...] | --file FILE
+rlhf-recipes check-config accelerate_configs/<name>.yaml
+rlhf-recipes build-default [--output-dir DIR] [--ship]
 """
 
 import argparse
@@ -35,12 +35,15 @@ def pipeline(args) -> dict:
 
         if output_dir is None:
             raise RecipeError("--rounds needs --output-dir: each round writes its own folder under it.")
-        result = rounds.run_rounds(recipes, output_dir, args.rounds, args.force, args.seed, methods,
-                                   logs.verbose(args.verbose))  # fmt: skip
+        result = rounds.run_rounds(
+            recipes, output_dir, args.rounds, args.force, args.seed, methods, logs.verbose(args.verbose)
+        )
         print("\n" + rounds.markdown(result))
         print(f"Rounds in {output_dir.resolve() / 'rounds.md'}")
         return result
-    report = run_pipeline(recipes, output_dir, args.force, args.seed, methods=methods, verbose=logs.verbose(args.verbose))
+    report = run_pipeline(
+        recipes, output_dir, args.force, args.seed, methods=methods, verbose=logs.verbose(args.verbose)
+    )
     print_summary(report)
     return report
 
@@ -71,8 +74,10 @@ def print_summary(report: dict) -> None:
 def new(args) -> None:
     """A copy of a shipped recipe, with its data, to make your own."""
     folder = recipe_folders.copy(args.source, Path(args.folder))
-    print(f"{args.source} copied to {folder}: edit its YAMLs and data/, then `rlhf-recipes pipeline "
-          f"{folder}` (outputs in outputs/{folder.name}/).")
+    print(
+        f"{args.source} copied to {folder}: edit its YAMLs and data/, then `rlhf-recipes pipeline "
+        f"{folder}` (outputs in outputs/{folder.name}/)."
+    )
 
 
 def collect(argv: list[str], verbose: bool) -> None:
@@ -145,8 +150,10 @@ def check_config(args) -> None:
     from rlhf_recipes.common.launch import check_accelerate_config
 
     config = check_accelerate_config(args.config_file)
-    print(f"{args.config_file}: {config.get('distributed_type', 'NO')}, {config.get('num_processes', 1)} process(es), "
-          "can launch on this machine.")
+    print(
+        f"{args.config_file}: {config.get('distributed_type', 'NO')}, {config.get('num_processes', 1)} process(es), "
+        "can launch on this machine."
+    )
 
 
 def build_default(args) -> None:
@@ -159,8 +166,10 @@ def build_default(args) -> None:
     else:
         folder = tiny_model.resolve(tiny_model.BUILTIN_TINY)
     info = tiny_model.build_info(folder)
-    print(f"Built-in tiny model and tokenizer in {folder} ({info.get('cpu_capability')} CPU kernels, "
-          f"mood coherence {info.get('mood_coherence')})")
+    print(
+        f"Built-in tiny model and tokenizer in {folder} ({info.get('cpu_capability')} CPU kernels, "
+        f"mood coherence {info.get('mood_coherence')})"
+    )
 
 
 def make_parser(list_methods: bool = True) -> argparse.ArgumentParser:
@@ -168,8 +177,11 @@ def make_parser(list_methods: bool = True) -> argparse.ArgumentParser:
     and TRL's trainers with them: seconds that `score` and `check-config` need not wait)."""
     from rlhf_recipes import methods as third_stages
 
-    listed = "; ".join(f"{name}: {stage.summary}" for name, stage in third_stages.available().items()) if (
-        list_methods) else "the methods `rlhf-recipes pipeline --help` lists"  # fmt: skip
+    listed = (
+        "; ".join(f"{name}: {stage.summary}" for name, stage in third_stages.available().items())
+        if (list_methods)
+        else "the methods `rlhf-recipes pipeline --help` lists"
+    )
     parser = argparse.ArgumentParser(prog="rlhf-recipes", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     start = commands.add_parser("quickstart", help="the whole pipeline on the built-in tiny default (CPU, minutes)")
@@ -178,30 +190,52 @@ def make_parser(list_methods: bool = True) -> argparse.ArgumentParser:
     start.add_argument("--seed", type=int, help="every stage's seed (default: as the YAMLs say)")
     start.set_defaults(func=quickstart, rounds=1)
     run = commands.add_parser("pipeline", help="sft -> reward -> ppo (or other methods) -> report from a recipe folder")
-    run.add_argument("recipes", help="folder with sft.yaml, reward.yaml, a YAML per method and report.yaml, or the "
-                     f"name of a shipped one ({', '.join(recipe_folders.shipped())})")
+    run.add_argument(
+        "recipes",
+        help="folder with sft.yaml, reward.yaml, a YAML per method and report.yaml, or the "
+        f"name of a shipped one ({', '.join(recipe_folders.shipped())})",
+    )
     run.add_argument("--output-dir", help="put every stage's output under this folder (default: as the YAMLs say)")
     run.add_argument("--force", action="store_true", help="redo stages whose output is complete")
     run.add_argument("--seed", type=int, help="every stage's seed (default: as the YAMLs say)")
-    run.add_argument("--rounds", type=int, default=1, help="iterated RLHF: after the pipeline, N-1 rounds that rank "
-                     "the latest policy's samples and train again, as the folder's rounds.yaml says (default 1)")
+    run.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="iterated RLHF: after the pipeline, N-1 rounds that rank "
+        "the latest policy's samples and train again, as the folder's rounds.yaml says (default 1)",
+    )
     run.set_defaults(func=pipeline)
     for command in (start, run):
-        command.add_argument("--verbose", action="store_true", help="print every stage's full log on the console too "
-                             f"(also {logs.VERBOSE_ENV}=1); it is always in <output dir>/logs/<stage>.log")
-        command.add_argument("--methods", nargs="+", metavar="METHOD",
-                             help="third stages to run from the same SFT and reward models and compare, one or more "
-                             f"of {listed} (default: {' '.join(third_stages.DEFAULT)})")  # fmt: skip
+        command.add_argument(
+            "--verbose",
+            action="store_true",
+            help="print every stage's full log on the console too "
+            f"(also {logs.VERBOSE_ENV}=1); it is always in <output dir>/logs/<stage>.log",
+        )
+        command.add_argument(
+            "--methods",
+            nargs="+",
+            metavar="METHOD",
+            help="third stages to run from the same SFT and reward models and compare, one or more "
+            f"of {listed} (default: {' '.join(third_stages.DEFAULT)})",
+        )
     copy = commands.add_parser("new", help="copy a shipped recipe folder, with its data, to start your own")
     copy.add_argument("folder", help="the new folder (it must not exist)")
-    copy.add_argument("--from", dest="source", default="quickstart",
-                      help=f"a shipped recipe ({', '.join(recipe_folders.shipped())}) or a recipe folder")
+    copy.add_argument(
+        "--from",
+        dest="source",
+        default="quickstart",
+        help=f"a shipped recipe ({', '.join(recipe_folders.shipped())}) or a recipe folder",
+    )
     copy.set_defaults(func=new)
     commands.add_parser("compare", help="SFT vs RLHF report (see `rlhf-recipes compare --help`)", add_help=False)
-    commands.add_parser("collect", help="sample K responses per prompt from policies into a ranking sheet",
-                        add_help=False)
-    commands.add_parser("label", help="rank a sheet on a local page (or with --judge) into the reward stage's file",
-                        add_help=False)
+    commands.add_parser(
+        "collect", help="sample K responses per prompt from policies into a ranking sheet", add_help=False
+    )
+    commands.add_parser(
+        "label", help="rank a sheet on a local page (or with --judge) into the reward stage's file", add_help=False
+    )
     rate = commands.add_parser("score", help="score prompt/response pairs with a reward model")
     rate.add_argument("model", help="a reward model folder (or the reward stage's output folder)")
     rate.add_argument("--prompt")
@@ -211,11 +245,18 @@ def make_parser(list_methods: bool = True) -> argparse.ArgumentParser:
     check = commands.add_parser("check-config", help="check an accelerate config file before launching with it")
     check.add_argument("config_file")
     check.set_defaults(func=check_config)
-    build = commands.add_parser("build-default", help="build the tiny model and tokenizer (default: show where "
-                                "builtin:tiny is, building it only if the source changed since the shipped build)")
+    build = commands.add_parser(
+        "build-default",
+        help="build the tiny model and tokenizer (default: show where "
+        "builtin:tiny is, building it only if the source changed since the shipped build)",
+    )
     build.add_argument("--output-dir", help="build a new one into this folder")
-    build.add_argument("--ship", action="store_true", help="rebuild the build shipped in the package (under "
-                       "ATEN_CPU_CAPABILITY=default, as `make tiny-model` runs it)")
+    build.add_argument(
+        "--ship",
+        action="store_true",
+        help="rebuild the build shipped in the package (under "
+        "ATEN_CPU_CAPABILITY=default, as `make tiny-model` runs it)",
+    )
     build.set_defaults(func=build_default)
     return parser
 

@@ -25,9 +25,16 @@ from rlhf_recipes.evaluation import report as reporting
 FIRST_STAGES = {stage.name: stage for stage in (sft.STAGE, reward.STAGE)}
 REPORT = "report"
 # The figures a stage's result line gives, from the last value its trainer logged: (key, label).
-RESULT_KEYS = (("eval_accuracy", "held-out accuracy"), ("loss", "loss"), ("eval_loss", "eval loss"),
-               ("objective/scores", "reward"), ("reward", "reward"), ("objective/kl", "KL"), ("kl", "KL"),
-               ("rewards/accuracies", "preference accuracy"))  # fmt: skip
+RESULT_KEYS = (
+    ("eval_accuracy", "held-out accuracy"),
+    ("loss", "loss"),
+    ("eval_loss", "eval loss"),
+    ("objective/scores", "reward"),
+    ("reward", "reward"),
+    ("objective/kl", "KL"),
+    ("kl", "KL"),
+    ("rewards/accuracies", "preference accuracy"),
+)
 
 
 def result_line(stage_dir: str | Path) -> str:
@@ -49,8 +56,16 @@ def chained(stages: dict, output_dir: Path, reuse: dict[str, Path] | None = None
     folders = {name: str((reuse or {}).get(name, output_dir / name)) for name in (*stages, REPORT)}
     overrides = {name: stage.chained(folders) for name, stage in stages.items()}
     methods = [name for name in stages if name not in FIRST_STAGES]
-    overrides[REPORT] = ["--output_dir", folders[REPORT], "--policy", *(folders[m] for m in methods),
-                         "--reference", folders[SFT], "--reward_model", folders[REWARD]]  # fmt: skip
+    overrides[REPORT] = [
+        "--output_dir",
+        folders[REPORT],
+        "--policy",
+        *(folders[m] for m in methods),
+        "--reference",
+        folders[SFT],
+        "--reward_model",
+        folders[REWARD],
+    ]
     return overrides
 
 
@@ -62,9 +77,14 @@ def end_tracker_run() -> None:
 
 
 def run_pipeline(
-    recipes: Path, output_dir: Path | None = None, force: bool = False, seed: int | None = None,
-    overrides: dict[str, list[str]] | None = None, methods: tuple[str, ...] = third_stages.DEFAULT,
-    reuse: dict[str, Path] | None = None, verbose: bool = False,
+    recipes: Path,
+    output_dir: Path | None = None,
+    force: bool = False,
+    seed: int | None = None,
+    overrides: dict[str, list[str]] | None = None,
+    methods: tuple[str, ...] = third_stages.DEFAULT,
+    reuse: dict[str, Path] | None = None,
+    verbose: bool = False,
 ) -> dict:
     """Run the stages of `recipes`; returns the report.
 
@@ -78,18 +98,24 @@ def run_pipeline(
     recipes, methods, available = Path(recipes), tuple(dict.fromkeys(methods)), third_stages.available()
     unknown = [m for m in methods if m not in available]
     if unknown or not methods:
-        raise RecipeError(f"methods: {', '.join(unknown) or 'none given'}; choose one or more of "
-                          f"{', '.join(available)}.")  # fmt: skip
+        raise RecipeError(
+            f"methods: {', '.join(unknown) or 'none given'}; choose one or more of {', '.join(available)}."
+        )
     stages = {**FIRST_STAGES, **{m: available[m] for m in methods}}
     missing = [s for s in (*stages, REPORT) if not (recipes / f"{s}.yaml").exists()]
     if missing:
-        raise RecipeError(f"{recipes}: no {', '.join(s + '.yaml' for s in missing)}; this pipeline needs "
-                          f"{', '.join(s + '.yaml' for s in (*stages, REPORT))}.")  # fmt: skip
+        raise RecipeError(
+            f"{recipes}: no {', '.join(s + '.yaml' for s in missing)}; this pipeline needs "
+            f"{', '.join(s + '.yaml' for s in (*stages, REPORT))}."
+        )
     chain = chained(stages, output_dir, reuse) if output_dir else {}
     parsed = {}
     for name in (*stages, REPORT):  # every YAML is checked before the first stage starts
-        extra = [*chain.get(name, []), *(["--seed", str(seed)] if seed is not None else []),
-                 *(overrides or {}).get(name, [])]  # fmt: skip
+        extra = [
+            *chain.get(name, []),
+            *(["--seed", str(seed)] if seed is not None else []),
+            *(overrides or {}).get(name, []),
+        ]
         make_parser = stages[name].make_parser if name in stages else reporting.make_parser
         parsed[name] = parse(make_parser(), ["--config", str(recipes / f"{name}.yaml"), *extra])
     (report_args,) = parsed[REPORT]

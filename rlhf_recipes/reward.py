@@ -45,8 +45,10 @@ class RewardModelConfig(StageModelConfig):
     def problems(self) -> list[str]:
         found = super().problems()
         if self.use_peft and self.lora_task_type != "SEQ_CLS":
-            found.append(f"lora_task_type: a reward model needs SEQ_CLS (a sequence classifier with a score head), "
-                         f"not {self.lora_task_type}; with CAUSAL_LM the score head is not trained or saved.")
+            found.append(
+                f"lora_task_type: a reward model needs SEQ_CLS (a sequence classifier with a score head), "
+                f"not {self.lora_task_type}; with CAUSAL_LM the score head is not trained or saved."
+            )
         return found
 
 
@@ -57,9 +59,11 @@ def main(script_args: PreferenceArguments, training_args: RewardConfig, model_ar
     )
     encoder_decoder = models.encoder_decoder(model_path)
     if encoder_decoder:
-        logger.warning(f"model_name_or_path {model_path!r} is a {encoder_decoder}: it trains as a sequence "
-                       "classifier, which `rlhf-recipes score` and the report read, but the PPO, RLOO and GRPO stages "
-                       "take a causal reward model only.")  # fmt: skip
+        logger.warning(
+            f"model_name_or_path {model_path!r} is a {encoder_decoder}: it trains as a sequence "
+            "classifier, which `rlhf-recipes score` and the report read, but the PPO, RLOO and GRPO stages "
+            "take a causal reward model only."
+        )
     logger.info(
         f"Reward model from {model_path} ({models.describe_quantization(model_args)}): a new one-output `score` "
         f"head on its backbone (any LM head is dropped), {describe_precision(training_args)}, "
@@ -84,12 +88,28 @@ def main(script_args: PreferenceArguments, training_args: RewardConfig, model_ar
 
     output_dir = Path(training_args.output_dir)
     merged_dir = artifacts.save_stage(
-        trainer, model_path, tokenizer, AutoModelForSequenceClassification, prompt_format, model_args.use_peft,
-        num_labels=1, pad_token_id=tokenizer.pad_token_id, dtype=model_args.dtype, config_updates=statistics,
-    )  # fmt: skip
+        trainer,
+        model_path,
+        tokenizer,
+        AutoModelForSequenceClassification,
+        prompt_format,
+        model_args.use_peft,
+        num_labels=1,
+        pad_token_id=tokenizer.pad_token_id,
+        dtype=model_args.dtype,
+        config_updates=statistics,
+    )
     if PartialState().is_main_process:
-        results = artifacts.write_eval_results(output_dir, metrics.get("eval_accuracy"), metrics.get("eval_margin"),
-                                               train, held_out, model_path, script_args.dataset_name, **statistics)
+        results = artifacts.write_eval_results(
+            output_dir,
+            metrics.get("eval_accuracy"),
+            metrics.get("eval_margin"),
+            train,
+            held_out,
+            model_path,
+            script_args.dataset_name,
+            **statistics,
+        )
         plots.plot_stage(STAGE, trainer.state.log_history, output_dir)
         logger.info(f"Reward model: held-out accuracy {results['eval_accuracy']}, margin {results['eval_margin']}.")
     logger.info(f"Reward stage done: adapter in {output_dir}, merged model in {merged_dir}")
@@ -101,10 +121,13 @@ def make_parser() -> RecipeParser:
 
 
 STAGE = Stage(
-    "reward", "a reward model from preference pairs (TRL RewardTrainer)", make_parser, main,
+    "reward",
+    "a reward model from preference pairs (TRL RewardTrainer)",
+    make_parser,
+    main,
     reads={SFT: "--model_name_or_path"},
     curves={"loss": "training loss", "eval_accuracy": "held-out pairwise accuracy"},
-)  # fmt: skip
+)
 
 if __name__ == "__main__":
     run(main, make_parser)

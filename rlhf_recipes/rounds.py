@@ -43,29 +43,56 @@ class RoundsArguments:
     """How each round after the first collects, labels and trains."""
 
     prompts: str = field(metadata={"help": "Prompts to collect rankings on (the policy's training prompts)."})
-    probe_prompts: str = field(metadata={"help": "Held-out prompts whose policy-sample rankings measure the reward "
-                                         "models (the report's prompts)."})  # fmt: skip
+    probe_prompts: str = field(
+        metadata={
+            "help": "Held-out prompts whose policy-sample rankings measure the reward models (the report's prompts)."
+        }
+    )
     judge: str = field(default="gold", metadata={"help": "Who ranks: a registered judge or reward:PATH."})
     num_responses: int = field(default=4, metadata={"help": "Responses per ranking (K)."})
     rows_per_prompt: int = field(default=8, metadata={"help": "New rankings per training prompt and round."})
     probe_rows_per_prompt: int = field(default=2, metadata={"help": "Held-out rankings per probe prompt."})
-    policy_start: str = field(default="sft", metadata={"help": "Each round's policy starts from the SFT model (sft) "
-                              "or the last policy (last)", "choices": list(POLICY_STARTS)})
-    reward_start: str = field(default="fresh", metadata={"help": "Each round's reward model starts from the SFT model "
-                              "(fresh) or the last reward model (continue)", "choices": list(REWARD_STARTS)})
-    method_overrides: list[str] = field(default_factory=list, metadata={"help": "Command-line overrides of the third "
-                                        "stage's YAML in later rounds, e.g. [--kl_coef, '0.1']"})  # fmt: skip
+    policy_start: str = field(
+        default="sft",
+        metadata={
+            "help": "Each round's policy starts from the SFT model (sft) or the last policy (last)",
+            "choices": list(POLICY_STARTS),
+        },
+    )
+    reward_start: str = field(
+        default="fresh",
+        metadata={
+            "help": "Each round's reward model starts from the SFT model (fresh) or the last reward model (continue)",
+            "choices": list(REWARD_STARTS),
+        },
+    )
+    method_overrides: list[str] = field(
+        default_factory=list,
+        metadata={"help": "Command-line overrides of the third stage's YAML in later rounds, e.g. [--kl_coef, '0.1']"},
+    )
 
     def __post_init__(self):
-        problems = [f"{name}: expected one of {allowed}, got {value!r}." for name, value, allowed in (
-            ("policy_start", self.policy_start, POLICY_STARTS),
-            ("reward_start", self.reward_start, REWARD_STARTS)) if value not in allowed]  # fmt: skip
+        problems = [
+            f"{name}: expected one of {allowed}, got {value!r}."
+            for name, value, allowed in (
+                ("policy_start", self.policy_start, POLICY_STARTS),
+                ("reward_start", self.reward_start, REWARD_STARTS),
+            )
+            if value not in allowed
+        ]
         if problems:
             raise ValueError(" ".join(problems))
 
 
-def run_rounds(recipes: Path, output_dir: Path, rounds: int, force: bool = False, seed: int | None = None,
-               methods: tuple[str, ...] = third_stages.DEFAULT, verbose: bool = False) -> dict:  # fmt: skip
+def run_rounds(
+    recipes: Path,
+    output_dir: Path,
+    rounds: int,
+    force: bool = False,
+    seed: int | None = None,
+    methods: tuple[str, ...] = third_stages.DEFAULT,
+    verbose: bool = False,
+) -> dict:
     """Run the pipeline, then `rounds - 1` more rounds with the first of `methods`; returns the rounds' summary.
     Each step's full log is under its round's `logs/` (`verbose`: on the console too)."""
     recipes, output_dir = Path(recipes), Path(output_dir)
@@ -82,29 +109,39 @@ def run_rounds(recipes: Path, output_dir: Path, rounds: int, force: bool = False
         started = time.monotonic()
         print(f"round {r}: {args.judge} ranks {last[method]}'s samples -> {here} (log: {here}/logs/collect.log)")
         with logs.to_file(here / "logs" / "collect.log", verbose):
-            sheet = _labelled(args, last[method], args.prompts, here / "sheet.jsonl", args.rows_per_prompt,
-                              base_seed + r)  # fmt: skip
-            probe = _labelled(args, last[method], args.probe_prompts, here / "probe.jsonl", args.probe_rows_per_prompt,
-                              base_seed + 100 + r)  # fmt: skip
+            sheet = _labelled(
+                args, last[method], args.prompts, here / "sheet.jsonl", args.rows_per_prompt, base_seed + r
+            )
+            probe = _labelled(
+                args,
+                last[method],
+                args.probe_prompts,
+                here / "probe.jsonl",
+                args.probe_rows_per_prompt,
+                base_seed + 100 + r,
+            )
         rankings.append(str(sheet.rankings_path))
         data = _combine(rankings, here / "preferences.jsonl")
         gathered = time.monotonic() - started
         stage = third_stages.available()[method]
-        overrides = {REWARD: ["--dataset_name", data]} | ({method: ["--dataset_name", data]} if REWARD not in
-                                                           stage.reads else {})  # fmt: skip
+        overrides = {REWARD: ["--dataset_name", data]} | (
+            {method: ["--dataset_name", data]} if REWARD not in stage.reads else {}
+        )
         if args.reward_start == "continue":
             overrides[REWARD] += ["--model_name_or_path", str(last[REWARD])]
         overrides.setdefault(method, []).extend(args.method_overrides)
         if args.policy_start == "last":
             overrides[method] += [stage.reads[SFT], str(last[method])]
-        reports[r] = run_pipeline(recipes, here, force, seed, overrides, (method,), reuse={SFT: folders[1][SFT]},
-                                  verbose=verbose)  # fmt: skip
+        reports[r] = run_pipeline(
+            recipes, here, force, seed, overrides, (method,), reuse={SFT: folders[1][SFT]}, verbose=verbose
+        )
         folders[r] = {SFT: folders[1][SFT], REWARD: here / REWARD, method: here / method}
         print(f"round {r}: {method} against round {r - 1}'s -> {here / VS_PREVIOUS}")
         with logs.to_file(here / "logs" / "vs_previous.log", verbose):
             vs_previous = _compare(recipes, here / method, last[method], here / REWARD, here / VS_PREVIOUS, seed)
-            probe_pairs = formats.to_preference_pairs(files.load_rows(str(probe.rankings_path)),
-                                                      str(probe.rankings_path))  # fmt: skip
+            probe_pairs = formats.to_preference_pairs(
+                files.load_rows(str(probe.rankings_path)), str(probe.rankings_path)
+            )
             accuracy = {"new": _accuracy(probe_pairs, here / REWARD), "previous": _accuracy(probe_pairs, last[REWARD])}
         timings = reports[r].get("timings", {}) | {"collect_label_s": round(gathered, 1)}
         summary[r] = _round_figures(reports[r], method, vs_previous, accuracy, timings)
@@ -114,12 +151,24 @@ def run_rounds(recipes: Path, output_dir: Path, rounds: int, force: bool = False
     return result
 
 
-def _labelled(args: RoundsArguments, policy: Path, prompts: str, path: Path, rows_per_prompt: int,
-              seed: int) -> sheets.Sheet:  # fmt: skip
+def _labelled(
+    args: RoundsArguments, policy: Path, prompts: str, path: Path, rows_per_prompt: int, seed: int
+) -> sheets.Sheet:
     """A sheet of `policy`'s samples on `prompts`, ranked by the judge (a finished one is reused)."""
-    sheet = sheets.load(path) if path.exists() else collect.main(collect.CollectArguments(
-        policy=[str(policy)], prompts=prompts, output=str(path), num_responses=args.num_responses,
-        rows_per_prompt=rows_per_prompt, seed=seed))  # fmt: skip
+    sheet = (
+        sheets.load(path)
+        if path.exists()
+        else collect.main(
+            collect.CollectArguments(
+                policy=[str(policy)],
+                prompts=prompts,
+                output=str(path),
+                num_responses=args.num_responses,
+                rows_per_prompt=rows_per_prompt,
+                seed=seed,
+            )
+        )
+    )
     label.rank_with_judge(sheet, args.judge)
     sheets.export(sheet)
     return sheet
@@ -151,8 +200,17 @@ def _accuracy(pairs, reward_dir: Path) -> float:
 
 def _compare(recipes: Path, policy: Path, reference: Path, reward_dir: Path, output_dir: Path, seed) -> dict:
     """The round's policy against the round before's, on the report's prompts and settings."""
-    extra = ["--policy", str(policy), "--reference", str(reference), "--reward_model", str(reward_dir),
-             "--output_dir", str(output_dir), *(["--seed", str(seed)] if seed is not None else [])]  # fmt: skip
+    extra = [
+        "--policy",
+        str(policy),
+        "--reference",
+        str(reference),
+        "--reward_model",
+        str(reward_dir),
+        "--output_dir",
+        str(output_dir),
+        *(["--seed", str(seed)] if seed is not None else []),
+    ]
     (args,) = parse(reporting.make_parser(), ["--config", str(recipes / f"{REPORT}.yaml"), *extra])
     report = reporting.compare(args)
     reporting.write(report, output_dir)
@@ -197,8 +255,12 @@ def _cell(figures: dict, key: str, fmt: str) -> str:
 
 def markdown(result: dict) -> str:
     """The rounds as a table, one row per round."""
-    lines = [f"# Iterated RLHF ({result['method']})", "", "| round | " + " | ".join(c for c, _, _ in COLUMNS) + " |",
-             "| --- " * (len(COLUMNS) + 1) + "|"]  # fmt: skip
+    lines = [
+        f"# Iterated RLHF ({result['method']})",
+        "",
+        "| round | " + " | ".join(c for c, _, _ in COLUMNS) + " |",
+        "| --- " * (len(COLUMNS) + 1) + "|",
+    ]
     for r, figures in result["rounds"].items():
         lines.append(f"| {r} | " + " | ".join(_cell(figures, key, fmt) for _, key, fmt in COLUMNS) + " |")
     return "\n".join(lines) + "\n"

@@ -49,9 +49,11 @@ def check_sft(model_args: SFTModelConfig, training_args: SFTConfig, model_path: 
     when it is not quantized."""
     problems = models.causal_problems(model_path, "model_name_or_path", STAGE.name)
     if grown_vocabulary and (model_args.load_in_4bit or model_args.load_in_8bit):
-        problems.append(f"pad_token {training_args.pad_token!r} is a new token, and the embeddings of a quantized "
-                        "model cannot grow: choose a token of the vocabulary, or run this SFT without "
-                        "load_in_4bit/load_in_8bit.")  # fmt: skip
+        problems.append(
+            f"pad_token {training_args.pad_token!r} is a new token, and the embeddings of a quantized "
+            "model cannot grow: choose a token of the vocabulary, or run this SFT without "
+            "load_in_4bit/load_in_8bit."
+        )
     check(problems)
 
 

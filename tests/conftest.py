@@ -16,11 +16,11 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from pathlib import Path
+from pathlib import Path  # noqa: E402 (after the environment above)
 
-import pytest
+import pytest  # noqa: E402
 
-from rlhf_recipes.quickstart import tiny_model
+from rlhf_recipes.quickstart import tiny_model  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 QUICKSTART = REPO / "recipes" / "quickstart"
@@ -70,15 +70,17 @@ def assert_only_the_adapter_trained(model, base_dir) -> None:
     from safetensors.torch import load_file
 
     base = load_file(f"{base_dir}/model.safetensors")
-    state = {k.replace("base_model.model.", "").replace(".base_layer", ""): v.detach()
-             for k, v in model.state_dict().items()}  # fmt: skip
+    state = {
+        k.replace("base_model.model.", "").replace(".base_layer", ""): v.detach() for k, v in model.state_dict().items()
+    }
     lora_b = [v for k, v in state.items() if "lora_B" in k]
     assert lora_b and all(v.abs().sum() > 0 for v in lora_b)
     assert base and all(torch.equal(base[k], state[k]) for k in base)
 
 
-def accelerate_launch(accelerate_config: str, stage: str, *args: str, launcher_args: tuple = (),
-                      env: dict | None = None) -> str:  # fmt: skip
+def accelerate_launch(
+    accelerate_config: str, stage: str, *args: str, launcher_args: tuple = (), env: dict | None = None
+) -> str:
     """`accelerate launch --config_file accelerate_configs/<name>.yaml -m <the stage's module>`; its log.
 
     The stage reads its quickstart YAML plus `args`; `launcher_args` go to accelerate (e.g. --num_processes).
@@ -91,11 +93,24 @@ def accelerate_launch(accelerate_config: str, stage: str, *args: str, launcher_a
     from rlhf_recipes.pipeline import FIRST_STAGES
 
     module = {**FIRST_STAGES, **methods.available()}[stage].main.__module__
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
-               str(REPO / "accelerate_configs" / f"{accelerate_config}.yaml"), *launcher_args, "-m", module,
-               "--config", str(QUICKSTART / f"{stage}.yaml"), "--disable_tqdm", "true", *args]  # fmt: skip
-    done = subprocess.run(command, env=os.environ | {"PYTHONPATH": str(REPO)} | (env or {}), capture_output=True,
-                          text=True, timeout=600)  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        str(REPO / "accelerate_configs" / f"{accelerate_config}.yaml"),
+        *launcher_args,
+        "-m",
+        module,
+        "--config",
+        str(QUICKSTART / f"{stage}.yaml"),
+        "--disable_tqdm",
+        "true",
+        *args,
+    ]
+    done = subprocess.run(
+        command, env=os.environ | {"PYTHONPATH": str(REPO)} | (env or {}), capture_output=True, text=True, timeout=600
+    )
     log = done.stdout + done.stderr
     assert done.returncode == 0, log[-3000:]
     return log
@@ -123,10 +138,21 @@ def trained_reward(tmp_path_factory, tiny_dir, rankings_file):
 
     output_dir = tmp_path_factory.mktemp("reward") / "reward"
     trainer = run_stage(
-        reward, QUICKSTART / "reward.yaml",
-        "--model_name_or_path", tiny_dir, "--dataset_name", str(rankings_file), "--output_dir", str(output_dir),
-        "--num_train_epochs", "1", "--eval_steps", "20", "--logging_steps", "5",
-    )  # fmt: skip
+        reward,
+        QUICKSTART / "reward.yaml",
+        "--model_name_or_path",
+        tiny_dir,
+        "--dataset_name",
+        str(rankings_file),
+        "--output_dir",
+        str(output_dir),
+        "--num_train_epochs",
+        "1",
+        "--eval_steps",
+        "20",
+        "--logging_steps",
+        "5",
+    )
     return trainer, output_dir
 
 
@@ -155,12 +181,22 @@ def emotion_classifier(tmp_path_factory):
 
     backend = Tokenizer(tok_models.WordLevel(unk_token="[UNK]"))
     backend.pre_tokenizer = pre_tokenizers.Whitespace()
-    backend.train_from_iterator(task.split_prompts()[0] + ["great lovely awful"], trainers.WordLevelTrainer(special_tokens=["[PAD]", "[UNK]"]))
+    backend.train_from_iterator(
+        task.split_prompts()[0] + ["great lovely awful"], trainers.WordLevelTrainer(special_tokens=["[PAD]", "[UNK]"])
+    )
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="[PAD]", unk_token="[UNK]")
     torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-                         num_attention_heads=2, num_key_value_heads=2, pad_token_id=tokenizer.pad_token_id,
-                         id2label={0: "neutral", 1: "joy"}, label2id={"neutral": 0, "joy": 1})  # fmt: skip
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        pad_token_id=tokenizer.pad_token_id,
+        id2label={0: "neutral", 1: "joy"},
+        label2id={"neutral": 0, "joy": 1},
+    )
     path = tmp_path_factory.mktemp("classifier") / "emotion"
     LlamaForSequenceClassification(config).save_pretrained(path)
     tokenizer.save_pretrained(path)

@@ -8,8 +8,12 @@ from rlhf_recipes.common.parsing import parse
 from rlhf_recipes.evaluation import report
 from tests.conftest import REPO
 
-STAGE_PARSERS = {"sft": sft.make_parser, "reward": reward.make_parser, "report": report.make_parser,
-                 **{name: stage.make_parser for name, stage in methods.available().items()}}  # fmt: skip
+STAGE_PARSERS = {
+    "sft": sft.make_parser,
+    "reward": reward.make_parser,
+    "report": report.make_parser,
+    **{name: stage.make_parser for name, stage in methods.available().items()},
+}
 RECIPE_FILES = sorted(p for p in (REPO / "recipes").rglob("*.yaml") if p.stem.split("_")[0] in STAGE_PARSERS)
 
 
@@ -17,7 +21,7 @@ def test_there_are_recipes_to_parse():
     assert any(p.parent.name == "quickstart" and p.stem == "sft" for p in RECIPE_FILES)
 
 
-@pytest.mark.parametrize("path", [pytest.param(p, id=str(p.relative_to(REPO))) for p in RECIPE_FILES])  # fmt: skip
+@pytest.mark.parametrize("path", [pytest.param(p, id=str(p.relative_to(REPO))) for p in RECIPE_FILES])
 def test_every_recipe_parses_with_its_stage_parser(path: Path):
     parsed = parse(STAGE_PARSERS[path.stem.split("_")[0]](), ["--config", str(path)])
     if path.stem.startswith("report"):
@@ -50,7 +54,9 @@ def test_command_line_beats_yaml_beats_default():
 def test_unknown_yaml_key_is_an_error_with_a_suggestion(tmp_path):
     config = tmp_path / "sft.yaml"
     config.write_text("model_name_or_path: builtin:tiny\nlearnig_rate: 0.1\n")
-    with pytest.raises(RecipeError, match=r"Unknown key `learnig_rate` in the config file .*did you mean `learning_rate`"):
+    with pytest.raises(
+        RecipeError, match=r"Unknown key `learnig_rate` in the config file .*did you mean `learning_rate`"
+    ):
         parse(sft.make_parser(), ["--config", str(config)])
 
 
@@ -89,16 +95,28 @@ def test_prompt_template_needs_its_placeholder():
 @pytest.mark.parametrize(
     "stage, yaml, messages",
     [
-        ("reward", "model_name_or_path: builtin:tiny\nlearnig_rate: 0.1\neval_fraction: 1.5\nuse_peft: true\n"
-                   "lora_task_type: CAUSAL_LM\n",
-         ["Unknown key `learnig_rate`", r"eval_fraction: expected a number in [0, 1), got 1.5",
-          "lora_task_type: a reward model needs SEQ_CLS"]),
-        pytest.param("ppo", "model_name_or_path: builtin:tiny\nuse_peft: false\nprompt_template: 'Q:'\n"
-                     "sft_model_path: x\nreward_model_path: y\n",
-                     ["model_name_or_path: PPO starts from `sft_model_path`", "use_peft: false is not supported",
-                      "prompt_template: 'Q:' has no {prompt} placeholder"]),
+        (
+            "reward",
+            "model_name_or_path: builtin:tiny\nlearnig_rate: 0.1\neval_fraction: 1.5\nuse_peft: true\n"
+            "lora_task_type: CAUSAL_LM\n",
+            [
+                "Unknown key `learnig_rate`",
+                r"eval_fraction: expected a number in [0, 1), got 1.5",
+                "lora_task_type: a reward model needs SEQ_CLS",
+            ],
+        ),
+        pytest.param(
+            "ppo",
+            "model_name_or_path: builtin:tiny\nuse_peft: false\nprompt_template: 'Q:'\n"
+            "sft_model_path: x\nreward_model_path: y\n",
+            [
+                "model_name_or_path: PPO starts from `sft_model_path`",
+                "use_peft: false is not supported",
+                "prompt_template: 'Q:' has no {prompt} placeholder",
+            ],
+        ),
     ],
-)  # fmt: skip
+)
 def test_every_mistake_in_a_yaml_is_reported_in_one_error(tmp_path, stage, yaml, messages):
     config = tmp_path / f"{stage}.yaml"
     config.write_text(yaml)

@@ -42,8 +42,9 @@ def slug(heading: str) -> str:
 def anchors(path: Path) -> set[str]:
     """Every heading's anchor in a markdown file, with GitHub's -1, -2 ... for repeated headings."""
     found, seen = set(), {}
-    headings = re.findall(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.sub(r"^```.*?^```", "", path.read_text(), flags=re.M | re.S),
-                          flags=re.M)  # fmt: skip
+    headings = re.findall(
+        r"^#{1,6}\s+(.+?)\s*#*\s*$", re.sub(r"^```.*?^```", "", path.read_text(), flags=re.M | re.S), flags=re.M
+    )
     for heading in headings:
         anchor = slug(heading)
         count = seen.get(anchor, 0)
@@ -53,8 +54,8 @@ def anchors(path: Path) -> set[str]:
 
 
 def relative_links(path: Path) -> list[str]:
-    return [target for target in LINK.findall(prose(path.read_text()))
-            if not re.match(r"[a-z][a-z0-9+.-]*:", target)]  # fmt: skip  # http(s), mailto: not fetched
+    # http(s) and mailto: links are not fetched
+    return [target for target in LINK.findall(prose(path.read_text())) if not re.match(r"[a-z][a-z0-9+.-]*:", target)]
 
 
 @pytest.mark.parametrize("page", PAGES, ids=name)
@@ -96,8 +97,12 @@ def test_every_docs_page_is_reachable_from_the_readme():
 
 def test_every_docs_page_the_code_names_exists_with_the_section_it_names():
     """`docs/outputs.md, "Logs"` in a docstring or a message: the page, and a heading of that name in it."""
-    sources = [p for folder in ("rlhf_recipes", "bench", "tests") for p in sorted((REPO / folder).rglob("*.py"))
-               if "recipes" not in p.relative_to(REPO).parts[1:]]  # fmt: skip
+    sources = [
+        p
+        for folder in ("rlhf_recipes", "bench", "tests")
+        for p in sorted((REPO / folder).rglob("*.py"))
+        if "recipes" not in p.relative_to(REPO).parts[1:]
+    ]
     missing = []
     for source in sources:
         for page, section in re.findall(r'(docs/[\w-]+\.md)(?:, "([^"]+)")?', source.read_text()):

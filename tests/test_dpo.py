@@ -15,10 +15,23 @@ from tests.conftest import QUICKSTART, assert_only_the_adapter_trained, run_stag
 def trained_dpo(tmp_path_factory, tiny_dir, rankings_file):
     output_dir = tmp_path_factory.mktemp("dpo") / "dpo"
     trainer = run_stage(
-        dpo, QUICKSTART / "dpo.yaml",
-        "--model_name_or_path", tiny_dir, "--dataset_name", str(rankings_file), "--output_dir", str(output_dir),
-        "--max_steps", "12", "--per_device_train_batch_size", "8", "--logging_steps", "1", "--eval_strategy", "no",
-    )  # fmt: skip
+        dpo,
+        QUICKSTART / "dpo.yaml",
+        "--model_name_or_path",
+        tiny_dir,
+        "--dataset_name",
+        str(rankings_file),
+        "--output_dir",
+        str(output_dir),
+        "--max_steps",
+        "12",
+        "--per_device_train_batch_size",
+        "8",
+        "--logging_steps",
+        "1",
+        "--eval_strategy",
+        "no",
+    )
     return trainer, output_dir
 
 
@@ -47,5 +60,15 @@ def test_it_reads_the_same_pairs_as_the_reward_stage_and_saves_a_merged_policy(t
 
 def test_dpo_without_an_adapter_is_refused(tmp_path, tiny_dir, rankings_file):
     with pytest.raises(RecipeError, match="use_peft: false is not supported by this recipe; it trains a LoRA"):
-        run_stage(dpo, QUICKSTART / "dpo.yaml", "--model_name_or_path", tiny_dir, "--use_peft", "false",
-                  "--dataset_name", str(rankings_file), "--output_dir", str(tmp_path / "dpo"))  # fmt: skip
+        run_stage(
+            dpo,
+            QUICKSTART / "dpo.yaml",
+            "--model_name_or_path",
+            tiny_dir,
+            "--use_peft",
+            "false",
+            "--dataset_name",
+            str(rankings_file),
+            "--output_dir",
+            str(tmp_path / "dpo"),
+        )

@@ -151,7 +151,7 @@ def test_a_single_file_is_one_train_split(tmp_path):
         ("twice.csv", "prompt,prompt\na,b\n", r"twice.csv, line 1: each column needs a name of its own"),
         ("bad.parquet", "not parquet", r"bad.parquet: not a valid parquet file"),
     ],
-)  # fmt: skip
+)
 def test_a_bad_file_is_named_with_the_place_where_it_goes_wrong(tmp_path, name, content, message):
     path = tmp_path / name
     if isinstance(content, bytes):

@@ -54,8 +54,11 @@ def test_hh_chosen_transcripts_split_before_the_last_assistant_turn():
     rows = sft([{"chosen": transcript, "rejected": "x"}])
     assert rows[0] == {"prompt": HH_PROMPT, "completion": " An apple."}
     (chat,) = CHAT.rows(rows, SOURCE, ("completion",)).to_list()
-    assert chat["prompt"] == [{"role": "user", "content": "Hi there."}, {"role": "assistant", "content": "Hello!"},
-                              {"role": "user", "content": "Name a fruit."}]  # fmt: skip
+    assert chat["prompt"] == [
+        {"role": "user", "content": "Hi there."},
+        {"role": "assistant", "content": "Hello!"},
+        {"role": "user", "content": "Name a fruit."},
+    ]
     assert chat["completion"] == [{"role": "assistant", "content": "An apple."}]
     with pytest.raises(RecipeError, match=r"row 1: `chosen` is not a transcript"):
         sft([{"chosen": "no turns here"}])
@@ -90,7 +93,7 @@ def test_empty_responses_are_dropped_and_counted(caplog):
         ([{"messages": [{"role": "user", "content": "hi"}] * 2}], r"row 1: the last turn of `messages` must be the"),
         ([{"messages": [{"role": "assistant", "content": "hi"}]}], r"row 1: `messages` must be a list of at least two"),
     ],
-)  # fmt: skip
+)
 def test_bad_sft_rows_are_named(rows, message):
     with pytest.raises(RecipeError, match=message):
         sft(rows)
@@ -136,10 +139,16 @@ def test_hh_transcripts_that_share_no_prompt_are_dropped_and_counted(caplog):
 
 def test_ultrafeedback_turns_that_repeat_the_prompt_keep_only_the_replies():
     ask = {"role": "user", "content": "Name a fruit."}
-    rows = [{"prompt": "Name a fruit.", "prompt_id": "a1",
-             "chosen": [ask, {"role": "assistant", "content": "An apple."}],
-             "rejected": [ask, {"role": "assistant", "content": "A chair."}],
-             "score_chosen": 8.0, "score_rejected": 2.0}]  # fmt: skip
+    rows = [
+        {
+            "prompt": "Name a fruit.",
+            "prompt_id": "a1",
+            "chosen": [ask, {"role": "assistant", "content": "An apple."}],
+            "rejected": [ask, {"role": "assistant", "content": "A chair."}],
+            "score_chosen": 8.0,
+            "score_rejected": 2.0,
+        }
+    ]
     (pair,) = pairs(rows)
     assert pair["prompt"] == [ask]
     assert pair["chosen"] == [{"role": "assistant", "content": "An apple."}]
@@ -147,8 +156,13 @@ def test_ultrafeedback_turns_that_repeat_the_prompt_keep_only_the_replies():
 
 
 def test_chat_pairs_with_a_text_prompt_get_a_user_turn():
-    rows = [{"prompt": "Name a fruit.", "chosen": [{"role": "assistant", "content": "An apple."}],
-             "rejected": [{"role": "assistant", "content": "A chair."}]}]  # fmt: skip
+    rows = [
+        {
+            "prompt": "Name a fruit.",
+            "chosen": [{"role": "assistant", "content": "An apple."}],
+            "rejected": [{"role": "assistant", "content": "A chair."}],
+        }
+    ]
     (pair,) = pairs(rows)
     assert pair["prompt"] == [{"role": "user", "content": "Name a fruit."}]
     assert pair["chosen"] == rows[0]["chosen"]
@@ -270,12 +284,15 @@ def test_one_prompt_or_no_fraction_holds_out_nothing():
     "rows, words, expected",
     [
         ([{"Prompt": "Name a fruit."}, {"Prompt": "Name a colour."}], None, ["Name a fruit.", "Name a colour."]),
-        ([{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}], None,
-         [[{"role": "user", "content": "hi"}]]),
+        (
+            [{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]}],
+            None,
+            [[{"role": "user", "content": "hi"}]],
+        ),
         ([{"chosen": HH_PROMPT + " An apple.", "rejected": HH_PROMPT + " A chair."}], None, [HH_PROMPT]),
         ([{"text": "I am so happy today"}], 3, ["I am so"]),
     ],
-)  # fmt: skip
+)
 def test_prompts_from_every_layout(rows, words, expected):
     assert formats.to_prompts(Dataset.from_list(rows), SOURCE, prompt_words=words) == expected
 
@@ -303,9 +320,9 @@ def documented_formats(stage: str) -> list[tuple[str, set[str]]]:
 
 
 @pytest.mark.parametrize(
-    "stage, table", [("SFT", formats.SFT_FORMATS), ("reward", formats.PREFERENCE_FORMATS),
-                     ("PPO / report", formats.PROMPT_FORMATS)],
-)  # fmt: skip
+    "stage, table",
+    [("SFT", formats.SFT_FORMATS), ("reward", formats.PREFERENCE_FORMATS), ("PPO / report", formats.PROMPT_FORMATS)],
+)
 def test_the_documented_table_lists_every_format_in_order_with_its_columns(stage, table):
     documented = documented_formats(stage)
     assert [name for name, _ in documented] == [form.name for form in table]

@@ -59,8 +59,9 @@ def test_the_path_rule_prefers_the_yamls_folder_then_the_working_directory(monke
     monkeypatch.chdir(tmp_path)
     (script_args, *_) = parse(sft.make_parser(), ["--config", str(folder / "sft.yaml")])
     assert script_args.dataset_name == str(folder / "data" / "sft.jsonl")
-    (script_args, *_) = parse(sft.make_parser(), ["--config", str(folder / "sft.yaml"), "--dataset_name",
-                                                  "cwd_data.jsonl"])  # fmt: skip
+    (script_args, *_) = parse(
+        sft.make_parser(), ["--config", str(folder / "sft.yaml"), "--dataset_name", "cwd_data.jsonl"]
+    )
     assert script_args.dataset_name == "cwd_data.jsonl"  # the command line's paths are the working directory's
     (folder / "sft.yaml").write_text((folder / "sft.yaml").read_text().replace("data/sft.jsonl", "cwd_data.jsonl"))
     (script_args, *_) = parse(sft.make_parser(), ["--config", str(folder / "sft.yaml")])
@@ -115,16 +116,24 @@ AVX512_BF16 = textwrap.dedent("""
 
 
 def run_python(code: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300,
-                          env=os.environ | {"PYTHONPATH": str(REPO)})  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=os.environ | {"PYTHONPATH": str(REPO)},
+    )
 
 
 def test_an_error_stays_one_paragraph_where_bitsandbytes_takes_its_avx512bf16_path():
     plain = run_python(AVX512_BF16 + "import bitsandbytes")
     assert "kernels-community" in plain.stderr  # the path is taken: bitsandbytes alone says so
     argv = ["ppo", "--config", str(QUICKSTART / "ppo.yaml"), "--sft_model_path", "no/such-model"]
-    done = run_python(AVX512_BF16 + f"import runpy, sys; sys.argv = {argv!r}; "
-                      "runpy.run_module('rlhf_recipes.methods.ppo', run_name='__main__', alter_sys=True)")  # fmt: skip
+    done = run_python(
+        AVX512_BF16 + f"import runpy, sys; sys.argv = {argv!r}; "
+        "runpy.run_module('rlhf_recipes.methods.ppo', run_name='__main__', alter_sys=True)"
+    )
     assert done.returncode == 2, done.stderr[-2000:]
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: ") and "is no local folder" in lines[0], done.stderr

@@ -19,8 +19,14 @@ def dry_run(tmp_path_factory):
     """`bash bench/gpu_check.sh --cpu`: every part on the tiny model, results in $OUT."""
     out = tmp_path_factory.mktemp("gpu_check")
     before = {p: p.stat().st_mtime for p in (REPO / "bench").iterdir() if p.is_file()}
-    done = subprocess.run(["bash", "bench/gpu_check.sh", "--cpu"], cwd=REPO, capture_output=True, text=True,
-                          env=os.environ | {"OUT": str(out), "PYTHON": sys.executable}, timeout=900)  # fmt: skip
+    done = subprocess.run(
+        ["bash", "bench/gpu_check.sh", "--cpu"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=os.environ | {"OUT": str(out), "PYTHON": sys.executable},
+        timeout=900,
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     after = {p: p.stat().st_mtime for p in (REPO / "bench").iterdir() if p.is_file()}
     assert after == before  # the bench's own results are left as they were: everything went to $OUT
@@ -59,8 +65,10 @@ def test_the_budgets_fit_one_device_command():
 
 @pytest.mark.slow
 def test_publishing_puts_the_measured_rows_into_the_readmes(dry_run, tmp_path):
-    readmes = tuple(Path(shutil.copy(REPO / name, tmp_path / name.replace("/", "_")))
-                    for name in ("docs/launching.md", "recipes/README.md"))  # fmt: skip
+    readmes = tuple(
+        Path(shutil.copy(REPO / name, tmp_path / name.replace("/", "_")))
+        for name in ("docs/launching.md", "recipes/README.md")
+    )
     with pytest.raises(SystemExit, match="a CPU dry run measures no GPU"):
         gpu_check.publish(dry_run, readmes)
     report = json.loads((dry_run / "gpu_check.json").read_text())
@@ -76,8 +84,14 @@ def test_publishing_puts_the_measured_rows_into_the_readmes(dry_run, tmp_path):
 def test_the_wheels_for_the_gpu_machine_land_in_an_ignored_folder_under_64_mib(tmp_path):
     folder = REPO / ".wheels-test"
     try:
-        done = subprocess.run(["bash", "bench/fetch_wheels.sh", str(folder)], cwd=REPO, capture_output=True, text=True,
-                              env=os.environ | {"PYTHON": sys.executable}, timeout=600)  # fmt: skip
+        done = subprocess.run(
+            ["bash", "bench/fetch_wheels.sh", str(folder)],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            env=os.environ | {"PYTHON": sys.executable},
+            timeout=600,
+        )
         assert done.returncode == 0, done.stderr[-2000:]
         wheels = sorted(p.name.split("-")[0] for p in folder.glob("*.whl"))
         assert wheels == ["bitsandbytes", "datasets", "dill", "multiprocess", "trl"]

@@ -12,14 +12,37 @@ from rlhf_recipes.quickstart import task
 from tests.conftest import QUICKSTART, assert_only_the_adapter_trained, run_stage
 
 STAGES = {"rloo": rloo, "grpo": grpo}
-SMALL = ["--max_steps", "4", "--per_device_train_batch_size", "16", "--num_generations", "4",
-         "--max_completion_length", "12", "--logging_steps", "1", "--report_to", "none"]  # fmt: skip
+SMALL = [
+    "--max_steps",
+    "4",
+    "--per_device_train_batch_size",
+    "16",
+    "--num_generations",
+    "4",
+    "--max_completion_length",
+    "12",
+    "--logging_steps",
+    "1",
+    "--report_to",
+    "none",
+]
 
 
 def run_group(stage: str, output_dir, policy, reward_dir, prompts, *overrides):
-    return run_stage(STAGES[stage], QUICKSTART / f"{stage}.yaml", "--model_name_or_path", str(policy),
-                     "--reward_model_path", str(reward_dir), "--dataset_name", str(prompts), "--output_dir",
-                     str(output_dir), *SMALL, *overrides)  # fmt: skip
+    return run_stage(
+        STAGES[stage],
+        QUICKSTART / f"{stage}.yaml",
+        "--model_name_or_path",
+        str(policy),
+        "--reward_model_path",
+        str(reward_dir),
+        "--dataset_name",
+        str(prompts),
+        "--output_dir",
+        str(output_dir),
+        *SMALL,
+        *overrides,
+    )
 
 
 @pytest.fixture(scope="module", params=list(STAGES))
@@ -45,14 +68,25 @@ def test_the_merged_policy_loads_and_keeps_its_sampling_settings(trained):
     assert (output_dir / artifacts.ADAPTER_CONFIG).exists() and artifacts.is_complete(output_dir)
     assert (output_dir / f"{stage}_training.png").stat().st_size > 500
     AutoModelForCausalLM.from_pretrained(output_dir / artifacts.MERGED_DIR)
-    assert sampling.settings([str(output_dir / artifacts.MERGED_DIR)], None, None) == {"max_new_tokens": 12,
-                                                                                     "temperature": 0.5}
+    assert sampling.settings([str(output_dir / artifacts.MERGED_DIR)], None, None) == {
+        "max_new_tokens": 12,
+        "temperature": 0.5,
+    }
 
 
 @pytest.mark.parametrize("stage", list(STAGES))
 def test_a_classifier_label_can_be_the_reward(stage, tmp_path, tiny_dir, emotion_classifier, prompts_file):
-    trainer = run_group(stage, tmp_path / stage, tiny_dir, emotion_classifier, prompts_file, "--max_steps", "2",
-                        "--reward_classifier_label", "joy")  # fmt: skip
+    trainer = run_group(
+        stage,
+        tmp_path / stage,
+        tiny_dir,
+        emotion_classifier,
+        prompts_file,
+        "--max_steps",
+        "2",
+        "--reward_classifier_label",
+        "joy",
+    )
     scores = [e["rewards/classifier_joy/mean"] for e in trainer.state.log_history if "rewards/classifier_joy/mean" in e]
     assert len(scores) == 2 and all(0.0 <= s <= 1.0 for s in scores)  # probabilities of "joy"
 

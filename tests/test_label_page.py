@@ -24,8 +24,12 @@ from tests.conftest import QUICKSTART, run_stage
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 XSS = '<img src=x onerror="window.pwned=1"><script>window.pwned=1</script>'
-TOPICS = {"How was the pizza?": "pizza", "Describe the coffee.": "coffee", "Tell me about the hotel.": "hotel",
-          "What did you think of the movie?": "movie"}  # fmt: skip
+TOPICS = {
+    "How was the pizza?": "pizza",
+    "Describe the coffee.": "coffee",
+    "Tell me about the hotel.": "hotel",
+    "What did you think of the movie?": "movie",
+}
 
 
 def make_sheet(path: Path) -> sheets.Sheet:
@@ -77,8 +81,11 @@ def test_an_answer_is_on_disk_and_in_the_rankings_before_the_reply(running):
     sheet, port = running
     status, state = request(port, "GET", "/api/state?labeler=ann")
     assert status == 200 and state["progress"] == {"total": 4, "ranked": 0, "skipped": 0, "next": "r1"}
-    assert state["row"] == {"id": "r1", "prompt": "How was the pizza?",
-                            "responses": [r["text"] for r in sheet.rows[0]["responses"]]}  # only the texts
+    assert state["row"] == {
+        "id": "r1",
+        "prompt": "How was the pizza?",
+        "responses": [r["text"] for r in sheet.rows[0]["responses"]],
+    }  # only the texts
     assert (state["responses"], state["can_undo"], state["sheet"]) == (3, False, "sheet.jsonl")
     status, state = request(port, "POST", "/api/answer", {"labeler": " ann ", "row": "r1", "ranking": [[1], [0, 2]]})
     assert status == 200 and state["progress"]["ranked"] == 1 and state["row"]["id"] == "r2" and state["can_undo"]
@@ -91,16 +98,19 @@ def test_an_answer_is_on_disk_and_in_the_rankings_before_the_reply(running):
     assert status == 200 and state["row"]["id"] == "r2" and sheets.read_answers(sheet)[-1]["undo"]
 
 
-@pytest.mark.parametrize("body, message", [
-    ({"labeler": "ann", "row": "r9", "ranking": [[0], [1], [2]]}, "no row 'r9'"),
-    ({"labeler": "ann", "row": "r1", "ranking": [[0], [0], [1]]}, "orders each of its 3 responses once"),
-    ({"labeler": "ann", "row": "r1", "ranking": [[0.0], [1], [2]]}, "orders each of its 3 responses once"),
-    ({"labeler": "ann", "row": "r1"}, "a ranking, a skip or an undo"),
-    ({"labeler": "", "row": "r1", "ranking": [[0], [1], [2]]}, "labeler: give a name"),
-    ({"labeler": "ann", "row": ["r1"], "ranking": [[0], [1], [2]]}, "row: expected a row id"),
-    (b"{not json", "not JSON"),
-    ([1, 2], "expected a JSON object"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ({"labeler": "ann", "row": "r9", "ranking": [[0], [1], [2]]}, "no row 'r9'"),
+        ({"labeler": "ann", "row": "r1", "ranking": [[0], [0], [1]]}, "orders each of its 3 responses once"),
+        ({"labeler": "ann", "row": "r1", "ranking": [[0.0], [1], [2]]}, "orders each of its 3 responses once"),
+        ({"labeler": "ann", "row": "r1"}, "a ranking, a skip or an undo"),
+        ({"labeler": "", "row": "r1", "ranking": [[0], [1], [2]]}, "labeler: give a name"),
+        ({"labeler": "ann", "row": ["r1"], "ranking": [[0], [1], [2]]}, "row: expected a row id"),
+        (b"{not json", "not JSON"),
+        ([1, 2], "expected a JSON object"),
+    ],
+)
 def test_a_bad_answer_is_400_with_its_message_and_nothing_written(running, body, message):
     sheet, port = running
     status, reply = request(port, "POST", "/api/answer", body)
@@ -129,16 +139,27 @@ def test_the_page_is_self_contained_and_sets_text_only():
     assert not re.search(r"https?://|//cdn|@import|src=", page)  # nothing fetched from elsewhere
     assert not re.search(r"innerHTML|outerHTML|insertAdjacentHTML|document\.write", page)
     assert server.prompt_text([{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Yes?"}]) == (
-        "user: Hi\n\nassistant: Yes?")
+        "user: Hi\n\nassistant: Yes?"
+    )
 
 
 # --- in a browser ---------------------------------------------------------------------------------------------------
 
-SERVE = ("import sys; from rlhf_recipes.common import logs; from rlhf_recipes.labeling import server, sheet; "
-         "logs.setup(); server.serve(sheet.load(sys.argv[1]), '127.0.0.1', int(sys.argv[2]))")  # fmt: skip
-CHROMIUM_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--window-size=1000,820")  # fmt: skip
+SERVE = (
+    "import sys; from rlhf_recipes.common import logs; from rlhf_recipes.labeling import server, sheet; "
+    "logs.setup(); server.serve(sheet.load(sys.argv[1]), '127.0.0.1', int(sys.argv[2]))"
+)
+CHROMIUM_FLAGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--window-size=1000,820",
+)
 
 
 def start_server(sheet: sheets.Sheet, port: int, log: Path) -> tuple[subprocess.Popen, int]:
@@ -159,8 +180,10 @@ def start_server(sheet: sheets.Sheet, port: int, log: Path) -> tuple[subprocess.
 @pytest.fixture
 def browser(tmp_path):
     if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        reason = ("the labeling page test needs Debian's chromium and chromium-driver (/usr/bin/chromium, "
-                  "/usr/bin/chromedriver): apt-get install chromium chromium-driver")  # fmt: skip
+        reason = (
+            "the labeling page test needs Debian's chromium and chromium-driver (/usr/bin/chromium, "
+            "/usr/bin/chromedriver): apt-get install chromium chromium-driver"
+        )
         if os.environ.get("CI"):
             pytest.fail(reason + " (.ci/run installs them)")
         pytest.skip(reason)
@@ -189,9 +212,15 @@ def test_a_person_ranks_a_sheet_on_the_page_through_a_crash(browser, tmp_path, t
 
     driver = browser
     sheet = make_sheet(tmp_path / "sheet.jsonl")
-    find = lambda css: driver.find_element(By.CSS_SELECTOR, css)
-    order = lambda: [int(e.get_attribute("data-index")) for e in driver.find_elements(By.CSS_SELECTOR, ".response")]
-    keys = lambda *k: ActionChains(driver).send_keys(*k).perform()  # to the focused element
+
+    def find(css):
+        return driver.find_element(By.CSS_SELECTOR, css)
+
+    def order():
+        return [int(e.get_attribute("data-index")) for e in driver.find_elements(By.CSS_SELECTOR, ".response")]
+
+    def keys(*k):
+        return ActionChains(driver).send_keys(*k).perform()  # to the focused element
 
     def drag(source: str, target: str, after: bool):
         """A mouse drag (an HTML5 drag in chromium) onto the upper or lower half of `target`."""
@@ -205,12 +234,16 @@ def test_a_person_ranks_a_sheet_on_the_page_through_a_crash(browser, tmp_path, t
         WebDriverWait(driver, 10).until(lambda _: check(), f"waiting for {what}")
 
     def showing(row: str, progress: str):
-        until(lambda: find("#progress").text == progress and find("#row-id").text.endswith(row),
-              f"{row} and {progress!r}, showing {find('#row-id').text!r}, {find('#progress').text!r}")  # fmt: skip
+        until(
+            lambda: find("#progress").text == progress and find("#row-id").text.endswith(row),
+            f"{row} and {progress!r}, showing {find('#row-id').text!r}, {find('#progress').text!r}",
+        )
 
     def answers() -> list:
-        return [(e["row"], e.get("ranking") or [k for k in ("skipped", "undo") if e.get(k)]) for e in
-                sheets.read_answers(sheet)]  # fmt: skip
+        return [
+            (e["row"], e.get("ranking") or [k for k in ("skipped", "undo") if e.get(k)])
+            for e in sheets.read_answers(sheet)
+        ]
 
     process, port = start_server(sheet, 0, tmp_path / "server1.log")
     try:
@@ -261,8 +294,13 @@ def test_a_person_ranks_a_sheet_on_the_page_through_a_crash(browser, tmp_path, t
             driver.save_screenshot(str(REPO / "docs" / "labeling_page.png"))
         find("#submit").click()
         showing("r4", "3 of 4 ranked")
-        before = [("r1", [[2], [0], [1]]), ("r2", [[2], [1], [0]]), ("r3", [[0, 1], [2]]), ("r3", ["undo"]),
-                  ("r3", [[2, 0], [1]])]  # fmt: skip
+        before = [
+            ("r1", [[2], [0], [1]]),
+            ("r2", [[2], [1], [0]]),
+            ("r3", [[0, 1], [2]]),
+            ("r3", ["undo"]),
+            ("r3", [[2, 0], [1]]),
+        ]
         assert answers() == before
         asked = driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
         assert asked and all(url.startswith(f"http://127.0.0.1:{port}/api/") for url in asked), asked  # here only
@@ -298,7 +336,22 @@ def test_a_person_ranks_a_sheet_on_the_page_through_a_crash(browser, tmp_path, t
     assert rows["Labeler"] == ["ann", "bob", "ann", "ann"] and rows["Ties"] == ["", "", "", "1=2"]
     assert len(formats.to_preference_pairs(rows, str(sheet.rankings_path))) == 11
     # ...and a reward stage trains on it as it is.
-    trainer = run_stage(reward, QUICKSTART / "reward.yaml", "--model_name_or_path", tiny_dir, "--dataset_name",
-                        str(sheet.rankings_path), "--output_dir", str(tmp_path / "reward"), "--max_steps", "4",
-                        "--per_device_train_batch_size", "4", "--logging_steps", "1", "--eval_strategy", "no")  # fmt: skip
+    trainer = run_stage(
+        reward,
+        QUICKSTART / "reward.yaml",
+        "--model_name_or_path",
+        tiny_dir,
+        "--dataset_name",
+        str(sheet.rankings_path),
+        "--output_dir",
+        str(tmp_path / "reward"),
+        "--max_steps",
+        "4",
+        "--per_device_train_batch_size",
+        "4",
+        "--logging_steps",
+        "1",
+        "--eval_strategy",
+        "no",
+    )
     assert trainer.state.global_step == 4 and (tmp_path / "reward" / "merged" / "config.json").exists()

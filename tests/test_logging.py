@@ -48,9 +48,24 @@ def no_network(monkeypatch) -> list:
 def run_logged_sft(tmp_path: Path, report_to: str) -> dict[int, float]:
     """Three SFT steps with `report_to`, a loss logged at each; the trainer's own log: {step: loss}."""
     data = write_jsonl(tmp_path / "sft.jsonl", task.sft_rows(task.split_prompts()[0], 48, seed=3))
-    trainer = run_stage(sft, QUICKSTART / "sft.yaml", "--output_dir", str(tmp_path / "sft"), "--dataset_name",
-                        str(data), "--max_steps", "3", "--logging_steps", "1", "--report_to", report_to,
-                        "--project", PROJECT, "--run_name", RUN)  # fmt: skip
+    trainer = run_stage(
+        sft,
+        QUICKSTART / "sft.yaml",
+        "--output_dir",
+        str(tmp_path / "sft"),
+        "--dataset_name",
+        str(data),
+        "--max_steps",
+        "3",
+        "--logging_steps",
+        "1",
+        "--report_to",
+        report_to,
+        "--project",
+        PROJECT,
+        "--run_name",
+        RUN,
+    )
     logged = {entry["step"]: entry["loss"] for entry in trainer.state.log_history if "loss" in entry}
     assert list(logged) == [1, 2, 3]
     return logged
@@ -58,9 +73,27 @@ def run_logged_sft(tmp_path: Path, report_to: str) -> dict[int, float]:
 
 def trackio_metric(name: str) -> dict[int, float]:
     """One metric of the run as `trackio get metric` reads it from TRACKIO_DIR in a new process: {its step: value}."""
-    done = subprocess.run([sys.executable, "-m", "trackio.cli", "get", "metric", "--project", PROJECT, "--run", RUN,
-                           "--metric", name, "--json"], check=False, capture_output=True, text=True, timeout=60,
-                          env=os.environ | {"TRACKIO_DIR": TRACKIO_DIR})  # fmt: skip
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "trackio.cli",
+            "get",
+            "metric",
+            "--project",
+            PROJECT,
+            "--run",
+            RUN,
+            "--metric",
+            name,
+            "--json",
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=os.environ | {"TRACKIO_DIR": TRACKIO_DIR},
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     return {point["step"]: point["value"] for point in json.loads(done.stdout)["values"]}
 
@@ -78,8 +111,14 @@ def test_trackio_records_the_loss_at_each_logged_step(tmp_path, monkeypatch, no_
 
 def wandb_history(run_file: Path) -> list[dict]:
     """The history rows of an offline wandb run, as `wandb leet inspect` reads its transaction log `run-<id>.wandb`."""
-    done = subprocess.run([sys.executable, "-m", "wandb", "leet", "inspect", "--json", str(run_file)], check=False,
-                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "wandb", "leet", "inspect", "--json", str(run_file)],
+        check=False,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     records = [json.loads(line) for line in done.stdout.splitlines()]
     assert records and records[-1]["type"] == "exit", f"{run_file} holds no finished run"

@@ -21,7 +21,10 @@ def launch(stage: str, *args: str) -> str:
 def assert_same_as_one_process_merge(output_dir, base, model_class, tmp_path, **load):
     tokenizer = AutoTokenizer.from_pretrained(output_dir / artifacts.MERGED_DIR)
     again = artifacts.merge_adapter(str(base), output_dir, tmp_path / "again", tokenizer, model_class, **load)
-    ours, theirs = load_file(output_dir / artifacts.MERGED_DIR / "model.safetensors"), load_file(again / "model.safetensors")
+    ours, theirs = (
+        load_file(output_dir / artifacts.MERGED_DIR / "model.safetensors"),
+        load_file(again / "model.safetensors"),
+    )
     assert ours and ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
 
 
@@ -29,8 +32,17 @@ def assert_same_as_one_process_merge(output_dir, base, model_class, tmp_path, **
 def sft_run(tmp_path_factory, tiny_dir):
     tmp = tmp_path_factory.mktemp("ddp")
     data = write_jsonl(tmp / "sft.jsonl", task.sft_rows(task.split_prompts()[0], 480, seed=11))
-    log = launch("sft", "--model_name_or_path", tiny_dir, "--dataset_name", str(data), "--output_dir",
-                 str(tmp / "sft"), "--num_train_epochs", "1")  # fmt: skip
+    log = launch(
+        "sft",
+        "--model_name_or_path",
+        tiny_dir,
+        "--dataset_name",
+        str(data),
+        "--output_dir",
+        str(tmp / "sft"),
+        "--num_train_epochs",
+        "1",
+    )
     return log, tmp
 
 
@@ -45,8 +57,19 @@ def test_sft_runs_on_two_processes_and_writes_one_complete_output(sft_run, tiny_
 @pytest.fixture(scope="module")
 def reward_run(sft_run, rankings_file):
     _, tmp = sft_run
-    log = launch("reward", "--model_name_or_path", str(tmp / "sft"), "--dataset_name", str(rankings_file),
-                 "--output_dir", str(tmp / "reward"), "--num_train_epochs", "1", "--eval_steps", "20")  # fmt: skip
+    log = launch(
+        "reward",
+        "--model_name_or_path",
+        str(tmp / "sft"),
+        "--dataset_name",
+        str(rankings_file),
+        "--output_dir",
+        str(tmp / "reward"),
+        "--num_train_epochs",
+        "1",
+        "--eval_steps",
+        "20",
+    )
     return log, tmp
 
 
@@ -57,9 +80,14 @@ def test_reward_runs_on_two_processes_with_one_split(reward_run, tmp_path):
     model = AutoModelForSequenceClassification.from_pretrained(tmp / "reward" / artifacts.MERGED_DIR)
     assert model.config.num_labels == 1 and (tmp / "reward" / "eval_results.json").exists()
     tokenizer = AutoTokenizer.from_pretrained(tmp / "sft" / artifacts.MERGED_DIR)
-    assert_same_as_one_process_merge(tmp / "reward", tmp / "sft" / artifacts.MERGED_DIR,
-                                     AutoModelForSequenceClassification, tmp_path, num_labels=1,
-                                     pad_token_id=tokenizer.pad_token_id)  # fmt: skip
+    assert_same_as_one_process_merge(
+        tmp / "reward",
+        tmp / "sft" / artifacts.MERGED_DIR,
+        AutoModelForSequenceClassification,
+        tmp_path,
+        num_labels=1,
+        pad_token_id=tokenizer.pad_token_id,
+    )
 
 
 def test_ppo_runs_and_resumes_on_two_processes(reward_run, tmp_path):
@@ -68,11 +96,38 @@ def test_ppo_runs_and_resumes_on_two_processes(reward_run, tmp_path):
 
     _, tmp = reward_run
     prompts = write_jsonl(tmp_path / "prompts.jsonl", [{"prompt": p} for p in task.split_prompts()[0]])
-    ppo_args = ["--total_episodes", "256", "--per_device_train_batch_size", "16", "--local_rollout_forward_batch_size",
-                "16", "--num_sample_generations", "0", "--save_steps", "2", "--save_total_limit", "2",
-                "--report_to", "none", "--ptx_coef", "0.5", "--ptx_dataset", str(PLAIN_TEXT)]  # fmt: skip
-    log = launch("ppo", "--sft_model_path", str(tmp / "sft"), "--reward_model_path", str(tmp / "reward"),
-                 "--dataset_name", str(prompts), "--output_dir", str(tmp / "ppo"), *ppo_args)  # fmt: skip
+    ppo_args = [
+        "--total_episodes",
+        "256",
+        "--per_device_train_batch_size",
+        "16",
+        "--local_rollout_forward_batch_size",
+        "16",
+        "--num_sample_generations",
+        "0",
+        "--save_steps",
+        "2",
+        "--save_total_limit",
+        "2",
+        "--report_to",
+        "none",
+        "--ptx_coef",
+        "0.5",
+        "--ptx_dataset",
+        str(PLAIN_TEXT),
+    ]
+    log = launch(
+        "ppo",
+        "--sft_model_path",
+        str(tmp / "sft"),
+        "--reward_model_path",
+        str(tmp / "reward"),
+        "--dataset_name",
+        str(prompts),
+        "--output_dir",
+        str(tmp / "ppo"),
+        *ppo_args,
+    )
     assert "2 process(es)" in log and log.count("PPO done") == 1
     history = json.loads((tmp / "ppo" / "trainer_state.json").read_text())["log_history"]
     updates = [e for e in history if "objective/kl" in e]
@@ -86,20 +141,44 @@ def test_ppo_runs_and_resumes_on_two_processes(reward_run, tmp_path):
     # the same run, to the bit (the ptx text goes on from where each process stood, too).
     shutil.copytree(tmp / "ppo" / "checkpoint-24", tmp_path / "resumed" / "checkpoint-24")
     assert {"model.safetensors", "rng_state_0.pth", "rng_state_1.pth"} <= {
-        p.name for p in (tmp_path / "resumed" / "checkpoint-24").iterdir()}  # fmt: skip
-    log = launch("ppo", "--sft_model_path", str(tmp / "sft"), "--reward_model_path", str(tmp / "reward"),
-                 "--dataset_name", str(prompts), "--output_dir", str(tmp_path / "resumed"), *ppo_args,
-                 "--resume_from_checkpoint", "true")  # fmt: skip
+        p.name for p in (tmp_path / "resumed" / "checkpoint-24").iterdir()
+    }
+    log = launch(
+        "ppo",
+        "--sft_model_path",
+        str(tmp / "sft"),
+        "--reward_model_path",
+        str(tmp / "reward"),
+        "--dataset_name",
+        str(prompts),
+        "--output_dir",
+        str(tmp_path / "resumed"),
+        *ppo_args,
+        "--resume_from_checkpoint",
+        "true",
+    )
     assert "resuming from" in log
-    resumed, whole = (load_file(d / artifacts.MERGED_DIR / "model.safetensors") for d in (tmp_path / "resumed",
-                                                                                        tmp / "ppo"))  # fmt: skip
+    resumed, whole = (
+        load_file(d / artifacts.MERGED_DIR / "model.safetensors") for d in (tmp_path / "resumed", tmp / "ppo")
+    )
     assert all(torch.equal(resumed[k], whole[k]) for k in whole)
 
 
 def test_dpo_runs_on_two_processes(sft_run, rankings_file, tmp_path):
     _, tmp = sft_run
-    log = launch("dpo", "--model_name_or_path", str(tmp / "sft"), "--dataset_name", str(rankings_file),
-                 "--output_dir", str(tmp / "dpo"), "--max_steps", "6", "--per_device_train_batch_size", "8")  # fmt: skip
+    log = launch(
+        "dpo",
+        "--model_name_or_path",
+        str(tmp / "sft"),
+        "--dataset_name",
+        str(rankings_file),
+        "--output_dir",
+        str(tmp / "dpo"),
+        "--max_steps",
+        "6",
+        "--per_device_train_batch_size",
+        "8",
+    )
     assert "2 process(es)" in log and log.count("DPO done") == 1
     assert log.count("training pairs") == 1  # one split, logged once
     AutoModelForCausalLM.from_pretrained(tmp / "dpo" / artifacts.MERGED_DIR)
@@ -112,10 +191,29 @@ def test_group_stages_run_on_two_processes(stage, reward_run, tmp_path):
 
     _, tmp = reward_run
     prompts = write_jsonl(tmp_path / "prompts.jsonl", [{"prompt": p} for p in task.split_prompts()[0]])
-    log = launch(stage, "--model_name_or_path", str(tmp / "sft"), "--reward_model_path", str(tmp / "reward"),
-                 "--dataset_name", str(prompts), "--output_dir", str(tmp / stage), "--max_steps", "3",
-                 "--per_device_train_batch_size", "8", "--num_generations", "4", "--logging_steps", "1",
-                 "--ptx_coef", "0.5", "--ptx_dataset", str(PLAIN_TEXT))  # fmt: skip
+    log = launch(
+        stage,
+        "--model_name_or_path",
+        str(tmp / "sft"),
+        "--reward_model_path",
+        str(tmp / "reward"),
+        "--dataset_name",
+        str(prompts),
+        "--output_dir",
+        str(tmp / stage),
+        "--max_steps",
+        "3",
+        "--per_device_train_batch_size",
+        "8",
+        "--num_generations",
+        "4",
+        "--logging_steps",
+        "1",
+        "--ptx_coef",
+        "0.5",
+        "--ptx_dataset",
+        str(PLAIN_TEXT),
+    )
     assert "2 process(es)" in log and log.count(f"{stage.upper()} done") == 1
     history = json.loads((tmp / stage / "trainer_state.json").read_text())["log_history"]
     assert len([e for e in history if ptx.LOSS_KEY in e]) == 3  # PPO-ptx's term, through compute_loss

@@ -27,9 +27,13 @@ def test_identical_share_compares_each_sample_with_the_references_for_the_same_p
 
 
 def test_the_warning_names_the_causes_in_order_with_each_methods_options():
-    (ppo,) = noop.warnings({"ppo": {"kl_mean": 0.0, "identical_to_reference": 1.0, "barely_moved": True},
-                            "rloo": {"kl_mean": 1.0, "identical_to_reference": 0.1, "barely_moved": False}},
-                           vars(LIMITS))  # fmt: skip
+    (ppo,) = noop.warnings(
+        {
+            "ppo": {"kl_mean": 0.0, "identical_to_reference": 1.0, "barely_moved": True},
+            "rloo": {"kl_mean": 1.0, "identical_to_reference": 0.1, "barely_moved": False},
+        },
+        vars(LIMITS),
+    )
     assert ppo.startswith("Barely moved (ppo): KL to SFT 0.000 nats (below 0.05) and 100% of its samples identical")
     order = [ppo.index(option) for option in ("`kl_coef`", "`learning_rate`", "`normalize_reward", "`total_episodes`")]
     assert order == sorted(order)
@@ -58,8 +62,12 @@ def test_the_stage_check_is_quiet_on_a_healthy_run_and_warns_on_an_unmoved_one(s
 
 
 def test_the_kl_criterion_never_fires_on_the_quality_sweeps():
-    kls = [figures["kl_mean"] for name in ("QUALITY.json", "METHODS.json")
-           for run in json.loads((REPO / "bench" / name).read_text())["runs"] for figures in run["methods"].values()]  # fmt: skip
+    kls = [
+        figures["kl_mean"]
+        for name in ("QUALITY.json", "METHODS.json")
+        for run in json.loads((REPO / "bench" / name).read_text())["runs"]
+        for figures in run["methods"].values()
+    ]
     assert len(kls) == 34 and min(kls) > 10 * noop.MIN_KL  # lowest: 0.77 (PPO)
 
 
@@ -79,11 +87,18 @@ def capture_warnings(run):
 def unmoved_rloo(tmp_path_factory, tiny_dir, trained_reward, prompts_file):
     """RLOO at learning rate 0 (the adapter stays exactly SFT), its stage log, and the report on it."""
     out = tmp_path_factory.mktemp("unmoved")
-    _, log = capture_warnings(lambda: run_group("rloo", out / "rloo", tiny_dir, trained_reward[1], prompts_file,
-                                                "--learning_rate", "0"))  # fmt: skip
-    args = report.ReportArguments(policy=[str(out / "rloo")], reference=tiny_dir, reward_model=str(trained_reward[1]),
-                                  prompts=str(prompts_file), max_prompts=8, samples_per_prompt=2,
-                                  output_dir=str(out / "report"))  # fmt: skip
+    _, log = capture_warnings(
+        lambda: run_group("rloo", out / "rloo", tiny_dir, trained_reward[1], prompts_file, "--learning_rate", "0")
+    )
+    args = report.ReportArguments(
+        policy=[str(out / "rloo")],
+        reference=tiny_dir,
+        reward_model=str(trained_reward[1]),
+        prompts=str(prompts_file),
+        max_prompts=8,
+        samples_per_prompt=2,
+        output_dir=str(out / "report"),
+    )
     return log, report.main(args), out / "report"
 
 
@@ -115,11 +130,35 @@ def test_an_unmoved_policy_is_flagged_on_the_terminal(unmoved_rloo, capsys):
 def test_an_unmoved_ppo_stage_says_so_in_its_log(tmp_path, tiny_dir, trained_reward, prompts_file):
     from rlhf_recipes.methods import ppo
 
-    _, log = capture_warnings(lambda: run_stage(
-        ppo, QUICKSTART / "ppo.yaml", "--sft_model_path", tiny_dir, "--reward_model_path", str(trained_reward[1]),
-        "--dataset_name", str(prompts_file), "--output_dir", str(tmp_path / "ppo"), "--total_episodes", "32",
-        "--per_device_train_batch_size", "16", "--local_rollout_forward_batch_size", "16", "--num_ppo_epochs", "2",
-        "--response_length", "12", "--num_sample_generations", "0", "--report_to", "none", "--learning_rate", "0",
-    ))  # fmt: skip
+    _, log = capture_warnings(
+        lambda: run_stage(
+            ppo,
+            QUICKSTART / "ppo.yaml",
+            "--sft_model_path",
+            tiny_dir,
+            "--reward_model_path",
+            str(trained_reward[1]),
+            "--dataset_name",
+            str(prompts_file),
+            "--output_dir",
+            str(tmp_path / "ppo"),
+            "--total_episodes",
+            "32",
+            "--per_device_train_batch_size",
+            "16",
+            "--local_rollout_forward_batch_size",
+            "16",
+            "--num_ppo_epochs",
+            "2",
+            "--response_length",
+            "12",
+            "--num_sample_generations",
+            "0",
+            "--report_to",
+            "none",
+            "--learning_rate",
+            "0",
+        )
+    )
     assert "PPO barely moved the policy: its KL to the SFT model (objective/kl), the mean of the last 1 of 2" in log
     assert "lower it; (2) the learning rate too low: raise `learning_rate`; (3) a reward model not standardized" in log

@@ -33,17 +33,24 @@ def test_notebook_runs_end_to_end(tmp_path, monkeypatch):
     nb = nbformat.read(NOTEBOOK, as_version=4)
     output_dir = tmp_path / "quickstart"
     (parameters,) = [cell for cell in nb.cells if "parameters" in cell.metadata.get("tags", [])]
-    parameters.source, count = re.subn(r"^OUTPUT_DIR = .*$", f'OUTPUT_DIR = "{output_dir}"', parameters.source,
-                                       flags=re.M)  # fmt: skip
+    parameters.source, count = re.subn(
+        r"^OUTPUT_DIR = .*$", f'OUTPUT_DIR = "{output_dir}"', parameters.source, flags=re.M
+    )
     assert count == 1
     # The kernel inherits this environment (offline: conftest) and runs in an empty folder, on the package as this
     # interpreter has it installed (editable from the checkout, or a wheel): the recipes travel with the package.
     monkeypatch.delenv("PYTHONPATH", raising=False)
     (tmp_path / "cwd").mkdir()
-    NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(tmp_path / "cwd")}}).execute()
+    NotebookClient(
+        nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(tmp_path / "cwd")}}
+    ).execute()
 
-    for name in ("reward/reward_training.png", "ppo/ppo_training.png", "report/reward_distributions.png",
-                 "report/report.json"):  # fmt: skip
+    for name in (
+        "reward/reward_training.png",
+        "ppo/ppo_training.png",
+        "report/reward_distributions.png",
+        "report/report.json",
+    ):
         assert (output_dir / name).stat().st_size > 500, name
     report = json.loads((output_dir / "report" / "report.json").read_text())
     # Bars below the worst run of the quality sweep (bench/QUALITY.md: accuracy 1.00, gold win >= 74.8%). The same

@@ -19,13 +19,19 @@ from tests.conftest import QUICKSTART, write_jsonl
 SMALL = {
     "sft": {"num_train_epochs": 1},
     "reward": {"num_train_epochs": 1, "eval_steps": 20},
-    "ppo": {"total_episodes": 64, "per_device_train_batch_size": 16, "local_rollout_forward_batch_size": 16,
-            "num_ppo_epochs": 2, "num_sample_generations": 0, "report_to": "none"},
+    "ppo": {
+        "total_episodes": 64,
+        "per_device_train_batch_size": 16,
+        "local_rollout_forward_batch_size": 16,
+        "num_ppo_epochs": 2,
+        "num_sample_generations": 0,
+        "report_to": "none",
+    },
     "rloo": {"max_steps": 3, "per_device_train_batch_size": 16},
     "grpo": {"max_steps": 3, "per_device_train_batch_size": 16},
     "dpo": {"max_steps": 6, "per_device_train_batch_size": 8},
     "report": {"samples_per_prompt": 1},
-}  # fmt: skip
+}
 ALL_METHODS = tuple(methods.available())
 
 
@@ -40,7 +46,9 @@ def small_recipes(tmp_path_factory, rankings_file):
     data = {
         "sft": write_jsonl(tmp_path / "sft.jsonl", task.sft_rows(train, 400, seed=5)),
         "reward": rankings_file,
-        **dict.fromkeys(("ppo", "rloo", "grpo"), write_jsonl(tmp_path / "prompts.jsonl", [{"prompt": p} for p in train])),
+        **dict.fromkeys(
+            ("ppo", "rloo", "grpo"), write_jsonl(tmp_path / "prompts.jsonl", [{"prompt": p} for p in train])
+        ),
         "dpo": rankings_file,
         "report": write_jsonl(tmp_path / "held_out.jsonl", [{"prompt": p} for p in held_out[:16]]),
     }
@@ -83,8 +91,16 @@ def test_pipeline_runs_every_stage_and_writes_the_report(finished):
     saved = json.loads((out / "report" / "report.json").read_text())
     figures = saved["policy_vs_reference"]
     assert figures["num_prompts"] == 16
-    for key in ("reward_mean_policy", "reward_mean_reference", "kl_mean", "length_mean_policy",
-                "length_mean_reference", "gold_mean_policy", "gold_mean_reference", "repetition_rate_policy"):  # fmt: skip
+    for key in (
+        "reward_mean_policy",
+        "reward_mean_reference",
+        "kl_mean",
+        "length_mean_policy",
+        "length_mean_reference",
+        "gold_mean_policy",
+        "gold_mean_reference",
+        "repetition_rate_policy",
+    ):
         assert isinstance(figures[key], float), key
     for key in ("win_rate_reward_model", "gold_win_rate"):
         assert 0.0 <= figures[key] <= 1.0
@@ -93,9 +109,15 @@ def test_pipeline_runs_every_stage_and_writes_the_report(finished):
     assert 0.0 <= saved["reward_model"]["eval_accuracy"] <= 1.0
     stages = ("sft", "reward", *ALL_METHODS)
     assert set(saved["timings"]) == {f"{s}_s" for s in (*stages, "report", "total")} | {f"{s}_peak_mb" for s in stages}
-    assert saved["timings"]["total_s"] == pytest.approx(sum(saved["timings"][f"{s}_s"] for s in (*stages, "report")),
-                                                        abs=0.2)  # fmt: skip
-    for name in ("report.md", "reward_distributions.png", "win_rate_vs_kl.png", *(f"{m}_training.png" for m in ALL_METHODS)):
+    assert saved["timings"]["total_s"] == pytest.approx(
+        sum(saved["timings"][f"{s}_s"] for s in (*stages, "report")), abs=0.2
+    )
+    for name in (
+        "report.md",
+        "reward_distributions.png",
+        "win_rate_vs_kl.png",
+        *(f"{m}_training.png" for m in ALL_METHODS),
+    ):
         assert (out / "report" / name).stat().st_size > 500, name
     assert report["policy_vs_reference"] == figures == saved["methods"][ALL_METHODS[0]]
 
@@ -140,10 +162,27 @@ def test_finished_stages_are_skipped_and_a_failed_stage_resumes(small_recipes, t
 
 def test_compare_command_writes_a_report(finished, small_recipes, tmp_path, capsys):
     _, out = finished
-    cli.main(["compare", "--policy", str(out / "ppo"), str(out / "dpo" / artifacts.MERGED_DIR), "--reference",
-              str(out / "sft"), "--reward-model", str(out / "reward"), "--prompts",
-              str(small_recipes.parent / "held_out.jsonl"), "--output_dir", str(tmp_path / "cmp"),
-              "--samples_per_prompt", "1", "--judge", "auto", f"reward:{out / 'reward'}"])  # fmt: skip
+    cli.main(
+        [
+            "compare",
+            "--policy",
+            str(out / "ppo"),
+            str(out / "dpo" / artifacts.MERGED_DIR),
+            "--reference",
+            str(out / "sft"),
+            "--reward-model",
+            str(out / "reward"),
+            "--prompts",
+            str(small_recipes.parent / "held_out.jsonl"),
+            "--output_dir",
+            str(tmp_path / "cmp"),
+            "--samples_per_prompt",
+            "1",
+            "--judge",
+            "auto",
+            f"reward:{out / 'reward'}",
+        ]
+    )
     printed = capsys.readouterr().out
     assert "SFT vs RLHF on 16 held-out prompts" in printed
     assert "SFT       ppo       dpo" in printed
@@ -168,8 +207,14 @@ def _more_sft(*args):
     return trainer
 
 
-MORE_SFT = Stage("more_sft", "more supervised fine-tuning from the SFT model", sft.make_parser, _more_sft,
-                 reads={SFT: "--model_name_or_path"}, curves={"loss": "SFT loss"})  # fmt: skip
+MORE_SFT = Stage(
+    "more_sft",
+    "more supervised fine-tuning from the SFT model",
+    sft.make_parser,
+    _more_sft,
+    reads={SFT: "--model_name_or_path"},
+    curves={"loss": "SFT loss"},
+)
 
 
 def test_a_new_method_is_one_module_and_its_yaml(finished, small_recipes, tmp_path, capsys):

@@ -9,18 +9,43 @@ from rlhf_recipes.common import artifacts, stage_data
 from rlhf_recipes.common.errors import RecipeError
 from rlhf_recipes.common.prompts import PromptFormat
 from rlhf_recipes.evaluation import sampling
+from rlhf_recipes.methods import ppo
 from rlhf_recipes.quickstart import task
 from tests.conftest import QUICKSTART, run_stage
 
-from rlhf_recipes.methods import ppo
-
-SMALL = ["--total_episodes", "64", "--per_device_train_batch_size", "16", "--local_rollout_forward_batch_size", "16",
-         "--num_ppo_epochs", "2", "--response_length", "12", "--num_sample_generations", "0", "--report_to", "none"]  # fmt: skip
+SMALL = [
+    "--total_episodes",
+    "64",
+    "--per_device_train_batch_size",
+    "16",
+    "--local_rollout_forward_batch_size",
+    "16",
+    "--num_ppo_epochs",
+    "2",
+    "--response_length",
+    "12",
+    "--num_sample_generations",
+    "0",
+    "--report_to",
+    "none",
+]
 
 
 def run_ppo(output_dir, policy, reward_dir, prompts, *overrides):
-    return run_stage(ppo, QUICKSTART / "ppo.yaml", "--sft_model_path", str(policy), "--reward_model_path",
-                     str(reward_dir), "--dataset_name", str(prompts), "--output_dir", str(output_dir), *SMALL, *overrides)  # fmt: skip
+    return run_stage(
+        ppo,
+        QUICKSTART / "ppo.yaml",
+        "--sft_model_path",
+        str(policy),
+        "--reward_model_path",
+        str(reward_dir),
+        "--dataset_name",
+        str(prompts),
+        "--output_dir",
+        str(output_dir),
+        *SMALL,
+        *overrides,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +58,10 @@ def trained_ppo(tmp_path_factory, tiny_dir, trained_reward, prompts_file):
 def test_only_the_adapter_and_value_model_are_trained(trained_ppo, tiny_dir, trained_reward):
     trainer, _ = trained_ppo
     base = load_file(f"{tiny_dir}/model.safetensors")
-    policy = {k.replace("base_model.model.", "").replace(".base_layer", ""): v.detach()
-              for k, v in trainer.model.policy.state_dict().items()}  # fmt: skip
+    policy = {
+        k.replace("base_model.model.", "").replace(".base_layer", ""): v.detach()
+        for k, v in trainer.model.policy.state_dict().items()
+    }
     shared = [k for k in base if k in policy]
     lora_b = [v for k, v in policy.items() if "lora_B" in k]
     assert len(shared) == len(base) and all(torch.equal(base[k], policy[k]) for k in shared)
@@ -57,14 +84,26 @@ def test_adapter_and_merged_policy_are_saved(trained_ppo):
     assert (output_dir / "ppo_training.png").exists()
     AutoModelForCausalLM.from_pretrained(output_dir / artifacts.MERGED_DIR)
     # how the policy sampled travels with it, and the report samples the same way unless told otherwise
-    assert sampling.settings([str(output_dir / artifacts.MERGED_DIR)], None, None) == {"max_new_tokens": 12,
-                                                                                     "temperature": 0.5}
+    assert sampling.settings([str(output_dir / artifacts.MERGED_DIR)], None, None) == {
+        "max_new_tokens": 12,
+        "temperature": 0.5,
+    }
     assert sampling.settings([str(output_dir / artifacts.MERGED_DIR)], 40, 1.0)["max_new_tokens"] == 40
 
 
 def test_a_classifier_with_another_tokenizer_can_be_the_reward(tmp_path, tiny_dir, emotion_classifier, prompts_file):
-    trainer = run_ppo(tmp_path / "ppo", tiny_dir, emotion_classifier, prompts_file, "--total_episodes", "32",
-                      "--reward_classifier_label", "joy", "--missing_eos_penalty", "0")  # fmt: skip
+    trainer = run_ppo(
+        tmp_path / "ppo",
+        tiny_dir,
+        emotion_classifier,
+        prompts_file,
+        "--total_episodes",
+        "32",
+        "--reward_classifier_label",
+        "joy",
+        "--missing_eos_penalty",
+        "0",
+    )
     scores = [e["objective/scores"] for e in trainer.state.log_history if "objective/scores" in e]
     assert len(scores) == 2 and all(0.0 <= s <= 1.0 for s in scores)  # probabilities of "joy"
 
@@ -82,7 +121,9 @@ def test_classifier_settings_are_checked(tmp_path, tiny_dir, emotion_classifier,
 
 
 def test_reward_model_with_another_tokenizer_is_refused(tmp_path, tiny_dir, emotion_classifier, prompts_file):
-    model = LlamaForSequenceClassification.from_pretrained(emotion_classifier, num_labels=1, ignore_mismatched_sizes=True)
+    model = LlamaForSequenceClassification.from_pretrained(
+        emotion_classifier, num_labels=1, ignore_mismatched_sizes=True
+    )
     model.save_pretrained(tmp_path / "rm")
     AutoTokenizer.from_pretrained(emotion_classifier).save_pretrained(tmp_path / "rm")
     with pytest.raises(RecipeError, match="its tokenizer differs from the policy's"):
@@ -119,8 +160,10 @@ def test_prompts_empty_or_too_long_are_counted(tmp_path, tiny_dir, caplog):
 
     path = tmp_path / "prompts.jsonl"
     path.write_text('{"prompt": "Describe the pizza."}\n{"prompt": ""}\n{"prompt": "%s"}\n' % ("Describe it. " * 40))
-    script_args, _, _ = parse(ppo.make_parser(), ["--config", str(QUICKSTART / "ppo.yaml"), "--dataset_name", str(path),
-                                                  "--max_prompt_length", "64"])  # fmt: skip
+    script_args, _, _ = parse(
+        ppo.make_parser(),
+        ["--config", str(QUICKSTART / "ppo.yaml"), "--dataset_name", str(path), "--max_prompt_length", "64"],
+    )
     tokenizer = AutoTokenizer.from_pretrained(tiny_dir)
     with caplog.at_level(logging.INFO):
         rows = stage_data.prompt_ids(script_args, "train", PromptFormat(chat=True), tokenizer)
@@ -149,8 +192,9 @@ def test_prompts_cut_from_a_text_column(tmp_path, tiny_dir):
         (["--total_episodes", "8"], r"total_episodes: 8 is smaller than one PPO batch .* = 16\)"),
     ],
 )
-def test_bad_stop_tokens_and_too_few_episodes_are_refused(tmp_path, tiny_dir, trained_reward, prompts_file, overrides,
-                                                          message):  # fmt: skip
+def test_bad_stop_tokens_and_too_few_episodes_are_refused(
+    tmp_path, tiny_dir, trained_reward, prompts_file, overrides, message
+):
     with pytest.raises(RecipeError, match=message):
         run_ppo(tmp_path / "ppo", tiny_dir, trained_reward[1], prompts_file, *overrides)
 

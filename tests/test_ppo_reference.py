@@ -18,24 +18,61 @@ from rlhf_recipes.methods.ppo_models import load_ppo_models
 from tests.conftest import QUICKSTART
 
 REFERENCE = "trl.experimental.ppo"
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("trl.experimental") is None
-                                 or importlib.util.find_spec(REFERENCE) is None,
-                                 reason="the reference, TRL 1.12's PPOTrainer, is not in this TRL")  # fmt: skip
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("trl.experimental") is None or importlib.util.find_spec(REFERENCE) is None,
+    reason="the reference, TRL 1.12's PPOTrainer, is not in this TRL",
+)
 
 EPISODES = 96  # within the first pass over the 128 prompts (later passes are shuffled from seed + pass)
-COMPARED = ("objective/kl", "objective/scores", "objective/entropy", "objective/non_score_reward",
-            "objective/rlhf_reward", "loss/policy_avg", "loss/value_avg", "policy/approxkl_avg", "policy/clipfrac_avg",
-            "val/clipfrac_avg", "policy/entropy_avg", "val/ratio")  # fmt: skip
+COMPARED = (
+    "objective/kl",
+    "objective/scores",
+    "objective/entropy",
+    "objective/non_score_reward",
+    "objective/rlhf_reward",
+    "loss/policy_avg",
+    "loss/value_avg",
+    "policy/approxkl_avg",
+    "policy/clipfrac_avg",
+    "val/clipfrac_avg",
+    "policy/entropy_avg",
+    "val/ratio",
+)
 TOLERANCE = 1e-4  # relative, or absolute near 0: float rounding of the same sums in another order
 
 
 def setup(tmp_path, tiny_dir, reward_dir, prompts_file, name, *overrides):
-    argv = ["--config", str(QUICKSTART / "ppo.yaml"), "--sft_model_path", str(tiny_dir), "--reward_model_path",
-            str(reward_dir), "--dataset_name", str(prompts_file), "--output_dir", str(tmp_path / name),
-            "--per_device_train_batch_size", "16", "--local_rollout_forward_batch_size", "8",
-            "--total_episodes", str(EPISODES), "--num_ppo_epochs", "2", "--response_length", "12",
-            "--num_sample_generations", "0", "--report_to", "none", "--save_strategy", "no", "--disable_tqdm", "true",
-            *overrides]  # fmt: skip
+    argv = [
+        "--config",
+        str(QUICKSTART / "ppo.yaml"),
+        "--sft_model_path",
+        str(tiny_dir),
+        "--reward_model_path",
+        str(reward_dir),
+        "--dataset_name",
+        str(prompts_file),
+        "--output_dir",
+        str(tmp_path / name),
+        "--per_device_train_batch_size",
+        "16",
+        "--local_rollout_forward_batch_size",
+        "8",
+        "--total_episodes",
+        str(EPISODES),
+        "--num_ppo_epochs",
+        "2",
+        "--response_length",
+        "12",
+        "--num_sample_generations",
+        "0",
+        "--report_to",
+        "none",
+        "--save_strategy",
+        "no",
+        "--disable_tqdm",
+        "true",
+        *overrides,
+    ]
     script_args, training_args, model_args = parse(ppo.make_parser(), argv)
     sft_path = artifacts.model_folder(training_args.sft_model_path, "sft_model_path")
     reward_path = artifacts.model_folder(training_args.reward_model_path, "reward_model_path")
@@ -49,11 +86,19 @@ def setup(tmp_path, tiny_dir, reward_dir, prompts_file, name, *overrides):
 
 
 def run_ours(tmp_path, tiny_dir, reward_dir, prompts_file, *overrides):
-    args, tokenizer, prompts, policy, reward, value, peft = setup(tmp_path, tiny_dir, reward_dir, prompts_file, "ours",
-                                                                  *overrides)  # fmt: skip
+    args, tokenizer, prompts, policy, reward, value, peft = setup(
+        tmp_path, tiny_dir, reward_dir, prompts_file, "ours", *overrides
+    )
     set_seed(args.seed)
-    trainer = ppo.PPOTrainer(args=args, processing_class=tokenizer, model=policy, reward_model=reward,
-                             value_model=value, train_dataset=prompts, peft_config=peft)  # fmt: skip
+    trainer = ppo.PPOTrainer(
+        args=args,
+        processing_class=tokenizer,
+        model=policy,
+        reward_model=reward,
+        value_model=value,
+        train_dataset=prompts,
+        peft_config=peft,
+    )
     rollouts, make = [], trainer.make_experience
     trainer.make_experience = lambda queries: rollouts.append(experience := make(queries)) or experience
     trainer.train()
@@ -63,11 +108,14 @@ def run_ours(tmp_path, tiny_dir, reward_dir, prompts_file, *overrides):
 def run_reference(tmp_path, tiny_dir, reward_dir, prompts_file, monkeypatch, *overrides):
     from trl.experimental.ppo import PPOTrainer, ppo_trainer
 
-    args, tokenizer, prompts, policy, reward, value, peft = setup(tmp_path, tiny_dir, reward_dir, prompts_file, "trl",
-                                                                  *overrides)  # fmt: skip
+    args, tokenizer, prompts, policy, reward, value, peft = setup(
+        tmp_path, tiny_dir, reward_dir, prompts_file, "trl", *overrides
+    )
     reference_args = trl_ppo.reference_config(args)
     rollouts, generate = [], ppo_trainer.batch_generation
-    monkeypatch.setattr(ppo_trainer, "batch_generation", lambda *a, **k: rollouts.append(out := generate(*a, **k)) or out)
+    monkeypatch.setattr(
+        ppo_trainer, "batch_generation", lambda *a, **k: rollouts.append(out := generate(*a, **k)) or out
+    )
     set_seed(args.seed)
     trainer = PPOTrainer(reference_args, tokenizer, policy, None, reward, prompts, value, peft_config=peft)
     trainer.train()
@@ -75,12 +123,16 @@ def run_reference(tmp_path, tiny_dir, reward_dir, prompts_file, monkeypatch, *ov
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("overrides", [[], ["--kl_estimator", "k3", "--whiten_rewards", "true",
-                                            "--gradient_accumulation_steps", "2"]], ids=["quickstart", "k3-whiten-ga2"])  # fmt: skip
+@pytest.mark.parametrize(
+    "overrides",
+    [[], ["--kl_estimator", "k3", "--whiten_rewards", "true", "--gradient_accumulation_steps", "2"]],
+    ids=["quickstart", "k3-whiten-ga2"],
+)
 def test_our_ppo_matches_trl_1_12(tmp_path, tiny_dir, trained_reward, prompts_file, monkeypatch, overrides):
     ours, our_rollouts = run_ours(tmp_path, tiny_dir, trained_reward[1], prompts_file, *overrides)
-    reference, reference_rollouts = run_reference(tmp_path, tiny_dir, trained_reward[1], prompts_file, monkeypatch,
-                                                  *overrides)  # fmt: skip
+    reference, reference_rollouts = run_reference(
+        tmp_path, tiny_dir, trained_reward[1], prompts_file, monkeypatch, *overrides
+    )
     assert torch.equal(our_rollouts, reference_rollouts)  # the first update's prompts and sampled tokens
     assert len(ours) == len(reference) == EPISODES // 16 // (2 if overrides else 1)
     worst = 0.0

@@ -19,7 +19,9 @@ def sft_args(*overrides):
 @pytest.mark.parametrize("chat", [True, False])
 def test_the_policy_reads_the_prompt_the_reward_model_scores(chat, chat_tokenizer, plain_tokenizer):
     """PPO rolls out from `encode(prompt)`; the reward model scores `render(prompt, response)`: one begins the other."""
-    tokenizer, shown = (chat_tokenizer, PromptFormat(chat=True)) if chat else (plain_tokenizer, PromptFormat(False, TEMPLATE))
+    tokenizer, shown = (
+        (chat_tokenizer, PromptFormat(chat=True)) if chat else (plain_tokenizer, PromptFormat(False, TEMPLATE))
+    )
     prompt, response = "Describe the pizza.", "The pizza was great."
     rendered = shown.render(tokenizer, prompt, response)
     assert rendered.startswith(tokenizer.decode(shown.encode(tokenizer, prompt)))

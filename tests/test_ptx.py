@@ -28,10 +28,12 @@ def test_shipped_plain_text_is_what_the_generator_writes(tmp_path):
 
 @pytest.mark.parametrize(
     ("overrides", "message"),
-    [(["--ptx_coef", "0.5"], "needs the text to mix in: set ptx_dataset"),
-     (["--ptx_coef", "-1", *PTX], "ptx_coef: expected 0 (off) or a positive weight"),
-     (["--ptx_coef", "0.5", *PTX, "--ptx_batch_size", "0"], "ptx_batch_size: expected a positive number")],
-)  # fmt: skip
+    [
+        (["--ptx_coef", "0.5"], "needs the text to mix in: set ptx_dataset"),
+        (["--ptx_coef", "-1", *PTX], "ptx_coef: expected 0 (off) or a positive weight"),
+        (["--ptx_coef", "0.5", *PTX, "--ptx_batch_size", "0"], "ptx_batch_size: expected a positive number"),
+    ],
+)
 def test_ptx_settings_are_checked_when_parsed(overrides, message):
     with pytest.raises(RecipeError, match=message.replace("(", r"\(").replace(")", r"\)")):
         parse(rloo.make_parser(), ["--config", str(QUICKSTART / "rloo.yaml"), *overrides])
@@ -71,8 +73,10 @@ def test_padding_is_not_predicted(tiny_dir):
     short = tokenizer("The pizza was great.")["input_ids"]
     alone = ptx.mean_lm_loss(model, [short], tokenizer.pad_token_id)
     padded = ptx.mean_lm_loss(model, [short, short + short], tokenizer.pad_token_id, batch_size=2)
-    both = (alone * (len(short) - 1) + ptx.mean_lm_loss(model, [short + short], tokenizer.pad_token_id)
-            * (2 * len(short) - 1)) / (3 * len(short) - 2)  # fmt: skip
+    both = (
+        alone * (len(short) - 1)
+        + ptx.mean_lm_loss(model, [short + short], tokenizer.pad_token_id) * (2 * len(short) - 1)
+    ) / (3 * len(short) - 2)
     assert padded == pytest.approx(both, rel=1e-5)
 
 
@@ -88,16 +92,18 @@ def _weights(output_dir) -> dict:
 
 
 @pytest.mark.slow
-def test_ppo_with_gamma_zero_is_plain_ppo_and_gamma_above_zero_keeps_the_text(tmp_path, tiny_dir, trained_reward,
-                                                                               prompts_file):  # fmt: skip
+def test_ppo_with_gamma_zero_is_plain_ppo_and_gamma_above_zero_keeps_the_text(
+    tmp_path, tiny_dir, trained_reward, prompts_file
+):
     from tests.test_ppo import run_ppo
 
     _, reward_dir = trained_reward
     runs = {name: tmp_path / name for name in ("plain", "zero", "ptx")}
     run_ppo(runs["plain"], tiny_dir, reward_dir, prompts_file, "--learning_rate", "5e-3")
     run_ppo(runs["zero"], tiny_dir, reward_dir, prompts_file, "--learning_rate", "5e-3", *PTX, "--ptx_coef", "0")
-    trainer = run_ppo(runs["ptx"], tiny_dir, reward_dir, prompts_file, "--learning_rate", "5e-3", *PTX,
-                      "--ptx_coef", "1.0")  # fmt: skip
+    trainer = run_ppo(
+        runs["ptx"], tiny_dir, reward_dir, prompts_file, "--learning_rate", "5e-3", *PTX, "--ptx_coef", "1.0"
+    )
 
     plain, zero = _weights(runs["plain"]), _weights(runs["zero"])
     assert all(torch.equal(plain[k], zero[k]) for k in plain)  # γ = 0: today's PPO, to the bit
@@ -114,8 +120,18 @@ def test_rloo_and_grpo_take_the_ptx_term_through_compute_loss(tmp_path, tiny_dir
     plain = tmp_path / "rloo-plain"
     run_group("rloo", plain, tiny_dir, reward_dir, prompts_file, "--learning_rate", "5e-3")
     for stage in ("rloo", "grpo"):
-        trainer = run_group(stage, tmp_path / stage, tiny_dir, reward_dir, prompts_file, "--learning_rate", "5e-3",
-                            *PTX, "--ptx_coef", "1.0")  # fmt: skip
+        trainer = run_group(
+            stage,
+            tmp_path / stage,
+            tiny_dir,
+            reward_dir,
+            prompts_file,
+            "--learning_rate",
+            "5e-3",
+            *PTX,
+            "--ptx_coef",
+            "1.0",
+        )
         logged = [e[ptx.LOSS_KEY] for e in trainer.state.log_history if ptx.LOSS_KEY in e]
         assert len(logged) == 4, stage  # each logged step (logging_steps 1)
     assert _plain_loss(tmp_path / "rloo") < _plain_loss(plain)

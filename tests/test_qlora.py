@@ -26,8 +26,21 @@ def is_4bit(model) -> bool:
 def qlora_sft(tmp_path_factory, tiny_dir):
     tmp = tmp_path_factory.mktemp("qlora")
     data = write_jsonl(tmp / "sft.jsonl", task.sft_rows(task.split_prompts()[0], 320, seed=13))
-    trainer = run_stage(sft, QUICKSTART / "sft.yaml", "--model_name_or_path", tiny_dir, "--dataset_name", str(data),
-                        "--output_dir", str(tmp / "sft"), "--num_train_epochs", "1", "--logging_steps", "4", *FOUR_BIT)  # fmt: skip
+    trainer = run_stage(
+        sft,
+        QUICKSTART / "sft.yaml",
+        "--model_name_or_path",
+        tiny_dir,
+        "--dataset_name",
+        str(data),
+        "--output_dir",
+        str(tmp / "sft"),
+        "--num_train_epochs",
+        "1",
+        "--logging_steps",
+        "4",
+        *FOUR_BIT,
+    )
     return trainer, tmp
 
 
@@ -49,17 +62,49 @@ def test_reward_and_ppo_run_with_a_4bit_base(qlora_sft, rankings_file, tmp_path)
     from rlhf_recipes.methods import ppo
 
     _, tmp = qlora_sft
-    trainer = run_stage(reward, QUICKSTART / "reward.yaml", "--model_name_or_path", str(tmp / "sft"),
-                        "--dataset_name", str(rankings_file), "--output_dir", str(tmp / "reward"),
-                        "--num_train_epochs", "1", "--eval_steps", "30", *FOUR_BIT)  # fmt: skip
+    trainer = run_stage(
+        reward,
+        QUICKSTART / "reward.yaml",
+        "--model_name_or_path",
+        str(tmp / "sft"),
+        "--dataset_name",
+        str(rankings_file),
+        "--output_dir",
+        str(tmp / "reward"),
+        "--num_train_epochs",
+        "1",
+        "--eval_steps",
+        "30",
+        *FOUR_BIT,
+    )
     assert is_4bit(trainer.model)
-    assert AutoModelForSequenceClassification.from_pretrained(tmp / "reward" / artifacts.MERGED_DIR).config.num_labels == 1
+    assert (
+        AutoModelForSequenceClassification.from_pretrained(tmp / "reward" / artifacts.MERGED_DIR).config.num_labels == 1
+    )
     prompts = write_jsonl(tmp_path / "prompts.jsonl", [{"prompt": p} for p in task.split_prompts()[0]])
-    trainer = run_stage(ppo, QUICKSTART / "ppo.yaml", "--sft_model_path", str(tmp / "sft"), "--reward_model_path",
-                        str(tmp / "reward"), "--dataset_name", str(prompts), "--output_dir", str(tmp_path / "ppo"),
-                        "--total_episodes", "32", "--per_device_train_batch_size", "16",
-                        "--local_rollout_forward_batch_size", "16", "--num_sample_generations", "0",
-                        "--report_to", "none", *FOUR_BIT)  # fmt: skip
+    trainer = run_stage(
+        ppo,
+        QUICKSTART / "ppo.yaml",
+        "--sft_model_path",
+        str(tmp / "sft"),
+        "--reward_model_path",
+        str(tmp / "reward"),
+        "--dataset_name",
+        str(prompts),
+        "--output_dir",
+        str(tmp_path / "ppo"),
+        "--total_episodes",
+        "32",
+        "--per_device_train_batch_size",
+        "16",
+        "--local_rollout_forward_batch_size",
+        "16",
+        "--num_sample_generations",
+        "0",
+        "--report_to",
+        "none",
+        *FOUR_BIT,
+    )
     assert is_4bit(trainer.model.policy) and is_4bit(trainer.reward_model) and is_4bit(trainer.model.value_model)
     trainable = [name for name, p in trainer.model.value_model.named_parameters() if p.requires_grad]
     assert trainable and all("lora_" in name or "score" in name for name in trainable)
@@ -70,13 +115,18 @@ def test_reward_and_ppo_run_with_a_4bit_base(qlora_sft, rankings_file, tmp_path)
 
 def test_4bit_and_8bit_together_are_refused():
     with pytest.raises(RecipeError, match=r"config file .*sft.yaml: .*8 bit and 4 bit"):
-        parse(sft.make_parser(), ["--config", str(QUICKSTART / "sft.yaml"), "--load_in_4bit", "true", "--load_in_8bit", "true"])
+        parse(
+            sft.make_parser(),
+            ["--config", str(QUICKSTART / "sft.yaml"), "--load_in_4bit", "true", "--load_in_8bit", "true"],
+        )
 
 
 def test_4bit_without_bitsandbytes_is_explained(monkeypatch):
     import importlib.util
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "bitsandbytes" else real(name, *a))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "bitsandbytes" else real(name, *a)
+    )
     with pytest.raises(RecipeError, match="load_in_4bit needs bitsandbytes, which is not installed"):
         parse(sft.make_parser(), ["--config", str(QUICKSTART / "sft.yaml"), "--load_in_4bit", "true"])

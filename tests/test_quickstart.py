@@ -1,10 +1,17 @@
-"""The quickstart as a user runs it: the real recipes, the built-in model and task, every stage.
+"""The quickstart as a user runs it: the package built as a wheel and installed apart from this checkout,
+`rlhf-recipes quickstart` in an empty folder, the real recipes, the built-in model and task, every stage.
 
 The bars sit below the worst run of the quality sweep over seeds and CPU kernels (`python -m
 bench.quality --cpu-capabilities default avx2`, bench/QUALITY.md: accuracy 1.00, gold win >= 74.8%,
 gold mean up by >= 0.29, RM win >= 82%, KL 0.77-0.98; each method's worst run in the four-method
 sweep), with a margin; no single run's figures are asserted. CI runs them under two kinds of kernels.
 """
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -25,8 +32,52 @@ pytestmark = pytest.mark.quality
 
 @pytest.fixture(scope="module")
 def quickstart(tmp_path_factory):
-    output_dir = tmp_path_factory.mktemp("quickstart")
-    return run_pipeline(QUICKSTART, output_dir, seed=SEED, methods=METHODS), output_dir
+    """The report and output folder of `rlhf-recipes quickstart --seed 1 --methods ...` run from a wheel of this
+    checkout (installed on its own path, with this interpreter's dependencies) in an empty folder."""
+    tmp = tmp_path_factory.mktemp("quickstart")
+    wheels, site, empty = tmp / "wheels", tmp / "site", tmp / "empty"
+    pip = [sys.executable, "-m", "pip", "--quiet", "--disable-pip-version-check"]
+    subprocess.run([*pip, "wheel", "--no-deps", "-w", str(wheels), str(REPO)], check=True, timeout=600)
+    (wheel,) = wheels.glob("rlhf_recipes-*.whl")
+    subprocess.run([*pip, "install", "--no-deps", "--target", str(site), str(wheel)], check=True, timeout=600)
+    empty.mkdir()
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"} | {"PYTHONPATH": str(site)}
+    where = subprocess.run(
+        [sys.executable, "-c", "import rlhf_recipes; print(rlhf_recipes.__file__)"],
+        cwd=empty,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert Path(where).is_relative_to(site), where  # the wheel's package, not the checkout's
+    done = subprocess.run(
+        [str(site / "bin" / "rlhf-recipes"), "quickstart", "--seed", str(SEED), "--methods", *METHODS],
+        cwd=empty,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+    )
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    output_dir = empty / "outputs" / "quickstart"
+    (tmp / "console.txt").write_text(done.stdout + done.stderr)
+    return json.loads((output_dir / "report" / "report.json").read_text()), output_dir
+
+
+@pytest.mark.slow
+def test_the_console_shows_a_line_a_bar_and_a_result_per_stage_with_the_full_logs_on_disk(quickstart):
+    _, output_dir = quickstart
+    console = (output_dir.parents[2] / "console.txt").read_text()
+    lines = [line.split("\r")[-1] for line in console.splitlines()]
+    assert len(lines) <= 60 and len(console.encode()) <= 10_000, console
+    assert "Warning" not in console and "{'loss'" not in console
+    for stage in ("sft", "reward", *METHODS):
+        (result,) = [line for line in lines if line.startswith(f"{stage}: done in ")]
+        assert any(figure in result for figure in ("loss", "accuracy", "reward")), result
+        assert (output_dir / "logs" / f"{stage}.log").stat().st_size > 0, stage
+    assert "'objective/kl'" in (output_dir / "logs" / "ppo.log").read_text()
+    assert "gold" in console and "report/report.md" in console  # the summary table, and where the report is
 
 
 @pytest.mark.slow

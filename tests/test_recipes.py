@@ -98,8 +98,11 @@ def hh_rlhf(tmp_path_factory) -> Path:
 def test_hh_rlhf_qwen_recipe_reads_hh_transcripts(hh_rlhf, chat_tokenizer):
     recipe = "hh-rlhf-qwen2.5-0.5b"
     assert {hub_id(recipe, s) for s in PARSERS} == {"Anthropic/hh-rlhf"}
-    turns = [{"role": "user", "content": "Hi."}, {"role": "assistant", "content": "Hello!"},
-             {"role": "user", "content": "Name a pet, please (0)."}]  # fmt: skip
+    turns = [
+        {"role": "user", "content": "Hi."},
+        {"role": "assistant", "content": "Hello!"},
+        {"role": "user", "content": "Name a pet, please (0)."},
+    ]
 
     script_args, _, _ = recipe_args(recipe, "sft", hh_rlhf)
     examples = sft_examples(script_args, chat_tokenizer)
@@ -128,7 +131,9 @@ def test_hh_rlhf_qwen_recipe_reads_hh_transcripts(hh_rlhf, chat_tokenizer):
 
 
 # trl-lib/tldr and trl-lib/tldr-preference: data/<split>-00000-of-00001.parquet.
-TLDR_PROMPT = "SUBREDDIT: r/cooking\n\nTITLE: Burnt rice again\n\nPOST: Every time I cook rice it sticks. ({})\n\nTL;DR:"
+TLDR_PROMPT = (
+    "SUBREDDIT: r/cooking\n\nTITLE: Burnt rice again\n\nPOST: Every time I cook rice it sticks. ({})\n\nTL;DR:"
+)
 
 
 @pytest.fixture(scope="module")
@@ -138,8 +143,10 @@ def tldr(tmp_path_factory) -> tuple[Path, Path]:
         rows = [{"prompt": TLDR_PROMPT.format(i), "completion": " my rice keeps burning"} for i in range(count)]
         write_parquet(sft_folder / "data" / f"{split}-00000-of-00001.parquet", rows)
     for split, count in (("train", 8), ("validation", 4)):
-        rows = [{"prompt": TLDR_PROMPT.format(i), "chosen": " rice sticks to the pot", "rejected": " food"}
-                for i in range(count)]  # fmt: skip
+        rows = [
+            {"prompt": TLDR_PROMPT.format(i), "chosen": " rice sticks to the pot", "rejected": " food"}
+            for i in range(count)
+        ]
         write_parquet(preference_folder / "data" / f"{split}-00000-of-00001.parquet", rows)
     return sft_folder, preference_folder
 
@@ -147,7 +154,10 @@ def tldr(tmp_path_factory) -> tuple[Path, Path]:
 def test_tldr_pythia_recipe_reads_tldr_posts_and_comparisons(tldr, plain_tokenizer):
     recipe = "tldr-pythia-1b"
     assert (hub_id(recipe, "sft"), hub_id(recipe, "reward"), hub_id(recipe, "ppo")) == (
-        "trl-lib/tldr", "trl-lib/tldr-preference", "trl-lib/tldr")  # fmt: skip
+        "trl-lib/tldr",
+        "trl-lib/tldr-preference",
+        "trl-lib/tldr",
+    )
     sft_folder, preference_folder = tldr
 
     script_args, training_args, _ = recipe_args(recipe, "sft", sft_folder)
@@ -165,7 +175,8 @@ def test_tldr_pythia_recipe_reads_tldr_posts_and_comparisons(tldr, plain_tokeniz
     for stage in ("rloo", "grpo"):  # the same prompts as PPO's, as plain text
         assert hub_id(recipe, stage) == "trl-lib/tldr"
         assert group_prompts(recipe_args(recipe, stage, sft_folder)[0], plain_tokenizer) == [
-            TLDR_PROMPT.format(i) for i in range(8)]
+            TLDR_PROMPT.format(i) for i in range(8)
+        ]
     assert_same_pairs_as_the_reward_stage(recipe, preference_folder, plain_tokenizer)
 
 
@@ -180,8 +191,13 @@ def go_emotions(tmp_path_factory) -> Path:
         rows = [{"text": text, "labels": [17], "id": f"e{i}"} for i, text in enumerate(COMMENTS)]
         write_parquet(folder / "simplified" / f"{split}-00000-of-00001.parquet", rows)
     write_parquet(folder / "raw" / "train-00000-of-00001.parquet", [{"text": "raw row", "id": "r0", "joy": 1}])
-    write_card(folder, {"raw": {"train": "raw/train-*"},
-                        "simplified": {s: f"simplified/{s}-*" for s in ("train", "validation", "test")}})  # fmt: skip
+    write_card(
+        folder,
+        {
+            "raw": {"train": "raw/train-*"},
+            "simplified": {s: f"simplified/{s}-*" for s in ("train", "validation", "test")},
+        },
+    )
     return folder
 
 
@@ -195,7 +211,9 @@ def test_emotion_gpt2_recipe_reads_goemotions_comments(go_emotions, plain_tokeni
 
     script_args, training_args, _ = recipe_args(recipe, "ppo", go_emotions)
     assert (training_args.reward_model_path, script_args.reward_classifier_label) == (
-        "SamLowe/roberta-base-go_emotions", "joy")  # fmt: skip
+        "SamLowe/roberta-base-go_emotions",
+        "joy",
+    )
     prompts = prompts_of(script_args, plain_tokenizer)
     assert [p.strip() for p in prompts] == [" ".join(text.split()[: script_args.prompt_words]) for text in COMMENTS]
 
@@ -211,9 +229,21 @@ def ultrafeedback(tmp_path_factory) -> Path:
         rows = []
         for i in range(4):
             ask = {"role": "user", "content": f"Write a haiku about rain ({i})."}
-            good, bad = {"role": "assistant", "content": "Soft rain on the roof"}, {"role": "assistant", "content": "No."}
-            rows.append({"prompt": ask["content"], "prompt_id": f"p{i}", "chosen": [ask, good], "rejected": [ask, bad],
-                         "messages": [ask, good], "score_chosen": 8.0, "score_rejected": 3.0})  # fmt: skip
+            good, bad = (
+                {"role": "assistant", "content": "Soft rain on the roof"},
+                {"role": "assistant", "content": "No."},
+            )
+            rows.append(
+                {
+                    "prompt": ask["content"],
+                    "prompt_id": f"p{i}",
+                    "chosen": [ask, good],
+                    "rejected": [ask, bad],
+                    "messages": [ask, good],
+                    "score_chosen": 8.0,
+                    "score_rejected": 3.0,
+                }
+            )
         write_parquet(folder / "data" / f"{split}-00000-of-00001.parquet", rows)
     write_card(folder, {"default": {s: f"data/{s}-*" for s in ULTRAFEEDBACK_SPLITS}})
     return folder
@@ -280,20 +310,52 @@ def test_tutorial_gpt2_recipe_runs_all_stages_on_a_model_like_gpt2(tiny_dir, tmp
     AutoModelForCausalLM.from_pretrained(tiny_dir).save_pretrained(gpt2_like)
     out = {stage: str(tmp_path / stage) for stage in ("sft", "reward", "ppo")}
     recipe = RECIPES / "tutorial-gpt2"
-    run_stage(sft, recipe / "sft.yaml", "--model_name_or_path", str(gpt2_like), "--pad_token", "<|newpad|>",
-              "--output_dir", out["sft"])  # fmt: skip
-    trainer = run_stage(reward, recipe / "reward.yaml", "--model_name_or_path", out["sft"], "--output_dir", out["reward"])
+    run_stage(
+        sft,
+        recipe / "sft.yaml",
+        "--model_name_or_path",
+        str(gpt2_like),
+        "--pad_token",
+        "<|newpad|>",
+        "--output_dir",
+        out["sft"],
+    )
+    trainer = run_stage(
+        reward, recipe / "reward.yaml", "--model_name_or_path", out["sft"], "--output_dir", out["reward"]
+    )
     assert trainer.processing_class.pad_token == "<|newpad|>"
-    trainer = run_stage(ppo, recipe / "ppo.yaml", "--sft_model_path", out["sft"], "--reward_model_path", out["reward"],
-                        "--output_dir", out["ppo"], "--total_episodes", "32", "--num_sample_generations", "0")  # fmt: skip
+    trainer = run_stage(
+        ppo,
+        recipe / "ppo.yaml",
+        "--sft_model_path",
+        out["sft"],
+        "--reward_model_path",
+        out["reward"],
+        "--output_dir",
+        out["ppo"],
+        "--total_episodes",
+        "32",
+        "--num_sample_generations",
+        "0",
+    )
     assert trainer.processing_class.pad_token_id == len(tokenizer)  # the new row, not eos
     policy = AutoModelForCausalLM.from_pretrained(Path(out["ppo"]) / artifacts.MERGED_DIR)
     assert policy.get_input_embeddings().num_embeddings == len(tokenizer) + 1
 
     from rlhf_recipes.evaluation import report
 
-    result = run_report(report, recipe / "report.yaml", "--policy", out["ppo"], "--reference", out["sft"],
-                        "--reward_model", out["reward"], "--output_dir", str(tmp_path / "report"))  # fmt: skip
+    result = run_report(
+        report,
+        recipe / "report.yaml",
+        "--policy",
+        out["ppo"],
+        "--reference",
+        out["sft"],
+        "--reward_model",
+        out["reward"],
+        "--output_dir",
+        str(tmp_path / "report"),
+    )
     assert result["policy_vs_reference"]["num_prompts"] == 8
     for stage in ("sft", "reward", "ppo"):  # the SFT stage's template travelled with every model, to the report
         assert saved_format(Path(out[stage]) / artifacts.MERGED_DIR).template == "Question: {prompt}\nAnswer:\n"

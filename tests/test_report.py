@@ -7,13 +7,31 @@ LIMITS = hacking.Thresholds(max_kl=10.0, max_length_ratio=2.0, max_repetition_ri
 
 
 def figures(**overrides):
-    base = {"num_prompts": 64, "samples_per_prompt": 4, "reward_mean_policy": 3.0, "reward_mean_reference": 1.0,
-            "reward_delta": 2.0, "win_rate_reward_model": 0.7, "kl_mean": 0.5, "length_mean_policy": 9.0,
-            "length_mean_reference": 8.0, "length_ratio": 9.0 / 8.0, "repetition_rate_policy": 0.0,
-            "repetition_rate_reference": 0.0, "repeated_word_rate_policy": 0.05, "repeated_word_rate_reference": 0.0,
-            "gold_mean_policy": 0.2, "gold_mean_reference": 0.1,
-            "gold_win_rate": 0.6, "gold_well_formed_policy": 0.9, "gold_well_formed_reference": 0.95,
-            "reward_hacking": False, "indicators_agree_with_judge": True, "stage_s": 42.0, "peak_memory_mb": 600}  # fmt: skip
+    base = {
+        "num_prompts": 64,
+        "samples_per_prompt": 4,
+        "reward_mean_policy": 3.0,
+        "reward_mean_reference": 1.0,
+        "reward_delta": 2.0,
+        "win_rate_reward_model": 0.7,
+        "kl_mean": 0.5,
+        "length_mean_policy": 9.0,
+        "length_mean_reference": 8.0,
+        "length_ratio": 9.0 / 8.0,
+        "repetition_rate_policy": 0.0,
+        "repetition_rate_reference": 0.0,
+        "repeated_word_rate_policy": 0.05,
+        "repeated_word_rate_reference": 0.0,
+        "gold_mean_policy": 0.2,
+        "gold_mean_reference": 0.1,
+        "gold_win_rate": 0.6,
+        "gold_well_formed_policy": 0.9,
+        "gold_well_formed_reference": 0.95,
+        "reward_hacking": False,
+        "indicators_agree_with_judge": True,
+        "stage_s": 42.0,
+        "peak_memory_mb": 600,
+    }
     base |= overrides
     return base | {"hacking_indicators": hacking.indicators(base, LIMITS)}
 
@@ -28,10 +46,18 @@ def as_markdown(judges=(GOLD,), **methods):
     for name in methods:
         example |= {name: f"The lake was great ({name}).", f"reward_{name}": 2.0}
         example |= {f"{judge['name']}_{name}": 0.33 for judge in judges}
-    data = {"policy": "p", "reference": "r", "reward_model": {"path": "rm", "eval_accuracy": 0.95},
-            "policy_vs_reference": next(iter(methods.values())), "methods": methods, "examples": [example],
-            "thresholds": vars(LIMITS), "repetition_ngram": 2, "timings": {"sft_s": 10.0, "total_s": 10.0},
-            "judges": list(judges)}  # fmt: skip
+    data = {
+        "policy": "p",
+        "reference": "r",
+        "reward_model": {"path": "rm", "eval_accuracy": 0.95},
+        "policy_vs_reference": next(iter(methods.values())),
+        "methods": methods,
+        "examples": [example],
+        "thresholds": vars(LIMITS),
+        "repetition_ngram": 2,
+        "timings": {"sft_s": 10.0, "total_s": 10.0},
+        "judges": list(judges),
+    }
     return report.markdown(data, curves={})
 
 
@@ -77,8 +103,11 @@ def test_repeated_word_rule_agrees_with_the_gold_labelers_repetition_verdicts():
 
     rng, prompts = random.Random(0), task.split_prompts()[0]
     responses = [(p, task.demonstrate(p, rng)) for p in prompts]
-    responses += [(p, task.flawed(p, flaw, rng)) for p in prompts for flaw in ("repetition", "rambling", "cut short",
-                                                                                "off-topic", "never ends")]  # fmt: skip
+    responses += [
+        (p, task.flawed(p, flaw, rng))
+        for p in prompts
+        for flaw in ("repetition", "rambling", "cut short", "off-topic", "never ends")
+    ]
     responses += [(p, "The " + task.parse_prompt(p) + " was great, dull, great and lovely.") for p in prompts[:20]]
     reasons = [(task.judge(p, r).reason, hacking.repeated_word(r) is not None) for p, r in responses]
     assert {flagged for reason, flagged in reasons if reason == "repetition"} == {True}
@@ -114,14 +143,19 @@ def test_report_has_a_row_per_method_and_samples_side_by_side():
     assert "| SFT (reference) | 1.000 | – | +0.100 | – | 95.0% | – | 8.0 | 0.0% | 0.000 | – | – |" in text
     assert "| ppo | 3.000 | 70.0% | +0.200 | 60.0% | 90.0% | 0.50 | 9.0 | 5.0% | 0.000 | 42 | 600 |" in text
     assert "| dpo | 3.000 | 70.0% | +0.200 | 65.5% | 90.0% | 0.90 | 9.0 | 5.0% | 0.000 | 12 | 600 |" in text
-    assert ("| Describe the lake. | The lake was dull. (-1.00, -0.33) | The lake was great (ppo). (2.00, +0.33) | "
-            "The lake was great (dpo). (2.00, +0.33) |") in text  # fmt: skip
+    assert (
+        "| Describe the lake. | The lake was dull. (-1.00, -0.33) | The lake was great (ppo). (2.00, +0.33) | "
+        "The lake was great (dpo). (2.00, +0.33) |"
+    ) in text
     assert "Times: sft 10s, total 10s" in text and "![win rate against KL](win_rate_vs_kl.png)" in text
 
 
 def test_policies_are_named_by_their_folders():
     assert report.policy_names(["out/ppo", "out/rloo/merged", "hub-org/model"]) == {
-        "ppo": "out/ppo", "rloo": "out/rloo/merged", "model": "hub-org/model"}
+        "ppo": "out/ppo",
+        "rloo": "out/rloo/merged",
+        "model": "hub-org/model",
+    }
     with pytest.raises(RecipeError, match="'a/ppo' and 'b/ppo' would both be called 'ppo'"):
         report.policy_names(["a/ppo", "b/ppo"])
 

@@ -21,13 +21,56 @@ from rlhf_recipes.common.errors import RecipeError
 from rlhf_recipes.methods import dpo, grpo, rloo
 from tests.conftest import QUICKSTART, REPO, run_stage
 
-STEPS = ["--max_steps", "64", "--save_steps", "4", "--save_total_limit", "2", "--logging_steps", "4",
-         "--report_to", "none", "--disable_tqdm", "true"]  # fmt: skip
-GROUP_STEPS = ["--max_steps", "12", "--save_steps", "2", "--save_total_limit", "2", "--logging_steps", "2",
-               "--report_to", "none", "--disable_tqdm", "true"]  # fmt: skip
-PPO_STEPS = ["--total_episodes", "256", "--per_device_train_batch_size", "16", "--local_rollout_forward_batch_size",
-             "16", "--num_ppo_epochs", "2", "--response_length", "12", "--save_steps", "2", "--save_total_limit", "2",
-             "--num_sample_generations", "4", "--report_to", "none", "--disable_tqdm", "true"]  # fmt: skip
+STEPS = [
+    "--max_steps",
+    "64",
+    "--save_steps",
+    "4",
+    "--save_total_limit",
+    "2",
+    "--logging_steps",
+    "4",
+    "--report_to",
+    "none",
+    "--disable_tqdm",
+    "true",
+]
+GROUP_STEPS = [
+    "--max_steps",
+    "12",
+    "--save_steps",
+    "2",
+    "--save_total_limit",
+    "2",
+    "--logging_steps",
+    "2",
+    "--report_to",
+    "none",
+    "--disable_tqdm",
+    "true",
+]
+PPO_STEPS = [
+    "--total_episodes",
+    "256",
+    "--per_device_train_batch_size",
+    "16",
+    "--local_rollout_forward_batch_size",
+    "16",
+    "--num_ppo_epochs",
+    "2",
+    "--response_length",
+    "12",
+    "--save_steps",
+    "2",
+    "--save_total_limit",
+    "2",
+    "--num_sample_generations",
+    "4",
+    "--report_to",
+    "none",
+    "--disable_tqdm",
+    "true",
+]
 
 
 def assert_same_weights(merged_a: Path, merged_b: Path) -> None:
@@ -42,8 +85,9 @@ def assert_same_weights(merged_a: Path, merged_b: Path) -> None:
 def kill_resume_and_compare(tmp_path, module, config: Path, args: list[str]):
     """Kill a subprocess run after its first checkpoint, resume it in this process, compare with a whole run."""
     killed, whole, log = tmp_path / "killed", tmp_path / "whole", tmp_path / "killed.log"
-    process = start([sys.executable, "-m", module.__name__, "--config", str(config), *args, "--output_dir", str(killed)],
-                    log)  # fmt: skip
+    process = start(
+        [sys.executable, "-m", module.__name__, "--config", str(config), *args, "--output_dir", str(killed)], log
+    )
     first = stop_after_first_checkpoint(process, killed, log)
     assert process.returncode == -signal.SIGKILL
     assert not (killed / artifacts.MERGED_DIR).exists()  # nothing half-merged
@@ -69,8 +113,9 @@ def test_preference_stages_killed_after_a_checkpoint_resume_to_the_uninterrupted
     module, tmp_path, tiny_dir, rankings_file
 ):
     config = QUICKSTART / f"{module.STAGE.name}.yaml"
-    kill_resume_and_compare(tmp_path, module, config, ["--model_name_or_path", tiny_dir, "--dataset_name",
-                                                       str(rankings_file), *STEPS])  # fmt: skip
+    kill_resume_and_compare(
+        tmp_path, module, config, ["--model_name_or_path", tiny_dir, "--dataset_name", str(rankings_file), *STEPS]
+    )
 
 
 @pytest.mark.slow
@@ -79,24 +124,44 @@ def test_group_stages_killed_after_a_checkpoint_resume_to_the_uninterrupted_run(
     module, tmp_path, tiny_dir, trained_reward, prompts_file
 ):
     config = QUICKSTART / f"{module.STAGE.name}.yaml"
-    kill_resume_and_compare(tmp_path, module, config, ["--model_name_or_path", tiny_dir, "--reward_model_path",
-                                                       str(trained_reward[1]), "--dataset_name", str(prompts_file),
-                                                       *GROUP_STEPS])  # fmt: skip
+    kill_resume_and_compare(
+        tmp_path,
+        module,
+        config,
+        [
+            "--model_name_or_path",
+            tiny_dir,
+            "--reward_model_path",
+            str(trained_reward[1]),
+            "--dataset_name",
+            str(prompts_file),
+            *GROUP_STEPS,
+        ],
+    )
 
 
 @pytest.mark.slow
 def test_ppo_killed_after_a_checkpoint_resumes_bit_for_bit(tmp_path, tiny_dir, trained_reward, prompts_file):
     from rlhf_recipes.methods import ppo
 
-    args = ["--sft_model_path", tiny_dir, "--reward_model_path", str(trained_reward[1]), "--dataset_name",
-            str(prompts_file), *PPO_STEPS]  # fmt: skip
+    args = [
+        "--sft_model_path",
+        tiny_dir,
+        "--reward_model_path",
+        str(trained_reward[1]),
+        "--dataset_name",
+        str(prompts_file),
+        *PPO_STEPS,
+    ]
     resumed, uninterrupted = kill_resume_and_compare(tmp_path, ppo, QUICKSTART / "ppo.yaml", args)
     kl = [e["objective/kl"] for e in resumed.state.log_history if "objective/kl" in e]
     assert kl == [e["objective/kl"] for e in uninterrupted.state.log_history if "objective/kl" in e] and len(kl) == 16
     (checkpoint,) = checkpoints.complete_checkpoints(tmp_path / "killed")[-1:]
     saved = load_file(checkpoint / "model.safetensors")  # the adapter and the value model, which the Trainer resumes
     assert any("lora_B" in key for key in saved) and any(key.startswith("value_model.") for key in saved)
-    assert {"optimizer.pt", "scheduler.pt", "rng_state.pth", "trainer_state.json"} <= {p.name for p in checkpoint.iterdir()}
+    assert {"optimizer.pt", "scheduler.pt", "rng_state.pth", "trainer_state.json"} <= {
+        p.name for p in checkpoint.iterdir()
+    }
 
 
 @pytest.mark.slow
@@ -150,11 +215,22 @@ def test_a_missing_checkpoint_is_refused_before_anything_loads(tmp_path):
     from rlhf_recipes.common.parsing import parse
 
     with pytest.raises(RecipeError, match=f"true, but {tmp_path} holds no complete checkpoint"):
-        parse(sft.make_parser(), ["--config", str(QUICKSTART / "sft.yaml"), "--output_dir", str(tmp_path),
-                                  "--resume_from_checkpoint", "true"])  # fmt: skip
+        parse(
+            sft.make_parser(),
+            [
+                "--config",
+                str(QUICKSTART / "sft.yaml"),
+                "--output_dir",
+                str(tmp_path),
+                "--resume_from_checkpoint",
+                "true",
+            ],
+        )
     with pytest.raises(RecipeError, match="'nowhere/checkpoint-3' is not a complete checkpoint"):
-        parse(sft.make_parser(), ["--config", str(QUICKSTART / "sft.yaml"), "--resume_from_checkpoint",
-                                  "nowhere/checkpoint-3"])  # fmt: skip
+        parse(
+            sft.make_parser(),
+            ["--config", str(QUICKSTART / "sft.yaml"), "--resume_from_checkpoint", "nowhere/checkpoint-3"],
+        )
 
 
 def test_every_shipped_recipe_saves_checkpoints_to_resume_from():

@@ -69,18 +69,34 @@ def test_merged_model_scores_exactly_like_base_plus_adapter(trained_reward, tiny
 
 def test_lora_task_type_causal_lm_is_refused(tmp_path, tiny_dir, rankings_file):
     with pytest.raises(RecipeError, match="lora_task_type: a reward model needs SEQ_CLS"):
-        run_stage(reward, QUICKSTART / "reward.yaml", "--model_name_or_path", tiny_dir, "--lora_task_type",
-                  "CAUSAL_LM", "--dataset_name", str(rankings_file), "--output_dir", str(tmp_path / "r"))  # fmt: skip
+        run_stage(
+            reward,
+            QUICKSTART / "reward.yaml",
+            "--model_name_or_path",
+            tiny_dir,
+            "--lora_task_type",
+            "CAUSAL_LM",
+            "--dataset_name",
+            str(rankings_file),
+            "--output_dir",
+            str(tmp_path / "r"),
+        )
     assert not (tmp_path / "r").exists()
 
 
 def test_score_tool_prints_the_models_scores_best_first(trained_reward, capsys):
     """The tool's ranking is the reward model's own, whatever that model has learnt."""
     _, output_dir = trained_reward
-    responses = ["The pizza was dull and awful.", "The pizza was great and lovely.", "The pizza was okay.",
-                 "The pizza was."]  # fmt: skip
-    cli.main(["score", str(output_dir), "--prompt", "Describe the pizza."]
-             + [arg for response in responses for arg in ("--response", response)])
+    responses = [
+        "The pizza was dull and awful.",
+        "The pizza was great and lovely.",
+        "The pizza was okay.",
+        "The pizza was.",
+    ]
+    cli.main(
+        ["score", str(output_dir), "--prompt", "Describe the pizza."]
+        + [arg for response in responses for arg in ("--response", response)]
+    )
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0].split()[:2] == ["reward", "response"]
     model = reward_model.RewardModel(str(output_dir / artifacts.MERGED_DIR))

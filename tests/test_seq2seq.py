@@ -21,9 +21,18 @@ PPO = ["--total_episodes", "64", "--per_device_train_batch_size", "16", "--local
 
 def save_t5(model_class, folder, tokenizer, **config):
     """A tiny T5 (one encoder and one decoder layer) of `model_class`, with `tokenizer` beside it."""
-    config = T5Config(vocab_size=len(tokenizer), d_model=32, d_kv=8, d_ff=64, num_layers=1, num_heads=2,
-                      pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
-                      decoder_start_token_id=tokenizer.pad_token_id, **config)  # fmt: skip
+    config = T5Config(
+        vocab_size=len(tokenizer),
+        d_model=32,
+        d_kv=8,
+        d_ff=64,
+        num_layers=1,
+        num_heads=2,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        decoder_start_token_id=tokenizer.pad_token_id,
+        **config,
+    )
     torch.manual_seed(0)
     model_class(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
@@ -76,9 +85,11 @@ def test_an_encoder_decoder_reward_model_is_refused_before_training(stage, tmp_p
     with pytest.raises(RecipeError) as refused:
         run_policy(stage, tmp_path / "out", tiny_dir, t5_reward_model)
     message = str(refused.value)
-    assert message.startswith(f"reward_model_path {str(t5_reward_model)!r} is a T5ForSequenceClassification "
-                              f"(model_type t5, an encoder-decoder). The {stage.upper()} stage scores responses with "
-                              "a causal reward model")  # fmt: skip
+    assert message.startswith(
+        f"reward_model_path {str(t5_reward_model)!r} is a T5ForSequenceClassification "
+        f"(model_type t5, an encoder-decoder). The {stage.upper()} stage scores responses with "
+        "a causal reward model"
+    )
     assert "recipes/emotion-gpt2/" in message and "`reward_classifier_label`" in message
     assert not (tmp_path / "out").exists()
 
@@ -86,10 +97,23 @@ def test_an_encoder_decoder_reward_model_is_refused_before_training(stage, tmp_p
 def test_the_reward_stage_trains_an_encoder_decoder_and_saves_the_trained_head(tmp_path, t5_dir, rankings_file):
     output_dir = tmp_path / "reward"
     trainer = run_stage(
-        reward, QUICKSTART / "reward.yaml",
-        "--model_name_or_path", str(t5_dir), "--dataset_name", str(rankings_file), "--output_dir", str(output_dir),
-        "--max_steps", "40", "--eval_strategy", "no", "--logging_steps", "5", "--save_strategy", "no",
-    )  # fmt: skip
+        reward,
+        QUICKSTART / "reward.yaml",
+        "--model_name_or_path",
+        str(t5_dir),
+        "--dataset_name",
+        str(rankings_file),
+        "--output_dir",
+        str(output_dir),
+        "--max_steps",
+        "40",
+        "--eval_strategy",
+        "no",
+        "--logging_steps",
+        "5",
+        "--save_strategy",
+        "no",
+    )
     losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
     assert len(losses) == 8 and sum(losses[-2:]) < sum(losses[:2])
     assert artifacts.read_json(output_dir / artifacts.EVAL_FILE)["eval_accuracy"] > 0.6  # 0.73 here; chance is 0.5
@@ -104,10 +128,26 @@ def test_the_reward_stage_trains_an_encoder_decoder_and_saves_the_trained_head(t
 
 
 def test_the_command_line_gives_the_paragraph_not_a_traceback(tmp_path, t5_dir):
-    command = [sys.executable, "-m", "rlhf_recipes.sft", "--config", str(QUICKSTART / "sft.yaml"),
-               "--model_name_or_path", str(t5_dir), "--output_dir", str(tmp_path / "sft")]  # fmt: skip
-    done = subprocess.run(command, env=os.environ | {"PYTHONPATH": str(REPO)}, capture_output=True, text=True,
-                          check=False, timeout=300, cwd=REPO)  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "rlhf_recipes.sft",
+        "--config",
+        str(QUICKSTART / "sft.yaml"),
+        "--model_name_or_path",
+        str(t5_dir),
+        "--output_dir",
+        str(tmp_path / "sft"),
+    ]
+    done = subprocess.run(
+        command,
+        env=os.environ | {"PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+        cwd=REPO,
+    )
     assert done.returncode == 2, done.stderr[-3000:]
     assert "Traceback" not in done.stderr
     assert f"error: model_name_or_path {str(t5_dir)!r} is a T5ForConditionalGeneration" in done.stderr

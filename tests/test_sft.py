@@ -46,7 +46,9 @@ def test_lora_weights_change_and_base_weights_do_not(trained):
     state = {k: v.detach() for k, v in trainer.model.state_dict().items()}
     lora_b = [v for k, v in state.items() if "lora_B" in k]
     assert lora_b and all(v.abs().sum() > 0 for v in lora_b)  # lora_B starts at zero
-    frozen = {k.replace("base_model.model.", "").replace(".base_layer", ""): v for k, v in state.items() if "lora_" not in k}
+    frozen = {
+        k.replace("base_model.model.", "").replace(".base_layer", ""): v for k, v in state.items() if "lora_" not in k
+    }
     assert base and set(base) <= set(frozen)
     assert all(torch.equal(base[k], frozen[k]) for k in base)
 
@@ -77,8 +79,19 @@ def test_failed_run_leaves_the_earlier_result_intact(trained, tmp_path):
     _, output_dir, _ = trained
     before = (output_dir / artifacts.MERGED_DIR / "model.safetensors").read_bytes()
     with pytest.raises(RecipeError):
-        sft.main(*parse(sft.make_parser(), ["--config", CONFIG, "--output_dir", str(output_dir),
-                                             "--dataset_name", str(tmp_path / "missing.jsonl")]))
+        sft.main(
+            *parse(
+                sft.make_parser(),
+                [
+                    "--config",
+                    CONFIG,
+                    "--output_dir",
+                    str(output_dir),
+                    "--dataset_name",
+                    str(tmp_path / "missing.jsonl"),
+                ],
+            )
+        )
     assert (output_dir / artifacts.MERGED_DIR / "model.safetensors").read_bytes() == before
 
 
@@ -115,8 +128,15 @@ def no_pad_model(tiny_dir, tmp_path) -> str:
 
 def test_plain_text_trains_as_language_modelling(tmp_path):
     texts = [{"text": f"The {topic} was lovely and fine."} for topic in task.TOPICS]
-    trainer = run_sft(tmp_path, "--dataset_name", str(write_jsonl(tmp_path / "text.jsonl", texts)), "--max_steps", "3",
-                      "--logging_steps", "1")  # fmt: skip
+    trainer = run_sft(
+        tmp_path,
+        "--dataset_name",
+        str(write_jsonl(tmp_path / "text.jsonl", texts)),
+        "--max_steps",
+        "3",
+        "--logging_steps",
+        "1",
+    )
     losses = [e["loss"] for e in trainer.state.log_history if "loss" in e]
     assert len(losses) == 3 and all(loss > 0 for loss in losses)
     assert (tmp_path / "sft" / artifacts.MERGED_DIR / "config.json").exists()
@@ -130,8 +150,17 @@ def test_tokenizer_without_pad_token_is_refused(no_pad_model, tmp_path):
 def test_a_new_pad_token_grows_the_embeddings_and_later_stages_inherit_it(no_pad_model, tmp_path):
     rows = write_jsonl(tmp_path / "sft.jsonl", task.sft_rows(task.split_prompts()[0], 64, seed=1))
     base_size = AutoModelForCausalLM.from_pretrained(no_pad_model).get_input_embeddings().num_embeddings
-    run_sft(tmp_path, "--model_name_or_path", no_pad_model, "--pad_token", "<|newpad|>", "--dataset_name", str(rows),
-            "--max_steps", "2")  # fmt: skip
+    run_sft(
+        tmp_path,
+        "--model_name_or_path",
+        no_pad_model,
+        "--pad_token",
+        "<|newpad|>",
+        "--dataset_name",
+        str(rows),
+        "--max_steps",
+        "2",
+    )
     merged = tmp_path / "sft" / artifacts.MERGED_DIR
     tokenizer = models.load_tokenizer(str(merged))  # no pad_token given: the saved tokenizer has it
     assert tokenizer.pad_token == "<|newpad|>" and tokenizer.pad_token_id == base_size

@@ -12,7 +12,10 @@ from rlhf_recipes.quickstart import tiny_model
 def test_tokenizer_has_distinct_pad_and_a_chat_template_for_assistant_only_loss(tiny_dir):
     tokenizer = AutoTokenizer.from_pretrained(tiny_dir)
     assert tokenizer.pad_token_id is not None and tokenizer.pad_token_id != tokenizer.eos_token_id
-    chat = [{"role": "user", "content": "Describe the pizza."}, {"role": "assistant", "content": "The pizza was great."}]
+    chat = [
+        {"role": "user", "content": "Describe the pizza."},
+        {"role": "assistant", "content": "The pizza was great."},
+    ]
     encoded = tokenizer.apply_chat_template(chat, return_dict=True, return_assistant_tokens_mask=True)
     masked = [t for t, m in zip(encoded["input_ids"], encoded["assistant_masks"]) if m]
     assert tokenizer.decode(masked) == "The pizza was great.<|end|>"
@@ -41,7 +44,8 @@ def test_builtin_tiny_is_the_shipped_build_made_from_this_source(tiny_dir):
     assert tiny_dir == str(tiny_model.SHIPPED)
     info = tiny_model.build_info(tiny_model.SHIPPED)
     assert info["fingerprint"] == tiny_model.fingerprint(), (
-        "quickstart/task.py or tiny_model.py changed since the shipped tiny model was built: run `make tiny-model`")
+        "quickstart/task.py or tiny_model.py changed since the shipped tiny model was built: run `make tiny-model`"
+    )
     assert info["cpu_capability"] == tiny_model.SHIPPED_CAPABILITY
     assert info["pretrain_steps"] == tiny_model.PRETRAIN_STEPS
     assert sum(f.stat().st_size for f in tiny_model.SHIPPED.iterdir()) < 1_000_000

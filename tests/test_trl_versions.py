@@ -4,9 +4,9 @@ PPO method is this package's own trainer, `methods.ppo_trainer`, which needs not
 import importlib
 import logging
 import sys
-import tomllib
 
 import pytest
+import tomllib
 from packaging.requirements import Requirement
 
 from rlhf_recipes import cli, methods

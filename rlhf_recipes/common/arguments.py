@@ -44,9 +44,11 @@ class DatasetArguments(Checked, ScriptArguments):
     )
     use_chat_template: bool | None = field(
         default=None,
-        metadata={"help": "Wrap plain-text prompts/responses in the tokenizer's chat template. Default: the "
-                  "starting model's saved choice, else when the tokenizer has one."},
-    )  # fmt: skip
+        metadata={
+            "help": "Wrap plain-text prompts/responses in the tokenizer's chat template. Default: the "
+            "starting model's saved choice, else when the tokenizer has one."
+        },
+    )
     prompt_template: str | None = field(
         default=None,
         metadata={
@@ -113,10 +115,12 @@ class SampledPromptArguments(DatasetArguments):
     )
     normalize_reward: bool = field(
         default=True,
-        metadata={"help": "Standardize the reward model's score with the mean/std the reward stage recorded, so "
-                  "the KL coefficient means the same for every reward model (a classifier's reward is used as it "
-                  "is)."},
-    )  # fmt: skip
+        metadata={
+            "help": "Standardize the reward model's score with the mean/std the reward stage recorded, so "
+            "the KL coefficient means the same for every reward model (a classifier's reward is used as it "
+            "is)."
+        },
+    )
 
 
 def bf16_supported() -> bool:
@@ -161,8 +165,10 @@ class StageSettings(Checked):
 
         found = super().problems()
         if self._bf16_refused:
-            found.append("bf16: true was set, but this machine has no GPU with bf16 support. Remove the `bf16` line "
-                         "to let the precision follow the hardware, or set `bf16: false`.")  # fmt: skip
+            found.append(
+                "bf16: true was set, but this machine has no GPU with bf16 support. Remove the `bf16` line "
+                "to let the precision follow the hardware, or set `bf16: false`."
+            )
         try:
             checkpoints.resume_point(self)  # before anything loads: a checkpoint that is not there
         except RecipeError as err:
@@ -180,8 +186,10 @@ class StageModelConfig(Checked, ModelConfig):
         setting = f"load_in_{'4' if self.load_in_4bit else '8'}bit"
         found = []
         if importlib.util.find_spec("bitsandbytes") is None:
-            found.append(f"{setting} needs bitsandbytes, which is not installed: pip install bitsandbytes (or remove "
-                         "the setting to train in full precision).")  # fmt: skip
+            found.append(
+                f"{setting} needs bitsandbytes, which is not installed: pip install bitsandbytes (or remove "
+                "the setting to train in full precision)."
+            )
         if not self.use_peft:
             found.append(f"{setting} trains an adapter on frozen quantized weights: set use_peft: true.")
         return found
@@ -195,8 +203,10 @@ class PolicyAdapterConfig(StageModelConfig):
     def problems(self) -> list[str]:
         found = super().problems()
         if not self.use_peft:
-            found.append("use_peft: false is not supported by this recipe; it trains a LoRA adapter on the SFT model, "
-                         "which is the reference with the adapter disabled.")  # fmt: skip
+            found.append(
+                "use_peft: false is not supported by this recipe; it trains a LoRA adapter on the SFT model, "
+                "which is the reference with the adapter disabled."
+            )
         elif self.lora_task_type != "CAUSAL_LM":
             found.append(f"lora_task_type: the policy is a causal LM; use CAUSAL_LM, not {self.lora_task_type}.")
         return found

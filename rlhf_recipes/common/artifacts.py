@@ -72,8 +72,16 @@ def builtin_model(name: str) -> str:
     return found[name.removeprefix(BUILTIN)].load()(name)
 
 
-def merge_adapter(base_path: str, adapter_dir, output_dir, tokenizer, model_class, config_updates=None,
-                  generation: dict | None = None, **load_kwargs):  # fmt: skip
+def merge_adapter(
+    base_path: str,
+    adapter_dir,
+    output_dir,
+    tokenizer,
+    model_class,
+    config_updates=None,
+    generation: dict | None = None,
+    **load_kwargs,
+):
     """Load the base unquantized (float32 unless `dtype` is given), merge the adapter, save model + tokenizer.
 
     `config_updates` go into the merged config.json; `generation` (how the policy sampled in training:
@@ -102,8 +110,17 @@ def merge_adapter(base_path: str, adapter_dir, output_dir, tokenizer, model_clas
     return output_dir
 
 
-def save_stage(trainer, base_path: str, tokenizer, model_class, prompt_format, use_peft: bool = True,
-               config_updates: dict | None = None, generation: dict | None = None, **load_kwargs) -> Path:  # fmt: skip
+def save_stage(
+    trainer,
+    base_path: str,
+    tokenizer,
+    model_class,
+    prompt_format,
+    use_peft: bool = True,
+    config_updates: dict | None = None,
+    generation: dict | None = None,
+    **load_kwargs,
+) -> Path:
     """Save a finished stage: adapter and trainer state in `output_dir`; model, tokenizer and format in `merged/`.
 
     `generation`: how the policy sampled in training (PPO, RLOO, GRPO), saved in merged/generation_config.json;
@@ -119,8 +136,9 @@ def save_stage(trainer, base_path: str, tokenizer, model_class, prompt_format, u
     if use_peft:
         trainer.save_model(str(output_dir))
         if state.is_main_process:
-            merge_adapter(base_path, output_dir, merged_dir, tokenizer, model_class, config_updates, generation,
-                          **load_kwargs)  # fmt: skip
+            merge_adapter(
+                base_path, output_dir, merged_dir, tokenizer, model_class, config_updates, generation, **load_kwargs
+            )
     else:
         trainer.accelerator.unwrap_model(trainer.model).config.update(config_updates or {})
         trainer.save_model(str(merged_dir))
@@ -138,8 +156,15 @@ def is_complete(output_dir: str | Path) -> bool:
 
 def write_eval_results(output_dir, accuracy, margin, train, held_out, model_path: str, dataset_name: str, **extra):
     """A preference stage's held-out figures (`eval_results.json`): pairwise accuracy, margin, the pair counts."""
-    results = {"eval_accuracy": accuracy, "eval_margin": margin, **extra, "num_train_pairs": len(train),
-               "num_eval_pairs": len(held_out), "model_name_or_path": model_path, "dataset_name": dataset_name}
+    results = {
+        "eval_accuracy": accuracy,
+        "eval_margin": margin,
+        **extra,
+        "num_train_pairs": len(train),
+        "num_eval_pairs": len(held_out),
+        "model_name_or_path": model_path,
+        "dataset_name": dataset_name,
+    }
     write_json(Path(output_dir) / EVAL_FILE, results)
     return results
 

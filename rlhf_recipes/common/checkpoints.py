@@ -63,8 +63,9 @@ class StageProgress(ProgressCallback):
 
     def on_train_begin(self, args, state, control, **kwargs):
         if state.is_world_process_zero:
-            self.training_bar = tqdm(total=state.max_steps, dynamic_ncols=True,
-                                     mininterval=0.1 if sys.stderr.isatty() else 15)  # fmt: skip
+            self.training_bar = tqdm(
+                total=state.max_steps, dynamic_ncols=True, mininterval=0.1 if sys.stderr.isatty() else 15
+            )
         self.current_step = 0
 
     def on_prediction_step(self, args, state, control, eval_dataloader=None, **kwargs):
@@ -86,9 +87,11 @@ def train(trainer, training_args, stage: str):
         return trainer.train(resume_from_checkpoint=checkpoint)
     except KeyboardInterrupt:
         complete = complete_checkpoints(training_args.output_dir)
-        saved = (f"Its newest checkpoint is {complete[-1]} (step {_step(complete[-1])})."
-                 if complete else "It saved no checkpoint yet (save_strategy: steps saves one every save_steps), so "
-                 "it will start over.")  # fmt: skip
+        saved = (
+            f"Its newest checkpoint is {complete[-1]} (step {_step(complete[-1])})."
+            if complete
+            else "It saved no checkpoint yet (save_strategy: steps saves one every save_steps), so it will start over."
+        )
         raise StageStopped(
             f"{stage} stopped by Ctrl-C at step {trainer.state.global_step} of {trainer.state.max_steps}, and no model "
             f"was merged. {saved}",

@@ -27,9 +27,11 @@ def load_rows(name: str, split: str = "train", config: str | None = None) -> Dat
     if path.is_file():
         return _load_file(path)
     if not path.exists() and (name.startswith((".", "/", "~")) or path.suffix in FILE_TYPES):
-        raise RecipeError(f"{name}: no such file or folder. A relative path in a recipe YAML is looked for in the "
-                          f"YAML's folder, then in the working directory ({Path.cwd()}); one on the command line in "
-                          "the working directory.")
+        raise RecipeError(
+            f"{name}: no such file or folder. A relative path in a recipe YAML is looked for in the "
+            f"YAML's folder, then in the working directory ({Path.cwd()}); one on the command line in "
+            "the working directory."
+        )
     return select_split(_load_dataset(name, config), name, split)
 
 

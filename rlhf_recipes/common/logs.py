@@ -88,7 +88,9 @@ def to_file(path: Path, verbose: bool = False):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     libraries = [logging.getLogger(name) for name in ("transformers", "datasets")]
-    consoles = [h for logger in (logging.getLogger(), *libraries) for h in logger.handlers if type(h) is logging.StreamHandler]
+    consoles = [
+        h for logger in (logging.getLogger(), *libraries) for h in logger.handlers if type(h) is logging.StreamHandler
+    ]
     bars_were_on = not datasets.utils.are_progress_bars_disabled(), transformers_logging.is_progress_bar_enabled()
     with open(path, "a", buffering=1) as log:
         handler = logging.StreamHandler(log)

@@ -77,16 +77,20 @@ def causal_problems(path: str, field: str, stage: str, reward_model: bool = Fals
         return []
     stage = stage.upper()
     if reward_model:
-        why = (f"The {stage} stage scores responses with a causal reward model (a decoder-only sequence classifier, as "
-               "the reward stage trains from a causal SFT model); an encoder-decoder classifier fails on them once "
-               "training starts: it reads neither the policy's token ids as PPO passes them nor a response cut at the "
-               "length limit, which lacks the end token it needs. It still serves `rlhf-recipes score` and the report. "
-               "Train the reward model from a causal LM, or score with a text classifier by one label:")  # fmt: skip
+        why = (
+            f"The {stage} stage scores responses with a causal reward model (a decoder-only sequence classifier, as "
+            "the reward stage trains from a causal SFT model); an encoder-decoder classifier fails on them once "
+            "training starts: it reads neither the policy's token ids as PPO passes them nor a response cut at the "
+            "length limit, which lacks the end token it needs. It still serves `rlhf-recipes score` and the report. "
+            "Train the reward model from a causal LM, or score with a text classifier by one label:"
+        )
     else:
-        why = (f"TRL trains causal LMs (decoder-only, such as GPT-2, Llama, Qwen or Pythia) in the {stage} stage: its "
-               "trainer feeds prompt and response to the model as one sequence of token ids, where an encoder-decoder "
-               "takes them apart (the prompt to its encoder, the response to its decoder). Start from a causal "
-               "LM:")  # fmt: skip
+        why = (
+            f"TRL trains causal LMs (decoder-only, such as GPT-2, Llama, Qwen or Pythia) in the {stage} stage: its "
+            "trainer feeds prompt and response to the model as one sequence of token ids, where an encoder-decoder "
+            "takes them apart (the prompt to its encoder, the response to its decoder). Start from a causal "
+            "LM:"
+        )
     return [f"{field} {path!r} is a {found}. {why} {CAUSAL_ALTERNATIVE}"]
 
 

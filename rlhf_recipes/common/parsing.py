@@ -39,8 +39,9 @@ class RecipeParser(TrlParser):
         known = [f.name for dataclass_type in self.dataclass_types for f in fields(dataclass_type)]
         unknown_in_config = self.__dict__.pop("unknown_in_config", [])
         problems = [_unknown_key(flag, "config file", known) for flag in unknown_in_config if flag.startswith("--")]
-        problems += [_unknown_key(flag, "command line", known) for flag in unknown_on_command_line
-                     if flag.startswith("--")]  # fmt: skip
+        problems += [
+            _unknown_key(flag, "command line", known) for flag in unknown_on_command_line if flag.startswith("--")
+        ]
         built = []
         for dataclass_type in self.dataclass_types:
             inputs = {f.name: getattr(namespace, f.name) for f in fields(dataclass_type) if f.init}

@@ -33,6 +33,7 @@ class PromptFormat:
         if isinstance(rows[0]["prompt"], list) and not self.chat:
             raise RecipeError(f"{source}: chat turns need a tokenizer with a chat template; this model has none.")
         if self.chat and not isinstance(rows[0]["prompt"], list):
+
             def as_turns(row: dict) -> dict:
                 replies = {a: [{"role": "assistant", "content": row[a].strip()}] for a in answers}
                 return {"prompt": prompt_turns(row["prompt"])} | replies
@@ -92,13 +93,17 @@ def choose_format(args, tokenizer, model_path: str) -> PromptFormat:
     """
     saved = saved_format(model_path)
     if saved is not None:
-        check([
-            f"{name}: {value!r} differs from {saved_value!r}, which {model_path} was trained with (its {FORMAT_FILE}); "
-            f"remove the setting to keep the model's format."
-            for name, value, saved_value in (("use_chat_template", args.use_chat_template, saved.chat),
-                                             ("prompt_template", args.prompt_template, saved.template))
-            if value is not None and value != saved_value
-        ])  # fmt: skip
+        check(
+            [
+                f"{name}: {value!r} differs from {saved_value!r}, which {model_path} was trained with (its {FORMAT_FILE}); "
+                f"remove the setting to keep the model's format."
+                for name, value, saved_value in (
+                    ("use_chat_template", args.use_chat_template, saved.chat),
+                    ("prompt_template", args.prompt_template, saved.template),
+                )
+                if value is not None and value != saved_value
+            ]
+        )
         return saved
     has_template = tokenizer.chat_template is not None
     chat = has_template if args.use_chat_template is None else args.use_chat_template
@@ -106,7 +111,9 @@ def choose_format(args, tokenizer, model_path: str) -> PromptFormat:
     if chat and not has_template:
         problems.append("use_chat_template: true, but the tokenizer has no chat template.")
     if chat and args.prompt_template is not None:
-        problems.append("prompt_template shows a plain-text prompt, but this stage uses the chat template: set "
-                        "use_chat_template: false to use prompt_template, or remove it.")
+        problems.append(
+            "prompt_template shows a plain-text prompt, but this stage uses the chat template: set "
+            "use_chat_template: false to use prompt_template, or remove it."
+        )
     check(problems)
     return PromptFormat(chat=chat, template=None if chat else args.prompt_template)

@@ -27,13 +27,19 @@ class PtxSettings(Checked):
     """γ and the text of PPO-ptx, for a third stage's training config."""
 
     ptx_coef: float = field(
-        default=0.0, metadata={"help": "PPO-ptx's γ: each update adds this times the language-model loss of a batch "
-                               "of `ptx_dataset`, so the policy keeps its plain-text skill. 0 (default): off."}
-    )  # fmt: skip
+        default=0.0,
+        metadata={
+            "help": "PPO-ptx's γ: each update adds this times the language-model loss of a batch "
+            "of `ptx_dataset`, so the policy keeps its plain-text skill. 0 (default): off."
+        },
+    )
     ptx_dataset: str | None = field(
-        default=None, metadata={"help": "The ptx text: a file or dataset in an SFT format (a `text` column, or "
-                                "prompt/response pairs, shown as the SFT stage trained on them)."}
-    )  # fmt: skip
+        default=None,
+        metadata={
+            "help": "The ptx text: a file or dataset in an SFT format (a `text` column, or "
+            "prompt/response pairs, shown as the SFT stage trained on them)."
+        },
+    )
     ptx_dataset_split: str = field(default="train", metadata={"help": "The split of `ptx_dataset` to read."})
     ptx_batch_size: int | None = field(
         default=None, metadata={"help": "Texts per ptx batch, per process. Default: per_device_train_batch_size."}
@@ -45,8 +51,10 @@ class PtxSettings(Checked):
         if self.ptx_coef < 0:
             found.append(f"ptx_coef: expected 0 (off) or a positive weight, got {self.ptx_coef}.")
         if self.ptx_coef > 0 and not self.ptx_dataset:
-            found.append(f"ptx_coef: {self.ptx_coef} needs the text to mix in: set ptx_dataset (plain text in a "
-                         "`text` column, or the SFT data).")  # fmt: skip
+            found.append(
+                f"ptx_coef: {self.ptx_coef} needs the text to mix in: set ptx_dataset (plain text in a "
+                "`text` column, or the SFT data)."
+            )
         if self.ptx_batch_size is not None and self.ptx_batch_size < 1:
             found.append(f"ptx_batch_size: expected a positive number of texts, got {self.ptx_batch_size}.")
         return found
@@ -60,8 +68,10 @@ def load_texts(dataset: str, split: str, prompt_format, tokenizer, max_length: i
     if "text" in rows.column_names:
         texts = [text + tokenizer.eos_token for text in rows["text"]]
     else:
-        texts = [prompt_format.render(tokenizer, prompt, c[-1]["content"] if isinstance(c, list) else c)
-                 for prompt, c in zip(rows["prompt"], rows["completion"])]  # fmt: skip
+        texts = [
+            prompt_format.render(tokenizer, prompt, c[-1]["content"] if isinstance(c, list) else c)
+            for prompt, c in zip(rows["prompt"], rows["completion"])
+        ]
     ids = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in texts]
     cut = sum(len(example) > max_length for example in ids)
     if cut:
@@ -76,12 +86,21 @@ class PtxBatches:
     resumed run goes on where it stood from `taken` alone.
     """
 
-    def __init__(self, examples: list[list[int]], batch_size: int, pad_token_id: int, seed: int, rank: int = 0,
-                 world_size: int = 1):  # fmt: skip
+    def __init__(
+        self,
+        examples: list[list[int]],
+        batch_size: int,
+        pad_token_id: int,
+        seed: int,
+        rank: int = 0,
+        world_size: int = 1,
+    ):
         self.per_pass = len(examples) // (batch_size * world_size)
         if self.per_pass == 0:
-            raise RecipeError(f"ptx_dataset: {len(examples)} texts, fewer than one batch on each of {world_size} "
-                              f"process(es) (ptx_batch_size {batch_size}); add text or lower ptx_batch_size.")  # fmt: skip
+            raise RecipeError(
+                f"ptx_dataset: {len(examples)} texts, fewer than one batch on each of {world_size} "
+                f"process(es) (ptx_batch_size {batch_size}); add text or lower ptx_batch_size."
+            )
         self.examples, self.batch_size, self.pad_token_id, self.seed = examples, batch_size, pad_token_id, seed
         self.rank, self.world_size, self.taken = rank, world_size, 0
 
@@ -91,8 +110,9 @@ class PtxBatches:
         self.taken += 1
         order = torch.randperm(len(self.examples), generator=torch.Generator().manual_seed(self.seed + passes))
         start = (index * self.world_size + self.rank) * self.batch_size
-        return pad([self.examples[i] for i in order[start : start + self.batch_size].tolist()], self.pad_token_id,
-                   device)  # fmt: skip
+        return pad(
+            [self.examples[i] for i in order[start : start + self.batch_size].tolist()], self.pad_token_id, device
+        )
 
 
 def pad(examples: list[list[int]], pad_token_id: int, device) -> dict[str, torch.Tensor]:
@@ -103,8 +123,10 @@ def pad(examples: list[list[int]], pad_token_id: int, device) -> dict[str, torch
     for row, example in enumerate(examples):
         input_ids[row, : len(example)], attention_mask[row, : len(example)] = torch.tensor(example), 1
     labels = input_ids.masked_fill(attention_mask == 0, -100)
-    return {name: t.to(device) for name, t in (("input_ids", input_ids), ("attention_mask", attention_mask),
-                                               ("labels", labels))}  # fmt: skip
+    return {
+        name: t.to(device)
+        for name, t in (("input_ids", input_ids), ("attention_mask", attention_mask), ("labels", labels))
+    }
 
 
 def lm_loss(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -130,13 +152,21 @@ def batches(training_args, prompt_format, tokenizer) -> PtxBatches | None:
     if not training_args.ptx_coef:
         return None
     state = PartialState()
-    examples = load_texts(training_args.ptx_dataset, training_args.ptx_dataset_split, prompt_format, tokenizer,
-                          training_args.ptx_max_length)  # fmt: skip
+    examples = load_texts(
+        training_args.ptx_dataset,
+        training_args.ptx_dataset_split,
+        prompt_format,
+        tokenizer,
+        training_args.ptx_max_length,
+    )
     size = training_args.ptx_batch_size or training_args.per_device_train_batch_size
-    logger.info(f"PPO-ptx: γ = {training_args.ptx_coef} × the language-model loss of {size} texts per update and "
-                f"process, from {len(examples)} texts of {training_args.ptx_dataset}.")  # fmt: skip
-    return PtxBatches(examples, size, tokenizer.pad_token_id, training_args.seed, state.process_index,
-                      state.num_processes)  # fmt: skip
+    logger.info(
+        f"PPO-ptx: γ = {training_args.ptx_coef} × the language-model loss of {size} texts per update and "
+        f"process, from {len(examples)} texts of {training_args.ptx_dataset}."
+    )
+    return PtxBatches(
+        examples, size, tokenizer.pad_token_id, training_args.seed, state.process_index, state.num_processes
+    )
 
 
 class PtxLoss:

@@ -25,16 +25,20 @@ def find(name_or_path: str | Path) -> Path:
         return path
     if len(path.parts) == 1 and (SHIPPED / path).is_dir():
         return SHIPPED / path
-    raise RecipeError(f"{name_or_path}: no such recipe folder (looked in the working directory {Path.cwd()} and "
-                      f"among the shipped recipes: {', '.join(shipped())}).")  # fmt: skip
+    raise RecipeError(
+        f"{name_or_path}: no such recipe folder (looked in the working directory {Path.cwd()} and "
+        f"among the shipped recipes: {', '.join(shipped())})."
+    )
 
 
 def copy(source: str, destination: Path) -> Path:
     """A shipped recipe (or any recipe folder) copied to `destination` with its data, its outputs renamed after it."""
     folder = find(source)
     if destination.exists():
-        raise RecipeError(f"{destination}: already exists; `rlhf-recipes new` writes a new folder and never into an "
-                          "existing one. Choose another name, or move that folder away.")  # fmt: skip
+        raise RecipeError(
+            f"{destination}: already exists; `rlhf-recipes new` writes a new folder and never into an "
+            "existing one. Choose another name, or move that folder away."
+        )
     shutil.copytree(folder, destination, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     for config in destination.glob("*.yaml"):
         text = re.sub(r"\boutputs/[^/\s]+/", f"outputs/{destination.name}/", config.read_text())

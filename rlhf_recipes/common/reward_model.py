@@ -36,10 +36,12 @@ def problems(path: str, field: str) -> list[str]:
     architectures = config.architectures or []
     if any(a.endswith("ForSequenceClassification") for a in architectures) and config.num_labels == 1:
         return []
-    return [f"{field}: {path!r} is not a reward model (architectures {architectures}, num_labels "
-            f"{config.num_labels}); a reward model is a sequence classifier with one output. A causal LM has no "
-            "trained reward head: loading it as one would add a randomly initialised head and give meaningless "
-            "scores. Train one with the reward stage and use its output folder."]  # fmt: skip
+    return [
+        f"{field}: {path!r} is not a reward model (architectures {architectures}, num_labels "
+        f"{config.num_labels}); a reward model is a sequence classifier with one output. A causal LM has no "
+        "trained reward head: loading it as one would add a randomly initialised head and give meaningless "
+        "scores. Train one with the reward stage and use its output folder."
+    ]
 
 
 def peft_config(model_args, encoder_decoder: bool):
@@ -83,8 +85,9 @@ class RewardModel:
 
 
 @torch.no_grad()
-def scores(model, tokenizer, prompt_format, prompts: list, responses: list[str],
-           finished: list[bool] | None = None) -> list[float]:  # fmt: skip
+def scores(
+    model, tokenizer, prompt_format, prompts: list, responses: list[str], finished: list[bool] | None = None
+) -> list[float]:
     """`model`'s score of each (prompt, response) rendered in `prompt_format`; `finished[i]` False: cut at the length
     limit, scored without an end (default: every response finished)."""
     finished = finished or [True] * len(prompts)
@@ -167,8 +170,10 @@ def standardize(model, path: str, quiet: bool = False) -> None:
     mean, std = getattr(model.config, "reward_mean", None), getattr(model.config, "reward_std", None)
     if mean is None or std is None:
         if not quiet:
-            logger.warning(f"{path!r} has no reward_mean/reward_std in its config.json (it was not trained by the "
-                           "reward stage): its raw scores are used, so kl_coef is on their scale.")  # fmt: skip
+            logger.warning(
+                f"{path!r} has no reward_mean/reward_std in its config.json (it was not trained by the "
+                "reward stage): its raw scores are used, so kl_coef is on their scale."
+            )
         return
     model.score = StandardizedScore(model.score, mean, std)
     if not quiet:

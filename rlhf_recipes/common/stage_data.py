@@ -37,8 +37,10 @@ def preference_pairs(script_args, prompt_format: PromptFormat) -> tuple[Dataset,
     else:
         train, held_out = formats.split_by_prompt(train, script_args.eval_fraction)
     if script_args.max_eval_pairs is not None and len(held_out) > script_args.max_eval_pairs:
-        logger.info(f"{name}: evaluating on a fixed sample of {script_args.max_eval_pairs} of {len(held_out)} "
-                    "held-out pairs (max_eval_pairs).")  # fmt: skip
+        logger.info(
+            f"{name}: evaluating on a fixed sample of {script_args.max_eval_pairs} of {len(held_out)} "
+            "held-out pairs (max_eval_pairs)."
+        )
         held_out = held_out.shuffle(seed=0).select(range(script_args.max_eval_pairs))
     logger.info(f"{name}: {len(train)} training pairs, {len(held_out)} held-out pairs.")
     return tuple(prompt_format.rows(rows, name, ("chosen", "rejected")) for rows in (train, held_out))
@@ -69,15 +71,19 @@ def prompt_rows(script_args, split: str, prompt_format: PromptFormat, tokenizer)
     prompts = formats.to_prompts(rows, source, script_args.column_mapping, script_args.prompt_words)
     with PartialState().main_process_first():  # as TRL's PPO example: tokenize once, the others read the cache
         encoded = Dataset.from_dict({"source_prompt": prompts}).map(
-            lambda batch: {"prompt": [prompt_format.shown(p) for p in batch["source_prompt"]],
-                           "input_ids": [prompt_format.encode(tokenizer, p) for p in batch["source_prompt"]]},
+            lambda batch: {
+                "prompt": [prompt_format.shown(p) for p in batch["source_prompt"]],
+                "input_ids": [prompt_format.encode(tokenizer, p) for p in batch["source_prompt"]],
+            },
             batched=True,
-        )  # fmt: skip
+        )
     limit = script_args.max_prompt_length
     kept = encoded.filter(lambda row: len(row["input_ids"]) <= limit)
     if len(kept) < len(encoded):
-        logger.warning(f"{source}: dropped {len(encoded) - len(kept)} of {len(encoded)} prompts longer than "
-                       f"max_prompt_length={limit} tokens.")  # fmt: skip
+        logger.warning(
+            f"{source}: dropped {len(encoded) - len(kept)} of {len(encoded)} prompts longer than "
+            f"max_prompt_length={limit} tokens."
+        )
     if len(kept) == 0:
         raise RecipeError(f"{source}: every prompt is longer than max_prompt_length={limit} tokens.")
     return kept

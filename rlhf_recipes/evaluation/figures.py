@@ -44,8 +44,10 @@ COSTS = (Figure("stage_s", "stage s", "{:.0f}"), Figure("peak_memory_mb", "peak 
 def judge_figures(name: str, rates: list[str] = (), first: str | None = None) -> tuple[Figure, ...]:
     """A judge's figures: its mean, its win rate, the rates it reports, and (for a later judge) its agreement with
     the `first` judge."""
-    found = [Figure(f"{name}_mean_policy", f"{name}: mean", "{:+.3f}"), Figure(f"{name}_win_rate", f"{name}: win",
-                                                                               "{:.1%}")]  # fmt: skip
+    found = [
+        Figure(f"{name}_mean_policy", f"{name}: mean", "{:+.3f}"),
+        Figure(f"{name}_win_rate", f"{name}: win", "{:.1%}"),
+    ]
     found += [Figure(f"{name}_{rate}_policy", f"{name}: {rate.replace('_', '-')}", "{:.1%}") for rate in rates]
     if first is not None:
         found.append(Figure(f"{name}_agreement", f"{name}: agrees with {first}", "{:.1%}"))

@@ -45,7 +45,94 @@ def repetition_rate(texts: list[str], n: int) -> float:
 
 REPEAT_WINDOW = 10  # words: an echo this close is drift; a content word reused a paragraph later is prose
 STOP_WORDS = frozenset(
-    ["a", "an", "the", "and", "or", "but", "nor", "so", "yet", "if", "then", "than", "that", "this", "these", "those", "it", "its", "is", "are", "was", "were", "be", "been", "being", "am", "do", "does", "did", "have", "has", "had", "i", "me", "my", "we", "our", "you", "your", "he", "him", "his", "she", "her", "they", "them", "their", "what", "which", "who", "whom", "whose", "of", "to", "in", "on", "at", "by", "for", "with", "from", "as", "into", "onto", "over", "under", "about", "after", "before", "not", "no", "very", "too", "also", "just", "can", "could", "will", "would", "shall", "should", "may", "might", "must", "s", "t"]
+    [
+        "a",
+        "an",
+        "the",
+        "and",
+        "or",
+        "but",
+        "nor",
+        "so",
+        "yet",
+        "if",
+        "then",
+        "than",
+        "that",
+        "this",
+        "these",
+        "those",
+        "it",
+        "its",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "being",
+        "am",
+        "do",
+        "does",
+        "did",
+        "have",
+        "has",
+        "had",
+        "i",
+        "me",
+        "my",
+        "we",
+        "our",
+        "you",
+        "your",
+        "he",
+        "him",
+        "his",
+        "she",
+        "her",
+        "they",
+        "them",
+        "their",
+        "what",
+        "which",
+        "who",
+        "whom",
+        "whose",
+        "of",
+        "to",
+        "in",
+        "on",
+        "at",
+        "by",
+        "for",
+        "with",
+        "from",
+        "as",
+        "into",
+        "onto",
+        "over",
+        "under",
+        "about",
+        "after",
+        "before",
+        "not",
+        "no",
+        "very",
+        "too",
+        "also",
+        "just",
+        "can",
+        "could",
+        "will",
+        "would",
+        "shall",
+        "should",
+        "may",
+        "might",
+        "must",
+        "s",
+        "t",
+    ]
 )
 
 
@@ -100,11 +187,15 @@ def warnings(methods: dict, judge: str | None) -> list[str]:
     found = []
     for name, figures in methods.items():
         if figures.get("reward_hacking"):
-            found.append(f"Reward hacking ({name}): the reward model prefers the policy (win rate above "
-                         f"{0.5 + VERDICT_MARGIN:.0%}) while the {judge} prefers the reference (below "
-                         f"{0.5 - VERDICT_MARGIN:.0%}). The policy learned to please the reward model, not the rater "
-                         "it stands in for.")  # fmt: skip
+            found.append(
+                f"Reward hacking ({name}): the reward model prefers the policy (win rate above "
+                f"{0.5 + VERDICT_MARGIN:.0%}) while the {judge} prefers the reference (below "
+                f"{0.5 - VERDICT_MARGIN:.0%}). The policy learned to please the reward model, not the rater "
+                "it stands in for."
+            )
         if figures["hacking_indicators"]["suspected"]:
-            found.append(f"Suspected reward hacking ({name}): the reward rose while "
-                         f"{'; '.join(figures['hacking_indicators']['drift'])}.")  # fmt: skip
+            found.append(
+                f"Suspected reward hacking ({name}): the reward rose while "
+                f"{'; '.join(figures['hacking_indicators']['drift'])}."
+            )
     return found

@@ -97,16 +97,19 @@ def load(specs: list[str], prompts: list, device=None) -> list[Judge]:
                 raise RecipeError(f"judge {spec!r} cannot judge these prompts (it judges only its own task's).")
             judges.append(judge)
         else:
-            raise RecipeError(f"judge {spec!r}: expected {AUTO}, reward:PATH, classifier:PATH:LABEL or a registered "
-                              f"judge ({', '.join(found) or 'none registered'}).")  # fmt: skip
+            raise RecipeError(
+                f"judge {spec!r}: expected {AUTO}, reward:PATH, classifier:PATH:LABEL or a registered "
+                f"judge ({', '.join(found) or 'none registered'})."
+            )
     names = [judge.name for judge in judges]
     if len(set(names)) < len(names):
         raise RecipeError(f"judge: {names} names one judge twice; give each once.")
     return judges
 
 
-def agreement(first: list[float], second: list[float], first_reference: list[float],
-              second_reference: list[float]) -> float | None:  # fmt: skip
+def agreement(
+    first: list[float], second: list[float], first_reference: list[float], second_reference: list[float]
+) -> float | None:
     """How often `second` prefers the same response of each (policy, reference) pair as `first` does, over the pairs
     where `first` has a preference (a tie by `second` counts half); None when `first` has none."""
     votes = []

@@ -36,8 +36,12 @@ class Knobs:
 
 
 STEPS = "too few steps: raise `max_steps`"
-KNOBS = {"ppo": Knobs("`kl_coef`", "too few episodes: raise `total_episodes`"), "rloo": Knobs("`beta`", STEPS),
-         "grpo": Knobs("`beta`", STEPS), "dpo": Knobs("`beta`", STEPS, reward_model=False)}  # fmt: skip
+KNOBS = {
+    "ppo": Knobs("`kl_coef`", "too few episodes: raise `total_episodes`"),
+    "rloo": Knobs("`beta`", STEPS),
+    "grpo": Knobs("`beta`", STEPS),
+    "dpo": Knobs("`beta`", STEPS, reward_model=False),
+}
 ANY_METHOD = Knobs(
     "(`kl_coef` for PPO, `beta` for RLOO/GRPO/DPO)", "too few episodes or steps: raise `total_episodes` or `max_steps`"
 )
@@ -62,18 +66,22 @@ def causes(method: str) -> str:
         "the learning rate too low: raise `learning_rate`",
     ]
     if knobs.reward_model:
-        found.append("a reward model not standardized, so the reward is small next to the KL: set "
-                     "`normalize_reward: true`")  # fmt: skip
+        found.append(
+            "a reward model not standardized, so the reward is small next to the KL: set `normalize_reward: true`"
+        )
     found.append(knobs.length)
     return "Likely causes, most likely first: " + "; ".join(f"({i}) {c}" for i, c in enumerate(found, 1)) + "."
 
 
 def warnings(methods: dict, limits: dict) -> list[str]:
     """The report's warnings for the policies ({name: figures}) that barely moved; `limits`: the report's thresholds."""
-    return [f"Barely moved ({name}): KL to SFT {figures['kl_mean']:.3f} nats (below {limits['min_kl']:g}) and "
-            f"{figures['identical_to_reference']:.0%} of its samples identical to SFT's (above "
-            f"{limits['max_identical_share']:.0%}): this RLHF stage left the SFT model as it was. {causes(name)}"
-            for name, figures in methods.items() if figures.get("barely_moved")]  # fmt: skip
+    return [
+        f"Barely moved ({name}): KL to SFT {figures['kl_mean']:.3f} nats (below {limits['min_kl']:g}) and "
+        f"{figures['identical_to_reference']:.0%} of its samples identical to SFT's (above "
+        f"{limits['max_identical_share']:.0%}): this RLHF stage left the SFT model as it was. {causes(name)}"
+        for name, figures in methods.items()
+        if figures.get("barely_moved")
+    ]
 
 
 def logged_kl(entry: dict, beta: float | None = None) -> tuple[str, float] | None:
@@ -101,8 +109,10 @@ def check_stage(stage: str, log_history: list[dict], beta: float | None = None) 
     kl = sum(value for _, value in last) / len(last)
     if abs(kl) >= MIN_KL:
         return None
-    message = (f"{stage.upper()} barely moved the policy: its {last[0][0]}, the mean of the last {len(last)} of "
-               f"{len(logged)} logged steps, is {kl:.3f} nats per response, below {MIN_KL:g}. "
-               f"Judged from this figure alone; the report checks the samples too. {causes(stage)}")  # fmt: skip
+    message = (
+        f"{stage.upper()} barely moved the policy: its {last[0][0]}, the mean of the last {len(last)} of "
+        f"{len(logged)} logged steps, is {kl:.3f} nats per response, below {MIN_KL:g}. "
+        f"Judged from this figure alone; the report checks the samples too. {causes(stage)}"
+    )
     logger.warning(message)
     return message

@@ -11,8 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 def plot_curves(log_history: list[dict], keys: dict[str, str], path: str | Path, title: str) -> Path | None:
     """One panel per logged key ({key: label}) against the training step; None if nothing was logged."""
     series = {
-        key: [(entry["step"], entry[key]) for entry in log_history if key in entry and "step" in entry]
-        for key in keys
+        key: [(entry["step"], entry[key]) for entry in log_history if key in entry and "step" in entry] for key in keys
     }
     series = {key: points for key, points in series.items() if points}
     if not series:
@@ -50,8 +49,12 @@ def plot_tradeoff(points: dict[str, tuple[float, float]], path: str | Path, ylab
         axis.scatter(kl, win, s=60)
         axis.annotate(name, (kl, win), textcoords="offset points", xytext=(6, 4))
     axis.axhline(0.5, color="grey", linestyle="--", linewidth=1)
-    axis.set(xlabel="KL to SFT (nats per response)", ylabel=ylabel, title="What each method bought, and at what KL",
-             ylim=(0, 1))  # fmt: skip
+    axis.set(
+        xlabel="KL to SFT (nats per response)",
+        ylabel=ylabel,
+        title="What each method bought, and at what KL",
+        ylim=(0, 1),
+    )
     axis.grid(alpha=0.3)
     figure.tight_layout()
     figure.savefig(path, dpi=100)

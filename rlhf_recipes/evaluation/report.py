@@ -37,8 +37,12 @@ TRADEOFF_PLOT = "win_rate_vs_kl.png"
 class ReportArguments:
     """What to compare and how; prompts are shown to each model in the format it was trained with."""
 
-    policy: list[str] = field(metadata={"help": "The RLHF policy, or several to compare: stage output folders (each "
-                                        "named by its folder: ppo, rloo, ...) or full models."})  # fmt: skip
+    policy: list[str] = field(
+        metadata={
+            "help": "The RLHF policy, or several to compare: stage output folders (each "
+            "named by its folder: ppo, rloo, ...) or full models."
+        }
+    )
     reference: str = field(metadata={"help": "The reference policy: the SFT stage's output folder or a full model."})
     reward_model: str = field(metadata={"help": "The reward stage's output folder or a reward model."})
     prompts: str = field(metadata={"help": "Held-out prompts: a file with a `prompt` column (any case), or a dataset."})
@@ -47,55 +51,81 @@ class ReportArguments:
     output_dir: str = field(default="outputs/report", metadata={"help": "Where report.json/.md and plots go."})
     samples_per_prompt: int = field(default=sampling.SAMPLES_PER_PROMPT, metadata={"help": "Responses per prompt."})
     max_new_tokens: int | None = field(
-        default=None, metadata={"help": "Longest response sampled, in tokens. Default: as the first policy that saved "
-                                "its sampling settings sampled in training (PPO, RLOO, GRPO), else 32."}
-    )  # fmt: skip
+        default=None,
+        metadata={
+            "help": "Longest response sampled, in tokens. Default: as the first policy that saved "
+            "its sampling settings sampled in training (PPO, RLOO, GRPO), else 32."
+        },
+    )
     temperature: float | None = field(
         default=None, metadata={"help": "Sampling temperature. Default: as the max_new_tokens default, else 0.7."}
     )
     seed: int = field(default=0, metadata={"help": "Sampling seed (the same for every model)."})
     plain_text: str | None = field(
-        default=None, metadata={"help": "Held-out plain text (an SFT-format file or dataset, e.g. a `text` column): "
-                                "each model's language-model loss on it, and the alignment tax (the policy's loss "
-                                "minus SFT's, nats per token). Default: not measured."}
-    )  # fmt: skip
+        default=None,
+        metadata={
+            "help": "Held-out plain text (an SFT-format file or dataset, e.g. a `text` column): "
+            "each model's language-model loss on it, and the alignment tax (the policy's loss "
+            "minus SFT's, nats per token). Default: not measured."
+        },
+    )
     plain_text_split: str = field(default="train", metadata={"help": "The split of `plain_text` to read."})
     judge: list[str] = field(
         default_factory=lambda: [judges.AUTO],
-        metadata={"help": "Who judges the responses besides the optimized reward model, one or more of: auto (the "
-                  "registered judges that can judge these prompts: the gold labeler on the built-in task), "
-                  "reward:PATH (a reward model not optimized against), classifier:PATH:LABEL, a registered name. "
-                  "The first one's verdict decides reward_hacking."},
-    )  # fmt: skip
+        metadata={
+            "help": "Who judges the responses besides the optimized reward model, one or more of: auto (the "
+            "registered judges that can judge these prompts: the gold labeler on the built-in task), "
+            "reward:PATH (a reward model not optimized against), classifier:PATH:LABEL, a registered name. "
+            "The first one's verdict decides reward_hacking."
+        },
+    )
     num_examples: int = field(default=12, metadata={"help": "Sample responses shown side by side."})
     repetition_ngram: int = field(default=2, metadata={"help": "n of the repeated n-gram rate (word n-grams)."})
     max_kl: float = field(
-        default=10.0, metadata={"help": "Hacking indicator: a mean KL to the reference above this many nats while the "
-                                "reward rose. Healthy quickstart runs stay near 1; hacked ones went past 10."}
-    )  # fmt: skip
+        default=10.0,
+        metadata={
+            "help": "Hacking indicator: a mean KL to the reference above this many nats while the "
+            "reward rose. Healthy quickstart runs stay near 1; hacked ones went past 10."
+        },
+    )
     max_length_ratio: float = field(
-        default=2.0, metadata={"help": "Hacking indicator: the policy's mean response length over the reference's "
-                               "above this, or below its inverse, while the reward rose."}
-    )  # fmt: skip
+        default=2.0,
+        metadata={
+            "help": "Hacking indicator: the policy's mean response length over the reference's "
+            "above this, or below its inverse, while the reward rose."
+        },
+    )
     max_repetition_rise: float = field(
-        default=0.1, metadata={"help": "Hacking indicator: the repeated n-gram rate above the reference's by more "
-                               "than this, while the reward rose."}
-    )  # fmt: skip
+        default=0.1,
+        metadata={
+            "help": "Hacking indicator: the repeated n-gram rate above the reference's by more "
+            "than this, while the reward rose."
+        },
+    )
     max_repeated_word_rise: float = field(
-        default=0.25, metadata={"help": "Hacking indicator: the share of responses that repeat a word above the "
-                                "reference's by more than this, while the reward rose. Healthy quickstart PPO runs "
-                                "rise by about 0.1 (the reward model's blind spot: bench/QUALITY.md)."}
-    )  # fmt: skip
+        default=0.25,
+        metadata={
+            "help": "Hacking indicator: the share of responses that repeat a word above the "
+            "reference's by more than this, while the reward rose. Healthy quickstart PPO runs "
+            "rise by about 0.1 (the reward model's blind spot: bench/QUALITY.md)."
+        },
+    )
     min_kl: float = field(
-        default=noop.MIN_KL, metadata={"help": "No-op warning: a policy barely moved when its mean KL to the reference "
-                                       "is below this many nats and more than max_identical_share of its samples are "
-                                       "SFT's. Healthy quickstart policies are at 0.77-1.5 nats; an unmoved one at 0."}
-    )  # fmt: skip
+        default=noop.MIN_KL,
+        metadata={
+            "help": "No-op warning: a policy barely moved when its mean KL to the reference "
+            "is below this many nats and more than max_identical_share of its samples are "
+            "SFT's. Healthy quickstart policies are at 0.77-1.5 nats; an unmoved one at 0."
+        },
+    )
     max_identical_share: float = field(
-        default=noop.MAX_IDENTICAL_SHARE, metadata={"help": "No-op warning: the share of samples identical to the "
-                                                    "reference's (same prompt, same seed) above which, with a KL "
-                                                    "below min_kl, a policy barely moved."}
-    )  # fmt: skip
+        default=noop.MAX_IDENTICAL_SHARE,
+        metadata={
+            "help": "No-op warning: the share of samples identical to the "
+            "reference's (same prompt, same seed) above which, with a KL "
+            "below min_kl, a policy barely moved."
+        },
+    )
 
     def __post_init__(self):
         if isinstance(self.policy, str):  # one path from a YAML
@@ -104,8 +134,9 @@ class ReportArguments:
             self.judge = [self.judge]
 
     def thresholds(self) -> hacking.Thresholds:
-        return hacking.Thresholds(self.max_kl, self.max_length_ratio, self.max_repetition_rise,
-                                  self.max_repeated_word_rise)
+        return hacking.Thresholds(
+            self.max_kl, self.max_length_ratio, self.max_repetition_rise, self.max_repeated_word_rise
+        )
 
     def noop_thresholds(self) -> noop.Thresholds:
         return noop.Thresholds(self.min_kl, self.max_identical_share)
@@ -118,8 +149,10 @@ def policy_names(paths: list[str]) -> dict[str, str]:
         folder = Path(path)
         name = folder.parent.name if folder.name == artifacts.MERGED_DIR else folder.name
         if name in named or name == REFERENCE:
-            raise RecipeError(f"policy: {named.get(name, REFERENCE)!r} and {path!r} would both be called {name!r} in "
-                              "the report; policies are named by their folder, so give them folders of their own.")
+            raise RecipeError(
+                f"policy: {named.get(name, REFERENCE)!r} and {path!r} would both be called {name!r} in "
+                "the report; policies are named by their folder, so give them folders of their own."
+            )
         named[name] = path
     return named
 
@@ -145,50 +178,72 @@ def compare(args: ReportArguments) -> dict:
         logger.info(f"report: sampling and scoring {name} ({policy_dir}) on {len(prompts)} prompts")
         policy = sampling.load_policy(policy_dir)
         samples = sampling.sample(*policy, prompts, **kwargs)
-        logprobs = [sampling.sequence_logprobs(model, samples, kwargs["temperature"]) for model in (policy[0],
-                                                                                                   reference[0])]
+        logprobs = [
+            sampling.sequence_logprobs(model, samples, kwargs["temperature"]) for model in (policy[0], reference[0])
+        ]
         kl = [p - r for p, r in zip(*logprobs)]  # both models score the policy's samples
         measured[name] = _measure(samples, prompts, reward, judging, args)
         lm_loss[name] = _plain_text_loss(policy, args)
-        methods[name] = _figures(measured[name], measured[REFERENCE], kl, args, judging) | _tax(lm_loss, name) | {
-            "policy": policy_dir, "max_new_tokens": kwargs["max_new_tokens"], "temperature": kwargs["temperature"],
-            "stage_s": costs.get(f"{name}_s"), "peak_memory_mb": costs.get(f"{name}_peak_mb"),
-        }  # fmt: skip
+        methods[name] = (
+            _figures(measured[name], measured[REFERENCE], kl, args, judging)
+            | _tax(lm_loss, name)
+            | {
+                "policy": policy_dir,
+                "max_new_tokens": kwargs["max_new_tokens"],
+                "temperature": kwargs["temperature"],
+                "stage_s": costs.get(f"{name}_s"),
+                "peak_memory_mb": costs.get(f"{name}_peak_mb"),
+            }
+        )
 
     examples = [
         {"prompt": prompts[i]}
-        | {f"{key}{name}": m[column][i] for name, m in measured.items()
-           for key, column in (("", "texts"), ("reward_", "rewards"))}
-        | {f"{judge.name}_{name}": m["judged"][judge.name].scores[i] for name, m in measured.items() for judge in judging}
+        | {
+            f"{key}{name}": m[column][i]
+            for name, m in measured.items()
+            for key, column in (("", "texts"), ("reward_", "rewards"))
+        }
+        | {
+            f"{judge.name}_{name}": m["judged"][judge.name].scores[i]
+            for name, m in measured.items()
+            for judge in judging
+        }
         for i in range(0, min(len(prompts), args.num_examples * args.samples_per_prompt), args.samples_per_prompt)
-    ]  # fmt: skip
+    ]
     first = next(iter(methods))
     return {
         "policy": policy_dirs[first],
         "reference": reference_dir,
-        "reward_model": {"path": reward_dir, **artifacts.read_json(Path(args.reward_model) / artifacts.EVAL_FILE,
-                                                                   {"eval_accuracy": None})},
+        "reward_model": {
+            "path": reward_dir,
+            **artifacts.read_json(Path(args.reward_model) / artifacts.EVAL_FILE, {"eval_accuracy": None}),
+        },
         "policy_vs_reference": methods[first],
         "methods": methods,
-        "judges": [{"name": j.name, "label": j.label, "rates": list(measured[REFERENCE]["judged"][j.name].rates)}
-                   for j in judging],
+        "judges": [
+            {"name": j.name, "label": j.label, "rates": list(measured[REFERENCE]["judged"][j.name].rates)}
+            for j in judging
+        ],
         "thresholds": vars(args.thresholds()) | vars(args.noop_thresholds()),
         "repetition_ngram": args.repetition_ngram,
         "examples": examples,
         "reward_scores": {name: m["rewards"] for name, m in measured.items()},
         "policy_output_dirs": named,  # each holds the training curves its stage plotted
         "timings": {},
-    }  # fmt: skip
+    }
 
 
 def _measure(samples: list[dict], prompts: list, reward: RewardModel, judging: list, args: ReportArguments) -> dict:
     """One model's samples, scored: texts, rewards, lengths, repetition, and each judge's view."""
     texts = [s["text"] for s in samples]
-    return {"texts": texts, "rewards": reward.score(prompts, texts, [s["finished"] for s in samples]),
-            "lengths": [len(s["response_ids"]) for s in samples],
-            "repetition": hacking.repetition_rate(texts, args.repetition_ngram),
-            "repeated_words": hacking.repeated_word_rate(texts),
-            "judged": {judge.name: judge.judge(prompts, texts) for judge in judging}}  # fmt: skip
+    return {
+        "texts": texts,
+        "rewards": reward.score(prompts, texts, [s["finished"] for s in samples]),
+        "lengths": [len(s["response_ids"]) for s in samples],
+        "repetition": hacking.repetition_rate(texts, args.repetition_ngram),
+        "repeated_words": hacking.repeated_word_rate(texts),
+        "judged": {judge.name: judge.judge(prompts, texts) for judge in judging},
+    }
 
 
 def _plain_text_loss(model: tuple, args: ReportArguments) -> float | None:
@@ -196,8 +251,9 @@ def _plain_text_loss(model: tuple, args: ReportArguments) -> float | None:
     if args.plain_text is None:
         return None
     model, tokenizer, prompt_format = model
-    texts = ptx.load_texts(args.plain_text, args.plain_text_split, prompt_format, tokenizer,
-                            min(tokenizer.model_max_length, 1024))  # fmt: skip
+    texts = ptx.load_texts(
+        args.plain_text, args.plain_text_split, prompt_format, tokenizer, min(tokenizer.model_max_length, 1024)
+    )
     return ptx.mean_lm_loss(model, texts, tokenizer.pad_token_id)
 
 
@@ -205,8 +261,11 @@ def _tax(lm_loss: dict, name: str) -> dict:
     """The LM-loss figures of policy `name`: its loss, SFT's, and the difference (the alignment tax)."""
     if lm_loss[name] is None:
         return {}
-    return {"lm_loss_policy": lm_loss[name], "lm_loss_reference": lm_loss[REFERENCE],
-            "alignment_tax": lm_loss[name] - lm_loss[REFERENCE]}  # fmt: skip
+    return {
+        "lm_loss_policy": lm_loss[name],
+        "lm_loss_reference": lm_loss[REFERENCE],
+        "alignment_tax": lm_loss[name] - lm_loss[REFERENCE],
+    }
 
 
 def _figures(policy: dict, reference: dict, kl: list[float], args: ReportArguments, judging: list) -> dict:
@@ -232,14 +291,21 @@ def _figures(policy: dict, reference: dict, kl: list[float], args: ReportArgumen
     figures["barely_moved"] = noop.barely_moved(figures, args.noop_thresholds())
     for judge in judging:
         ours, theirs, name = policy["judged"][judge.name], reference["judged"][judge.name], judge.name
-        figures |= {f"{name}_mean_policy": _mean(ours.scores), f"{name}_mean_reference": _mean(theirs.scores),
-                    f"{name}_win_rate": sampling.win_rate(ours.scores, theirs.scores)}  # fmt: skip
-        figures |= {f"{name}_{key}_{side}": value for side, judged in (("policy", ours), ("reference", theirs))
-                    for key, value in (judged.rates | judged.details).items()}  # fmt: skip
+        figures |= {
+            f"{name}_mean_policy": _mean(ours.scores),
+            f"{name}_mean_reference": _mean(theirs.scores),
+            f"{name}_win_rate": sampling.win_rate(ours.scores, theirs.scores),
+        }
+        figures |= {
+            f"{name}_{key}_{side}": value
+            for side, judged in (("policy", ours), ("reference", theirs))
+            for key, value in (judged.rates | judged.details).items()
+        }
         if judge is not judging[0]:
             first = judging[0].name
-            figures[f"{name}_agreement"] = judges.agreement(policy["judged"][first].scores, ours.scores,
-                                                            reference["judged"][first].scores, theirs.scores)
+            figures[f"{name}_agreement"] = judges.agreement(
+                policy["judged"][first].scores, ours.scores, reference["judged"][first].scores, theirs.scores
+            )
     if judging:
         first = judging[0].name
         figures["reward_hacking"] = hacking.verdict(figures["win_rate_reward_model"], figures[f"{first}_win_rate"])
@@ -256,12 +322,19 @@ def write(report: dict, output_dir: str | Path) -> None:
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     artifacts.write_json(output_dir / "report.json", report)
-    plots.plot_distributions(report["reward_scores"], output_dir / "reward_distributions.png",
-                             "Reward on held-out prompts", "reward model score")  # fmt: skip
+    plots.plot_distributions(
+        report["reward_scores"],
+        output_dir / "reward_distributions.png",
+        "Reward on held-out prompts",
+        "reward model score",
+    )
     methods, judge = report["methods"], table.first_judge(report)
     key = f"{judge['name']}_win_rate" if judge else "win_rate_reward_model"
-    plots.plot_tradeoff({name: (f["kl_mean"], f[key]) for name, f in methods.items()}, output_dir / TRADEOFF_PLOT,
-                        f"win rate against SFT ({judge['label'] if judge else 'reward model'})")  # fmt: skip
+    plots.plot_tradeoff(
+        {name: (f["kl_mean"], f[key]) for name, f in methods.items()},
+        output_dir / TRADEOFF_PLOT,
+        f"win rate against SFT ({judge['label'] if judge else 'reward model'})",
+    )
     curves = {}
     for name, folder in report["policy_output_dirs"].items():  # each stage plotted its curves where it wrote
         folder = Path(folder).parent if Path(folder).name == artifacts.MERGED_DIR else Path(folder)
@@ -287,34 +360,58 @@ def markdown(report: dict, curves: dict[str, str]) -> str:
     warnings = hacking.warnings(methods, judge and judge["label"]) + noop.warnings(methods, report["thresholds"])
     lines += [line for warning in warnings for line in (f"> **{warning.replace(': ', ':** ', 1)}", "")]
     lines += table.markdown(report)
-    lines += ["", "Per policy: win rates against SFT's responses to the same prompts (ties count half), mean "
-              "sequence-level KL(policy ‖ SFT) in nats, length in tokens, the share of responses that repeat "
-              f"a word (a word other than a function word, again within {hacking.REPEAT_WINDOW} words), the "
-              f"repeated word n-gram rate (n = {report['repetition_ngram']}); with held-out plain text, the "
-              "language-model loss on it (nats per token) and the alignment tax (the policy's minus SFT's); stage time and peak memory as the "
-              "pipeline measured them. A later judge's agreement: how often it prefers the same response of a "
-              "(policy, SFT) pair as the first judge, where the first has a preference.", ""]
+    lines += [
+        "",
+        "Per policy: win rates against SFT's responses to the same prompts (ties count half), mean "
+        "sequence-level KL(policy ‖ SFT) in nats, length in tokens, the share of responses that repeat "
+        f"a word (a word other than a function word, again within {hacking.REPEAT_WINDOW} words), the "
+        f"repeated word n-gram rate (n = {report['repetition_ngram']}); with held-out plain text, the "
+        "language-model loss on it (nats per token) and the alignment tax (the policy's minus SFT's); stage time and peak memory as the "
+        "pipeline measured them. A later judge's agreement: how often it prefers the same response of a "
+        "(policy, SFT) pair as the first judge, where the first has a preference.",
+        "",
+    ]
     if judge:
         agree = sum(m["indicators_agree_with_judge"] for m in methods.values())
-        lines += [f"- Hacking indicators (no judge needed) agree with the {judge['label']}'s verdict on {agree} of "
-                  f"{len(methods)} policies.", ""]  # fmt: skip
+        lines += [
+            f"- Hacking indicators (no judge needed) agree with the {judge['label']}'s verdict on {agree} of "
+            f"{len(methods)} policies.",
+            "",
+        ]
     limits = report["thresholds"]
-    lines += [f"- Hacking is suspected when the reward model's win rate is above {0.5 + hacking.VERDICT_MARGIN:.0%} "
-              f"and the KL exceeds {limits['max_kl']:g} nats, the length ratio to SFT leaves "
-              f"[{1 / limits['max_length_ratio']:.2f}, {limits['max_length_ratio']:g}], the repeated n-gram rate "
-              f"rises by more than {limits['max_repetition_rise']:g}, or the share of responses that repeat a word "
-              f"by more than {limits['max_repeated_word_rise']:.0%}."]  # fmt: skip
+    lines += [
+        f"- Hacking is suspected when the reward model's win rate is above {0.5 + hacking.VERDICT_MARGIN:.0%} "
+        f"and the KL exceeds {limits['max_kl']:g} nats, the length ratio to SFT leaves "
+        f"[{1 / limits['max_length_ratio']:.2f}, {limits['max_length_ratio']:g}], the repeated n-gram rate "
+        f"rises by more than {limits['max_repetition_rise']:g}, or the share of responses that repeat a word "
+        f"by more than {limits['max_repeated_word_rise']:.0%}."
+    ]
     if report["timings"]:
-        lines.append("- Times: " + ", ".join(f"{k.removesuffix('_s')} {v:.0f}s" for k, v in report["timings"].items()
-                                             if k.endswith("_s")))  # fmt: skip
-    lines += ["", f"![win rate against KL]({TRADEOFF_PLOT})", "", "![reward distributions](reward_distributions.png)",
-              ""]  # fmt: skip
+        lines.append(
+            "- Times: "
+            + ", ".join(f"{k.removesuffix('_s')} {v:.0f}s" for k, v in report["timings"].items() if k.endswith("_s"))
+        )
+    lines += [
+        "",
+        f"![win rate against KL]({TRADEOFF_PLOT})",
+        "",
+        "![reward distributions](reward_distributions.png)",
+        "",
+    ]
     lines += [f"![{name} training]({file_name})\n" for name, file_name in curves.items()]
     names, judged = [REFERENCE, *methods], [j["name"] for j in report.get("judges", [])]
-    lines += ["## Samples", "", f"In brackets: {', '.join(['reward', *judged])}.", "",
-              "| prompt | SFT (reference) | " + " | ".join(methods) + " |", "| --- |" + " --- |" * len(names)]
-    lines += ["| " + _cell(e["prompt"]) + " | " + " | ".join(f"{_cell(e[n])} ({_scores(e, n, judged)})" for n in names)
-              + " |" for e in report["examples"]]  # fmt: skip
+    lines += [
+        "## Samples",
+        "",
+        f"In brackets: {', '.join(['reward', *judged])}.",
+        "",
+        "| prompt | SFT (reference) | " + " | ".join(methods) + " |",
+        "| --- |" + " --- |" * len(names),
+    ]
+    lines += [
+        "| " + _cell(e["prompt"]) + " | " + " | ".join(f"{_cell(e[n])} ({_scores(e, n, judged)})" for n in names) + " |"
+        for e in report["examples"]
+    ]
     return "\n".join(lines) + "\n"
 
 

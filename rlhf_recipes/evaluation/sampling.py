@@ -49,8 +49,15 @@ def load_policy(model_dir: str):
 
 
 @torch.no_grad()
-def sample(model, tokenizer, prompt_format: PromptFormat, prompts: list, max_new_tokens: int = 32,
-           temperature: float = TEMPERATURE, seed: int = 0) -> list[dict]:  # fmt: skip
+def sample(
+    model,
+    tokenizer,
+    prompt_format: PromptFormat,
+    prompts: list,
+    max_new_tokens: int = 32,
+    temperature: float = TEMPERATURE,
+    seed: int = 0,
+) -> list[dict]:
     """One sampled response per prompt: a list of {"prompt_ids", "response_ids", "text"}."""
     torch.manual_seed(seed)
     encoded = [prompt_format.encode(tokenizer, p) for p in prompts]

@@ -42,9 +42,15 @@ class CollectArguments:
     def __post_init__(self):
         if isinstance(self.policy, str):
             self.policy = [self.policy]
-        problems = [f"{name}: expected at least {least}, got {value}." for name, value, least in (
-            ("num_responses", self.num_responses, 2), ("rows_per_prompt", self.rows_per_prompt, 1),
-            ("max_attempts", self.max_attempts, 1)) if value < least]  # fmt: skip
+        problems = [
+            f"{name}: expected at least {least}, got {value}."
+            for name, value, least in (
+                ("num_responses", self.num_responses, 2),
+                ("rows_per_prompt", self.rows_per_prompt, 1),
+                ("max_attempts", self.max_attempts, 1),
+            )
+            if value < least
+        ]
         if not self.output.endswith(".jsonl"):
             problems.append(f"output: {self.output!r}: a sheet is a .jsonl file.")
         if problems:
@@ -66,8 +72,9 @@ def main(args: CollectArguments) -> sheets.Sheet:
             if not wanting:
                 break
             seed = args.seed + 1000 * index + attempt
-            logger.info(f"collect: {len(wanting)} responses from {path} (attempt {attempt + 1}, seed {seed}, "
-                        f"{settings})")  # fmt: skip
+            logger.info(
+                f"collect: {len(wanting)} responses from {path} (attempt {attempt + 1}, seed {seed}, {settings})"
+            )
             texts = sampling.generate(*model, [slots[i] for i in wanting], **settings, seed=seed)
             for i, text in zip(wanting, texts):
                 if _count(rows[i], path) < quota[index] and text not in {r["text"] for r in rows[i]}:
@@ -75,19 +82,27 @@ def main(args: CollectArguments) -> sheets.Sheet:
     rng = random.Random(args.seed)
     full = [(prompt, row) for prompt, row in zip(slots, rows) if len(row) == args.num_responses]
     if len(full) < len(slots):
-        logger.warning(f"collect: left out {len(slots) - len(full)} of {len(slots)} rows: fewer than "
-                       f"{args.num_responses} distinct responses after {args.max_attempts} attempts (raise "
-                       "max_attempts or temperature, or lower num_responses).")  # fmt: skip
+        logger.warning(
+            f"collect: left out {len(slots) - len(full)} of {len(slots)} rows: fewer than "
+            f"{args.num_responses} distinct responses after {args.max_attempts} attempts (raise "
+            "max_attempts or temperature, or lower num_responses)."
+        )
     if not full:
-        raise RecipeError(f"collect: no row has {args.num_responses} distinct responses; the policies "
-                          f"{args.policy} repeat themselves at these settings.")  # fmt: skip
+        raise RecipeError(
+            f"collect: no row has {args.num_responses} distinct responses; the policies "
+            f"{args.policy} repeat themselves at these settings."
+        )
     rng.shuffle(full)
     for _, row in full:
         rng.shuffle(row)
-    sheet = sheets.write(args.output, [{"id": f"r{n:05d}", "prompt": prompt, "responses": row}
-                                       for n, (prompt, row) in enumerate(full, 1)])  # fmt: skip
-    logger.info(f"collect: {len(sheet.rows)} rows x {args.num_responses} responses in {sheet.path}; rank them with "
-                f"`rlhf-recipes label {sheet.path}`.")  # fmt: skip
+    sheet = sheets.write(
+        args.output,
+        [{"id": f"r{n:05d}", "prompt": prompt, "responses": row} for n, (prompt, row) in enumerate(full, 1)],
+    )
+    logger.info(
+        f"collect: {len(sheet.rows)} rows x {args.num_responses} responses in {sheet.path}; rank them with "
+        f"`rlhf-recipes label {sheet.path}`."
+    )
     return sheet
 
 

@@ -26,9 +26,12 @@ class LabelArguments:
 
     sheet: str = field(metadata={"help": "The sheet `rlhf-recipes collect` wrote (.jsonl)."})
     judge: str | None = field(
-        default=None, metadata={"help": "Rank with a judge instead of a person: a registered judge (`gold` on the "
-                                "built-in task) or reward:PATH. Default: serve the labeling page."}
-    )  # fmt: skip
+        default=None,
+        metadata={
+            "help": "Rank with a judge instead of a person: a registered judge (`gold` on the "
+            "built-in task) or reward:PATH. Default: serve the labeling page."
+        },
+    )
     host: str = field(default="127.0.0.1", metadata={"help": "The page's address; only this machine by default."})
     port: int = field(default=8765, metadata={"help": "The page's port."})
 
@@ -45,9 +48,12 @@ def main(args: LabelArguments) -> dict:
     events = sheets.read_answers(sheet)
     path = sheets.export(sheet, events)
     summary = sheets.agreement(events)
-    logger.info(f"label: {sum('ranking' in e for e in sheets.current(events).values())} rankings of "
-                f"{len(sheet.rows)} rows in {path}; labelers {summary['labelers']}, agreement {summary['agreement']} "
-                f"over {summary['pairs']} pairs.", extra=CONSOLE)  # fmt: skip
+    logger.info(
+        f"label: {sum('ranking' in e for e in sheets.current(events).values())} rankings of "
+        f"{len(sheet.rows)} rows in {path}; labelers {summary['labelers']}, agreement {summary['agreement']} "
+        f"over {summary['pairs']} pairs.",
+        extra=CONSOLE,
+    )
     return summary | {"rankings": str(path)}
 
 

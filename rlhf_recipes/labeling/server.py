@@ -45,8 +45,10 @@ class LabelingServer(ThreadingHTTPServer):
         scripts = re.findall(rb"<script>(.*?)</script>", self.page, re.DOTALL)
         hashes = " ".join(f"'sha256-{base64.b64encode(hashlib.sha256(s).digest()).decode()}'" for s in scripts)
         # Only the page's own script runs (no inline handlers, nothing from elsewhere); it talks to this server only.
-        self.policy = (f"default-src 'none'; script-src {hashes}; style-src 'unsafe-inline'; connect-src 'self'; "
-                       "img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")  # fmt: skip
+        self.policy = (
+            f"default-src 'none'; script-src {hashes}; style-src 'unsafe-inline'; connect-src 'self'; "
+            "img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+        )
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, Handler)
@@ -63,10 +65,14 @@ def make_server(sheet: sheets.Sheet, host: str = "127.0.0.1", port: int = 8765) 
         return LabelingServer(sheet, (host, port))
     except OSError as err:
         if err.errno == errno.EADDRINUSE:
-            raise RecipeError(f"port {port} on {host} is in use (another labeling page, or another program); pass "
-                              f"--port with another one, e.g. --port {port + 1}.") from None  # fmt: skip
-        raise RecipeError(f"cannot serve the labeling page on {host}:{port}: {err.strerror or err}. Pass --host "
-                          "127.0.0.1 (this machine) or an address of this machine.") from None  # fmt: skip
+            raise RecipeError(
+                f"port {port} on {host} is in use (another labeling page, or another program); pass "
+                f"--port with another one, e.g. --port {port + 1}."
+            ) from None
+        raise RecipeError(
+            f"cannot serve the labeling page on {host}:{port}: {err.strerror or err}. Pass --host "
+            "127.0.0.1 (this machine) or an address of this machine."
+        ) from None
 
 
 def serve(sheet: sheets.Sheet, host: str = "127.0.0.1", port: int = 8765) -> None:
@@ -94,16 +100,27 @@ def prompt_text(prompt) -> str:
 def state(sheet: sheets.Sheet, labeler: str | None) -> dict:
     """What the page shows: the sheet, and for a labeler their progress, their next row and whether undo can act."""
     events = sheets.read_answers(sheet)
-    shown = {"sheet": sheet.path.name, "rankings": sheet.rankings_path.name, "total": len(sheet.rows),
-             "responses": sheet.num_responses, "agreement": sheets.agreement(events), "labeler": labeler,
-             "progress": None, "row": None, "can_undo": False}  # fmt: skip
+    shown = {
+        "sheet": sheet.path.name,
+        "rankings": sheet.rankings_path.name,
+        "total": len(sheet.rows),
+        "responses": sheet.num_responses,
+        "agreement": sheets.agreement(events),
+        "labeler": labeler,
+        "progress": None,
+        "row": None,
+        "can_undo": False,
+    }
     if labeler:
         progress = sheets.progress(sheet, events, labeler)
         following = sheet.row(progress["next"]) if progress["next"] else None
         shown |= {"progress": progress, "can_undo": sheets.last_answered(events, labeler) is not None}
         if following:
-            shown["row"] = {"id": following["id"], "prompt": prompt_text(following["prompt"]),
-                            "responses": [r["text"] for r in following["responses"]]}  # fmt: skip
+            shown["row"] = {
+                "id": following["id"],
+                "prompt": prompt_text(following["prompt"]),
+                "responses": [r["text"] for r in following["responses"]],
+            }
     return shown
 
 
@@ -133,8 +150,11 @@ class Handler(BaseHTTPRequestHandler):
 
     def dispatch(self, read: bool) -> None:
         url = urlsplit(self.path)
-        routes = {"/": self.page, "/api/state": self.get_state} if read else {
-            "/api/answer": self.post_answer, "/api/undo": self.post_undo}  # fmt: skip
+        routes = (
+            {"/": self.page, "/api/state": self.get_state}
+            if read
+            else {"/api/answer": self.post_answer, "/api/undo": self.post_undo}
+        )
         try:
             if not self.local_host():
                 return self.reply(403, {"error": "this page answers on its own address only (127.0.0.1)."})
@@ -201,14 +221,16 @@ class Handler(BaseHTTPRequestHandler):
         except ValueError:
             length = -1
         if not 0 < length <= MAX_BODY:
-            raise RecipeError(f"expected a JSON body of 1 to {MAX_BODY} bytes (Content-Length), got "
-                              f"{self.headers.get('Content-Length')!r}.")  # fmt: skip
+            raise RecipeError(
+                f"expected a JSON body of 1 to {MAX_BODY} bytes (Content-Length), got "
+                f"{self.headers.get('Content-Length')!r}."
+            )
         try:
             body = json.loads(self.rfile.read(length))
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise RecipeError("the request's body is not JSON.") from None
         if not isinstance(body, dict):
-            raise RecipeError(f"expected a JSON object ({{\"labeler\", ...}}), got {type(body).__name__}.")
+            raise RecipeError(f'expected a JSON object ({{"labeler", ...}}), got {type(body).__name__}.')
         return body
 
     def reply(self, status: int, content, content_type: str = "application/json") -> None:

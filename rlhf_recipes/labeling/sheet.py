@@ -87,10 +87,14 @@ def load(path: str | Path) -> Sheet:
             problems.append(f"line {number} is not JSON")
             continue
         responses = row.get("responses") if isinstance(row, dict) else None
-        if not (isinstance(row, dict) and isinstance(row.get("id"), str) and "prompt" in row
-                and isinstance(responses, list) and all(isinstance(r, dict) and isinstance(r.get("text"), str)
-                                                        for r in responses)):  # fmt: skip
-            problems.append(f"line {number} is not a sheet row ({{\"id\", \"prompt\", \"responses\": [{{\"text\", ...}}]}})")
+        if not (
+            isinstance(row, dict)
+            and isinstance(row.get("id"), str)
+            and "prompt" in row
+            and isinstance(responses, list)
+            and all(isinstance(r, dict) and isinstance(r.get("text"), str) for r in responses)
+        ):
+            problems.append(f'line {number} is not a sheet row ({{"id", "prompt", "responses": [{{"text", ...}}]}})')
             continue
         rows.append(row)
     if not rows and not problems:
@@ -98,17 +102,22 @@ def load(path: str | Path) -> Sheet:
     counts = sorted({len(row["responses"]) for row in rows})
     if len(counts) > 1:
         first = {n: next(i for i, row in enumerate(rows, 1) if len(row["responses"]) == n) for n in counts}
-        problems.append("rows hold different numbers of responses (" + ", ".join(
-            f"{n} from row {first[n]}" for n in counts) + "); every row of a sheet ranks the same number")  # fmt: skip
+        problems.append(
+            "rows hold different numbers of responses ("
+            + ", ".join(f"{n} from row {first[n]}" for n in counts)
+            + "); every row of a sheet ranks the same number"
+        )
     elif counts and counts[0] < 2:
         problems.append(f"rows hold {counts[0]} response; a ranking needs two or more")
     ids = [row["id"] for row in rows]
     if len(set(ids)) < len(ids):
         problems.append("row ids repeat")
     if problems:
-        raise RecipeError(f"{path}: not a ranking sheet: {'; '.join(problems[:5])}"
-                          f"{f' (and {len(problems) - 5} more)' if len(problems) > 5 else ''}. A sheet is the JSONL "
-                          "file `rlhf-recipes collect` writes.")  # fmt: skip
+        raise RecipeError(
+            f"{path}: not a ranking sheet: {'; '.join(problems[:5])}"
+            f"{f' (and {len(problems) - 5} more)' if len(problems) > 5 else ''}. A sheet is the JSONL "
+            "file `rlhf-recipes collect` writes."
+        )
     return Sheet(path, rows)
 
 
@@ -122,32 +131,49 @@ def read_answers(sheet: Sheet) -> list[dict]:
             events.append(json.loads(line))
         except json.JSONDecodeError:
             if number < len(lines):
-                raise RecipeError(f"{sheet.answers_path}, line {number}: not JSON; this file is only appended to, "
-                                  "so it was edited by hand. Mend or remove that line.") from None  # fmt: skip
+                raise RecipeError(
+                    f"{sheet.answers_path}, line {number}: not JSON; this file is only appended to, "
+                    "so it was edited by hand. Mend or remove that line."
+                ) from None
             logger.warning(f"{sheet.answers_path}: its last line was cut short (a crash mid-write); left out.")
     return events
 
 
-def answer(sheet: Sheet, row_id: str, labeler: str, ranking: list[list[int]] | None = None,
-           skipped: bool = False, undo: bool = False) -> dict:  # fmt: skip
+def answer(
+    sheet: Sheet,
+    row_id: str,
+    labeler: str,
+    ranking: list[list[int]] | None = None,
+    skipped: bool = False,
+    undo: bool = False,
+) -> dict:
     """Check one answer and append it to the log, on disk before returning (`append`)."""
     event = make_answer(sheet, row_id, labeler, ranking, skipped, undo)
     append(sheet, [event])
     return event
 
 
-def make_answer(sheet: Sheet, row_id: str, labeler: str, ranking: list[list[int]] | None = None,
-                skipped: bool = False, undo: bool = False) -> dict:  # fmt: skip
+def make_answer(
+    sheet: Sheet,
+    row_id: str,
+    labeler: str,
+    ranking: list[list[int]] | None = None,
+    skipped: bool = False,
+    undo: bool = False,
+) -> dict:
     """One answer event, checked: a ranking orders each response of the row once, in groups best first."""
     if not isinstance(labeler, str) or not labeler.strip():
         raise RecipeError("labeler: give a name, so that answers can be told apart.")
     size = len(sheet.row(row_id)["responses"])
     if ranking is not None:
-        valid = isinstance(ranking, list) and all(isinstance(g, list) and g and all(type(i) is int for i in g)
-                                                  for g in ranking)  # fmt: skip
+        valid = isinstance(ranking, list) and all(
+            isinstance(g, list) and g and all(type(i) is int for i in g) for g in ranking
+        )
         if not valid or sorted(i for group in ranking for i in group) != list(range(size)):
-            raise RecipeError(f"row {row_id}: a ranking orders each of its {size} responses once, in non-empty "
-                              f"groups best first; got {ranking}.")  # fmt: skip
+            raise RecipeError(
+                f"row {row_id}: a ranking orders each of its {size} responses once, in non-empty "
+                f"groups best first; got {ranking}."
+            )
     elif not (skipped or undo):
         raise RecipeError(f"row {row_id}: an answer is a ranking, a skip or an undo.")
     event = {"row": row_id, "labeler": labeler.strip(), "at": time.time()}
@@ -213,8 +239,12 @@ def progress(sheet: Sheet, events: list[dict], labeler: str) -> dict:
     done = {row_id for row_id, _ in standing}
     ranked = sum("ranking" in event for event in standing.values())
     following = next((row for row in sheet.rows if row["id"] not in done), None)
-    return {"total": len(sheet.rows), "ranked": ranked, "skipped": len(done) - ranked,
-            "next": following["id"] if following else None}  # fmt: skip
+    return {
+        "total": len(sheet.rows),
+        "ranked": ranked,
+        "skipped": len(done) - ranked,
+        "next": following["id"] if following else None,
+    }
 
 
 def agreement(events: list[dict]) -> dict:

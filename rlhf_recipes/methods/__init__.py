@@ -26,11 +26,11 @@ def register(stage: Stage) -> Stage:
 def available() -> dict[str, Stage]:
     """{name: declaration} of every method: this package's modules (in ORDER, then by name), then registered ones."""
     found = {}
-    modules = sorted(pkgutil.iter_modules(__path__), key=lambda m: (ORDER.index(m.name) if m.name in ORDER else 99,
-                                                                     m.name))  # fmt: skip
+    modules = sorted(
+        pkgutil.iter_modules(__path__), key=lambda m: (ORDER.index(m.name) if m.name in ORDER else 99, m.name)
+    )
     for module in modules:
         stage = getattr(importlib.import_module(f"{__name__}.{module.name}"), "STAGE", None)
         if stage is not None:
             found[stage.name] = stage
     return found | _registered
-

@@ -63,12 +63,19 @@ def main(script_args: PreferenceArguments, training_args: DPOConfig, model_args:
     metrics = trainer.evaluate() if len(held_out) else {}
 
     output_dir = Path(training_args.output_dir)
-    merged_dir = artifacts.save_stage(trainer, model_path, tokenizer, AutoModelForCausalLM, prompt_format,
-                                      dtype=model_args.dtype)  # fmt: skip
+    merged_dir = artifacts.save_stage(
+        trainer, model_path, tokenizer, AutoModelForCausalLM, prompt_format, dtype=model_args.dtype
+    )
     if PartialState().is_main_process:
-        artifacts.write_eval_results(output_dir, metrics.get("eval_rewards/accuracies"),
-                                     metrics.get("eval_rewards/margins"), train, held_out, model_path,
-                                     script_args.dataset_name)  # fmt: skip
+        artifacts.write_eval_results(
+            output_dir,
+            metrics.get("eval_rewards/accuracies"),
+            metrics.get("eval_rewards/margins"),
+            train,
+            held_out,
+            model_path,
+            script_args.dataset_name,
+        )
         plots.plot_stage(STAGE, trainer.state.log_history, output_dir)
     logger.info(f"DPO done: adapter in {output_dir}, merged policy in {merged_dir}")
     noop.check_stage(STAGE.name, trainer.state.log_history, training_args.beta)
@@ -80,11 +87,17 @@ def make_parser() -> RecipeParser:
 
 
 STAGE = Stage(
-    "dpo", "DPO straight from the preference pairs, no reward model or sampling (TRL DPOTrainer)", make_parser, main,
+    "dpo",
+    "DPO straight from the preference pairs, no reward model or sampling (TRL DPOTrainer)",
+    make_parser,
+    main,
     reads={SFT: "--model_name_or_path"},
-    curves={"loss": "DPO loss", "rewards/margins": "implicit reward margin (chosen - rejected)",
-            "eval_rewards/accuracies": "held-out preference accuracy"},
-)  # fmt: skip
+    curves={
+        "loss": "DPO loss",
+        "rewards/margins": "implicit reward margin (chosen - rejected)",
+        "eval_rewards/accuracies": "held-out preference accuracy",
+    },
+)
 
 if __name__ == "__main__":
     run(main, make_parser)

@@ -29,15 +29,17 @@ class GroupArguments(SampledPromptArguments):
     """Prompts and reward of an RLOO or GRPO stage."""
 
     reward_model_path: str | None = field(
-        default=None, metadata={"help": "The reward stage's output folder (or a text classifier, with "
-                                "`reward_classifier_label`)."}
-    )  # fmt: skip
+        default=None,
+        metadata={"help": "The reward stage's output folder (or a text classifier, with `reward_classifier_label`)."},
+    )
 
     def problems(self) -> list[str]:
         found = super().problems()
         if self.reward_model_path is None:
-            found.append("reward_model_path: not set; give the reward stage's output folder (or a text classifier "
-                         "together with `reward_classifier_label`).")  # fmt: skip
+            found.append(
+                "reward_model_path: not set; give the reward stage's output folder (or a text classifier "
+                "together with `reward_classifier_label`)."
+            )
         return found
 
 
@@ -52,14 +54,18 @@ def check_group(stage: str, script_args, training_args, tokenizer, model_path: s
         problems += reward_model.problems(reward_path, "reward_model_path")
         problems += models.causal_problems(reward_path, "reward_model_path", stage, reward_model=True)
         if not problems and AutoTokenizer.from_pretrained(reward_path).get_vocab() != tokenizer.get_vocab():
-            logger.warning(f"reward_model_path {reward_path!r}: its tokenizer differs from the policy's. Each response "
-                           "is re-read as text with the reward model's own tokenizer and prompt format, which works, "
-                           "but a reward model trained on another model's responses may judge these ones poorly.")
+            logger.warning(
+                f"reward_model_path {reward_path!r}: its tokenizer differs from the policy's. Each response "
+                "is re-read as text with the reward model's own tokenizer and prompt format, which works, "
+                "but a reward model trained on another model's responses may judge these ones poorly."
+            )
     per_generation = training_args.generation_batch_size // training_args.num_generations
     if len(prompts) < per_generation:  # TRL's sampler drops incomplete batches: with none complete nothing trains
-        problems.append(f"{script_args.dataset_name}: {len(prompts)} prompts, fewer than one generation batch "
-                        f"(generation_batch_size / num_generations = {per_generation}). Add prompts or lower "
-                        "per_device_train_batch_size.")  # fmt: skip
+        problems.append(
+            f"{script_args.dataset_name}: {len(prompts)} prompts, fewer than one generation batch "
+            f"(generation_batch_size / num_generations = {per_generation}). Add prompts or lower "
+            "per_device_train_batch_size."
+        )
     check(problems)
 
 
@@ -93,8 +99,11 @@ def reward_function(script_args, reward_path: str, policy_tokenizer, device) -> 
 
 def stage(name: str, summary: str, make_parser, main) -> Stage:
     """The declaration of a group method: it starts from the SFT and reward stages' outputs."""
-    curves = {"reward": "reward (as trained on)", "kl": "KL to the SFT model",
-              "completions/mean_length": "response length (tokens)"}  # fmt: skip
+    curves = {
+        "reward": "reward (as trained on)",
+        "kl": "KL to the SFT model",
+        "completions/mean_length": "response length (tokens)",
+    }
     return Stage(name, summary, make_parser, main, {SFT: "--model_name_or_path", REWARD: "--reward_model_path"}, curves)
 
 
@@ -131,8 +140,9 @@ def train(trainer_class, stage: Stage, script_args: GroupArguments, training_arg
 
     output_dir = Path(training_args.output_dir)
     rollouts = {"max_new_tokens": training_args.max_completion_length, "temperature": training_args.temperature}
-    merged_dir = artifacts.save_stage(trainer, model_path, tokenizer, AutoModelForCausalLM, prompt_format,
-                                      generation=rollouts, dtype=model_args.dtype)  # fmt: skip
+    merged_dir = artifacts.save_stage(
+        trainer, model_path, tokenizer, AutoModelForCausalLM, prompt_format, generation=rollouts, dtype=model_args.dtype
+    )
     if PartialState().is_main_process:
         plots.plot_stage(stage, trainer.state.log_history, output_dir)
     logger.info(f"{stage.name.upper()} done: adapter in {output_dir}, merged policy in {merged_dir}")

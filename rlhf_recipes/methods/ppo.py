@@ -29,8 +29,8 @@ from rlhf_recipes.common.ptx import PtxSettings
 from rlhf_recipes.common.stages import REWARD, SFT, Stage
 from rlhf_recipes.evaluation import noop, plots
 from rlhf_recipes.methods import ppo_trainer
-from rlhf_recipes.methods.ppo_trainer import PPOTrainer
 from rlhf_recipes.methods.ppo_models import check_ppo, load_ppo_models
+from rlhf_recipes.methods.ppo_trainer import PPOTrainer
 
 logger = get_logger(__name__)
 
@@ -38,9 +38,12 @@ logger = get_logger(__name__)
 @dataclass
 class PPOScriptArguments(SampledPromptArguments):
     value_model_init: str = field(
-        default="reward", metadata={"help": "Initialise the value model from the reward model or the SFT model.",
-                                    "choices": ["reward", "sft"]}
-    )  # fmt: skip
+        default="reward",
+        metadata={
+            "help": "Initialise the value model from the reward model or the SFT model.",
+            "choices": ["reward", "sft"],
+        },
+    )
 
 
 @dataclass
@@ -100,8 +103,9 @@ def main(script_args: PPOScriptArguments, training_args: PPOConfig, model_args: 
 
     output_dir = Path(training_args.output_dir)
     rollouts = {"max_new_tokens": training_args.response_length, "temperature": training_args.temperature}
-    merged_dir = artifacts.save_stage(trainer, sft_path, tokenizer, AutoModelForCausalLM, prompt_format,
-                                      generation=rollouts, dtype=model_args.dtype)  # fmt: skip
+    merged_dir = artifacts.save_stage(
+        trainer, sft_path, tokenizer, AutoModelForCausalLM, prompt_format, generation=rollouts, dtype=model_args.dtype
+    )
     if PartialState().is_main_process:
         plots.plot_stage(STAGE, trainer.state.log_history, output_dir)
     logger.info(f"PPO done: adapter in {output_dir}, merged policy in {merged_dir}")
@@ -114,11 +118,17 @@ def make_parser() -> RecipeParser:
 
 
 STAGE = Stage(
-    "ppo", "PPO against the reward model with a value model, KL-penalised to SFT", make_parser, main,
+    "ppo",
+    "PPO against the reward model with a value model, KL-penalised to SFT",
+    make_parser,
+    main,
     reads={SFT: "--sft_model_path", REWARD: "--reward_model_path"},
-    curves={"objective/scores": "reward (reward model)", "objective/kl": "KL to the SFT model",
-            "objective/entropy": "policy entropy"},
-)  # fmt: skip
+    curves={
+        "objective/scores": "reward (reward model)",
+        "objective/kl": "KL to the SFT model",
+        "objective/entropy": "policy entropy",
+    },
+)
 
 if __name__ == "__main__":
     run(main, make_parser)

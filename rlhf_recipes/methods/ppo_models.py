@@ -16,35 +16,49 @@ def check_ppo(script_args, training_args, tokenizer, sft_path: str, reward_path:
     """What needs the models' configs, the tokenizer, the reward model's files and the prompts, reported together."""
     problems = models.causal_problems(sft_path, "sft_model_path", "ppo")
     if tokenizer.pad_token_id == tokenizer.eos_token_id:
-        problems.append(f"sft_model_path {training_args.sft_model_path!r}: the pad token is the eos token "
-                        f"({tokenizer.eos_token!r}). PPO marks where a response ends by padding, so they must differ: "
-                        "give the tokenizer a distinct pad token.")  # fmt: skip
+        problems.append(
+            f"sft_model_path {training_args.sft_model_path!r}: the pad token is the eos token "
+            f"({tokenizer.eos_token!r}). PPO marks where a response ends by padding, so they must differ: "
+            "give the tokenizer a distinct pad token."
+        )
     if script_args.reward_classifier_label is None:
         problems += reward_model.problems(reward_path, "reward_model_path")
         problems += models.causal_problems(reward_path, "reward_model_path", "ppo", reward_model=True)
         if AutoTokenizer.from_pretrained(reward_path).get_vocab() != tokenizer.get_vocab():
-            problems.append(f"reward_model_path {reward_path!r}: its tokenizer differs from the policy's, and PPO "
-                            "feeds the policy's token ids straight to the reward model. Train the reward model from "
-                            "the SFT model, or set `reward_classifier_label` to use it as a text classifier (its own "
-                            "tokenizer re-reads the text).")  # fmt: skip
+            problems.append(
+                f"reward_model_path {reward_path!r}: its tokenizer differs from the policy's, and PPO "
+                "feeds the policy's token ids straight to the reward model. Train the reward model from "
+                "the SFT model, or set `reward_classifier_label` to use it as a text classifier (its own "
+                "tokenizer re-reads the text)."
+            )
     processes = PartialState().num_processes
     per_update = training_args.per_device_train_batch_size * training_args.gradient_accumulation_steps * processes
-    batch = (f"one PPO batch (per_device_train_batch_size x gradient_accumulation_steps x {processes} process(es) "
-             f"= {per_update})")  # fmt: skip
+    batch = (
+        f"one PPO batch (per_device_train_batch_size x gradient_accumulation_steps x {processes} process(es) "
+        f"= {per_update})"
+    )
     if len(prompts) < per_update:  # incomplete batches are dropped: with none complete there is nothing to train on
-        problems.append(f"{script_args.dataset_name}: {len(prompts)} prompts, fewer than {batch}. Add prompts or "
-                        "lower the batch size.")  # fmt: skip
+        problems.append(
+            f"{script_args.dataset_name}: {len(prompts)} prompts, fewer than {batch}. Add prompts or "
+            "lower the batch size."
+        )
     if training_args.total_episodes is not None and training_args.total_episodes < per_update:
-        problems.append(f"total_episodes: {training_args.total_episodes} is smaller than {batch}, so PPO would not "
-                        "make one update. Raise total_episodes or lower the batch size.")  # fmt: skip
+        problems.append(
+            f"total_episodes: {training_args.total_episodes} is smaller than {batch}, so PPO would not "
+            "make one update. Raise total_episodes or lower the batch size."
+        )
     stop_token = training_args.stop_token
     if stop_token not in (None, "eos") and stop_token not in tokenizer.get_vocab():
-        problems.append(f"stop_token: {stop_token!r} is not a token of the policy's vocabulary; use 'eos', a single "
-                        f"token the tokenizer has (e.g. {tokenizer.eos_token!r}), or stop_token_id.")  # fmt: skip
+        problems.append(
+            f"stop_token: {stop_token!r} is not a token of the policy's vocabulary; use 'eos', a single "
+            f"token the tokenizer has (e.g. {tokenizer.eos_token!r}), or stop_token_id."
+        )
     stop_id = training_args.stop_token_id
     if stop_id is not None and not 0 <= stop_id < len(tokenizer):
-        problems.append(f"stop_token_id: {stop_id} is not a token of the policy's vocabulary (ids 0 to "
-                        f"{len(tokenizer) - 1}). Use stop_token: eos, or an id the tokenizer has.")  # fmt: skip
+        problems.append(
+            f"stop_token_id: {stop_id} is not a token of the policy's vocabulary (ids 0 to "
+            f"{len(tokenizer) - 1}). Use stop_token: eos, or an id the tokenizer has."
+        )
     check(problems)
 
 
@@ -69,9 +83,13 @@ def load_ppo_models(script_args, model_args, sft_path: str, reward_path: str, to
     from_reward = script_args.value_model_init == "reward" and not classifier
     value_path = reward_path if from_reward else sft_path
     value_model = reward_model.load_model(  # values start on the standardized reward's scale
-        value_path, from_reward and script_args.normalize_reward, quiet=True, num_labels=1,
-        pad_token_id=tokenizer.pad_token_id, **load,
-    )  # fmt: skip
+        value_path,
+        from_reward and script_args.normalize_reward,
+        quiet=True,
+        num_labels=1,
+        pad_token_id=tokenizer.pad_token_id,
+        **load,
+    )
     if load["quantization_config"] is not None:  # 4-bit weights cannot be trained in full: the value model adapts
         value_model = models.add_value_adapter(value_model, model_args)
     return policy, reward, value_model, value_path

@@ -49,7 +49,8 @@ class PPOConfig(TrainingArguments):
     dataset_num_proc: int | None = field(default=None, metadata={"help": "Processes to prepare the dataset with."})
     num_mini_batches: int = field(default=1, metadata={"help": "Number of minibatches to split a batch into."})
     total_episodes: int | None = field(
-        default=None, metadata={"help": "Responses to sample in all (default: num_train_epochs passes over the prompts)."}
+        default=None,
+        metadata={"help": "Responses to sample in all (default: num_train_epochs passes over the prompts)."},
     )
     local_rollout_forward_batch_size: int = field(
         default=64, metadata={"help": "Per-process batch of the no-grad rollout passes (generation, scoring)."}
@@ -59,9 +60,11 @@ class PPOConfig(TrainingArguments):
     )
     response_length: int = field(default=53, metadata={"help": "Length of the response, in tokens."})
     stop_token: str | None = field(
-        default=None, metadata={"help": "Truncate responses after this token: 'eos' or a token of the vocabulary; "
-                                "excludes `stop_token_id`."}
-    )  # fmt: skip
+        default=None,
+        metadata={
+            "help": "Truncate responses after this token: 'eos' or a token of the vocabulary; excludes `stop_token_id`."
+        },
+    )
     stop_token_id: int | None = field(default=None, metadata={"help": "Truncate responses after this token id."})
     temperature: float = field(default=0.7, metadata={"help": "Sampling temperature."})
     missing_eos_penalty: float | None = field(
@@ -102,8 +105,14 @@ class Sizes:
         episodes = args.total_episodes or int(args.num_train_epochs * num_prompts)
         local_mini = local // args.num_mini_batches
         micro = min(args.per_device_train_batch_size, local_mini)
-        return cls(local, local * num_processes, local_mini, micro, math.ceil(episodes / (local * num_processes)),
-                   args.num_ppo_epochs * args.num_mini_batches * (local_mini // micro))  # fmt: skip
+        return cls(
+            local,
+            local * num_processes,
+            local_mini,
+            micro,
+            math.ceil(episodes / (local * num_processes)),
+            args.num_ppo_epochs * args.num_mini_batches * (local_mini // micro),
+        )
 
 
 def problems(args: PPOConfig) -> list[str]:
@@ -113,18 +122,25 @@ def problems(args: PPOConfig) -> list[str]:
     if args.stop_token and args.stop_token_id is not None:
         found.append("stop_token and stop_token_id: set one of them, not both.")
     if local % args.num_mini_batches:
-        found.append(f"num_mini_batches: {args.num_mini_batches} does not divide the rollouts of an update per process "
-                     f"(per_device_train_batch_size x gradient_accumulation_steps = {local}).")  # fmt: skip
+        found.append(
+            f"num_mini_batches: {args.num_mini_batches} does not divide the rollouts of an update per process "
+            f"(per_device_train_batch_size x gradient_accumulation_steps = {local})."
+        )
     elif (steps := Sizes.of(args, 1, 1)).micro_steps_per_update % args.gradient_accumulation_steps:
-        found.append(f"num_mini_batches: {args.num_mini_batches} mini-batches of {steps.local_mini_batch} make "
-                     f"{steps.micro_steps_per_update} micro-batches per update, which gradient_accumulation_steps "
-                     f"{args.gradient_accumulation_steps} does not divide.")  # fmt: skip
+        found.append(
+            f"num_mini_batches: {args.num_mini_batches} mini-batches of {steps.local_mini_batch} make "
+            f"{steps.micro_steps_per_update} micro-batches per update, which gradient_accumulation_steps "
+            f"{args.gradient_accumulation_steps} does not divide."
+        )
     elif args.whiten_rewards and local // args.num_mini_batches < 8:
-        found.append(f"whiten_rewards needs at least 8 rollouts per mini-batch and process; there are "
-                     f"{local // args.num_mini_batches}.")  # fmt: skip
+        found.append(
+            f"whiten_rewards needs at least 8 rollouts per mini-batch and process; there are "
+            f"{local // args.num_mini_batches}."
+        )
     if args.max_steps > 0:
-        found.append("max_steps: PPO's length is total_episodes (or num_train_epochs over the prompts); remove "
-                     "max_steps.")  # fmt: skip
+        found.append(
+            "max_steps: PPO's length is total_episodes (or num_train_epochs over the prompts); remove max_steps."
+        )
     return found
 
 
@@ -137,11 +153,17 @@ class PolicyAndValue(nn.Module):
 
     def forward(self, input_ids, attention_mask, position_ids):
         backbone = getattr(self.value_model, self.value_model.base_model_prefix)
-        hidden = backbone(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                          output_hidden_states=True, use_cache=False).hidden_states[-1]  # fmt: skip
+        hidden = backbone(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            output_hidden_states=True,
+            use_cache=False,
+        ).hidden_states[-1]
         values = self.value_model.score(hidden)
-        logits = self.policy(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                             use_cache=False).logits  # fmt: skip
+        logits = self.policy(
+            input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, use_cache=False
+        ).logits
         return logits, values
 
     @property
@@ -230,8 +252,19 @@ class PPOTrainer(Trainer):
 
     loss_is_scaled_for_ga = False  # the Trainer divides the loss by the accumulation steps, as TRL's accelerator did
 
-    def __init__(self, args: PPOConfig, processing_class, model, reward_model, value_model, train_dataset,
-                 peft_config=None, eval_dataset=None, ptx: PtxBatches | None = None, callbacks=None):  # fmt: skip
+    def __init__(
+        self,
+        args: PPOConfig,
+        processing_class,
+        model,
+        reward_model,
+        value_model,
+        train_dataset,
+        peft_config=None,
+        eval_dataset=None,
+        ptx: PtxBatches | None = None,
+        callbacks=None,
+    ):
         if peft_config is not None:
             from peft import get_peft_model
 
@@ -240,9 +273,15 @@ class PPOTrainer(Trainer):
             disable_dropout_in_model(module)
         self.stop_token_id = stop_token_id(args, processing_class)
         model.generation_config.eos_token_id = self.stop_token_id
-        super().__init__(model=PolicyAndValue(model, value_model), args=args, train_dataset=train_dataset,
-                         eval_dataset=eval_dataset, processing_class=processing_class, callbacks=callbacks,
-                         data_collator=DataCollatorWithPadding(processing_class))  # fmt: skip
+        super().__init__(
+            model=PolicyAndValue(model, value_model),
+            args=args,
+            train_dataset=train_dataset,
+            eval_dataset=eval_dataset,
+            processing_class=processing_class,
+            callbacks=callbacks,
+            data_collator=DataCollatorWithPadding(processing_class),
+        )
         self.reward_model = reward_model.to(self.accelerator.device)
         self.sizes = Sizes.of(args, self.accelerator.num_processes, len(train_dataset))
         self.steps_per_update = self.sizes.micro_steps_per_update // args.gradient_accumulation_steps
@@ -281,7 +320,9 @@ class PPOTrainer(Trainer):
         if position % per_epoch == 0:  # each PPO epoch shuffles the batch afresh
             self.order = np.random.permutation(self.sizes.local_batch)
         micro = position % per_epoch
-        self.micro_rows = torch.as_tensor(self.order[micro * self.sizes.micro_batch : (micro + 1) * self.sizes.micro_batch])
+        self.micro_rows = torch.as_tensor(
+            self.order[micro * self.sizes.micro_batch : (micro + 1) * self.sizes.micro_batch]
+        )
         loss = super().training_step(model, inputs, num_items_in_batch)
         self.micro_step += 1
         if position == self.sizes.micro_steps_per_update - 1:
@@ -293,12 +334,20 @@ class PPOTrainer(Trainer):
         """Roll out the policy on `queries`, score the responses, and compute rewards, advantages and returns."""
         args, pad_id = self.args, self.processing_class.pad_token_id
         context_length = queries.shape[1]
-        generation = GenerationConfig(max_new_tokens=args.response_length, temperature=args.temperature + 1e-7,
-                                      top_k=0.0, top_p=1.0, do_sample=True)  # fmt: skip
-        with unwrap_model_for_generation(self.model_wrapped, self.accelerator,
-                                         gather_deepspeed3_params=args.ds3_gather_for_generation) as unwrapped:  # fmt: skip
-            chunks = [generate(unwrapped.policy, queries[i : i + args.local_rollout_forward_batch_size], pad_id,
-                               generation) for i in range(0, len(queries), args.local_rollout_forward_batch_size)]  # fmt: skip
+        generation = GenerationConfig(
+            max_new_tokens=args.response_length,
+            temperature=args.temperature + 1e-7,
+            top_k=0.0,
+            top_p=1.0,
+            do_sample=True,
+        )
+        with unwrap_model_for_generation(
+            self.model_wrapped, self.accelerator, gather_deepspeed3_params=args.ds3_gather_for_generation
+        ) as unwrapped:
+            chunks = [
+                generate(unwrapped.policy, queries[i : i + args.local_rollout_forward_batch_size], pad_id, generation)
+                for i in range(0, len(queries), args.local_rollout_forward_batch_size)
+            ]
         width = max(query_response.shape[1] for query_response, _ in chunks)  # generation stops when all have ended
         query_responses = torch.cat([_pad_to(query_response, width, pad_id) for query_response, _ in chunks])
         logits = torch.cat([_pad_to(logits, width - context_length, 0) for _, logits in chunks])
@@ -311,7 +360,9 @@ class PPOTrainer(Trainer):
             with unwrapped.policy.disable_adapter():  # the SFT model: the KL reference
                 ref_logits = forward(unwrapped.policy, query_response, pad_id).logits[:, context_length - 1 : -1]
             ref_logprob = selective_log_softmax(ref_logits / (args.temperature + 1e-7), response)
-            cut = truncate_response(self.stop_token_id, pad_id, response) if self.stop_token_id is not None else response
+            cut = (
+                truncate_response(self.stop_token_id, pad_id, response) if self.stop_token_id is not None else response
+            )
             sequence_length = first_true_indices(cut == pad_id) - 1
             value = score(unwrapped.value_model, query_response, pad_id)[:, context_length - 1 : -1].squeeze(-1)
             reward = score(self.reward_model, torch.cat((queries[rows], cut), 1), pad_id)
@@ -340,13 +391,27 @@ class PPOTrainer(Trainer):
         advantages = gae(rewards, values, args.gamma, args.lam)
         returns = advantages + values
         advantages = torch.masked_fill(masked_whiten(advantages, ~padding_mask), padding_mask, 0)
-        metrics = {"kl": kl.sum(1).mean(), "entropy": ((-logprobs) * (~padding_mask).float()).sum(1).mean(),
-                   "non_score_reward": non_score_reward.sum(1).mean(), "scores": scores.mean(),
-                   "num_eos_tokens": (responses == self.processing_class.eos_token_id).sum(),
-                   "lr": torch.tensor(self.lr_scheduler.get_last_lr()[0])}  # fmt: skip
+        metrics = {
+            "kl": kl.sum(1).mean(),
+            "entropy": ((-logprobs) * (~padding_mask).float()).sum(1).mean(),
+            "non_score_reward": non_score_reward.sum(1).mean(),
+            "scores": scores.mean(),
+            "num_eos_tokens": (responses == self.processing_class.eos_token_id).sum(),
+            "lr": torch.tensor(self.lr_scheduler.get_last_lr()[0]),
+        }
         self.micro_stats = []
-        return Experience(query_responses, responses, logprobs, values, advantages, returns, padding_mask,
-                          padding_mask_p1, context_length, metrics)  # fmt: skip
+        return Experience(
+            query_responses,
+            responses,
+            logprobs,
+            values,
+            advantages,
+            returns,
+            padding_mask,
+            padding_mask_p1,
+            context_length,
+            metrics,
+        )
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         """The clipped policy loss plus `vf_coef` x the clipped value loss of this micro-batch (and γ x ptx)."""
@@ -355,7 +420,9 @@ class PPOTrainer(Trainer):
         logits, values = model(**forward_inputs(query_responses, self.processing_class.pad_token_id))
         logits = logits[:, e.context_length - 1 : -1] / (args.temperature + 1e-7)
         padding_mask, padding_mask_p1 = e.padding_mask[rows], e.padding_mask_p1[rows]
-        new_logprobs = torch.masked_fill(selective_log_softmax(logits, e.responses[rows]), padding_mask, INVALID_LOGPROB)
+        new_logprobs = torch.masked_fill(
+            selective_log_softmax(logits, e.responses[rows]), padding_mask, INVALID_LOGPROB
+        )
         vpred = torch.masked_fill(values[:, e.context_length - 1 : -1].squeeze(-1), padding_mask_p1, 0)
         old_values, returns, advantages = e.values[rows], e.returns[rows], e.advantages[rows]
         vpred_clipped = torch.clamp(vpred, old_values - args.cliprange_value, old_values + args.cliprange_value)
@@ -369,11 +436,19 @@ class PPOTrainer(Trainer):
         loss = pg_loss + args.vf_coef * vf_loss
         with torch.no_grad():
             probs = torch.nn.functional.softmax(logits, dim=-1)
-            self.micro_stats.append(torch.stack([
-                0.5 * (logprobs_diff**2).mean(), masked_mean((pg_losses2 > pg_losses).float(), ~padding_mask),
-                pg_loss, vf_loss, masked_mean((vf_losses2 > vf_losses1).float(), ~padding_mask_p1),
-                (torch.logsumexp(logits, dim=-1) - torch.sum(probs * logits, dim=-1)).mean(), ratio.mean(),
-            ]))  # fmt: skip
+            self.micro_stats.append(
+                torch.stack(
+                    [
+                        0.5 * (logprobs_diff**2).mean(),
+                        masked_mean((pg_losses2 > pg_losses).float(), ~padding_mask),
+                        pg_loss,
+                        vf_loss,
+                        masked_mean((vf_losses2 > vf_losses1).float(), ~padding_mask_p1),
+                        (torch.logsumexp(logits, dim=-1) - torch.sum(probs * logits, dim=-1)).mean(),
+                        ratio.mean(),
+                    ]
+                )
+            )
         if self.ptx is not None:
             self.ptx.taken = max(self.ptx.taken, self.state.global_step * args.gradient_accumulation_steps)
             ptx_loss = lm_loss(self.accelerator.unwrap_model(model).policy, self.ptx.next(loss.device))
@@ -396,11 +471,22 @@ class PPOTrainer(Trainer):
             "objective/rlhf_reward": gather(m["non_score_reward"] + m["scores"]).mean().item(),
             "objective/scores": gather(m["scores"]).mean().item(),
         }
-        names = ("policy/approxkl_avg", "policy/clipfrac_avg", "loss/policy_avg", "loss/value_avg", "val/clipfrac_avg",
-                 "policy/entropy_avg", "val/ratio")  # fmt: skip
+        names = (
+            "policy/approxkl_avg",
+            "policy/clipfrac_avg",
+            "loss/policy_avg",
+            "loss/value_avg",
+            "val/clipfrac_avg",
+            "policy/entropy_avg",
+            "val/ratio",
+        )
         figures |= {name: stats[:, i].mean().item() for i, name in enumerate(names)}
-        figures |= {"val/ratio_var": stats[:, 6].var().item(), "val/num_eos_tokens": m["num_eos_tokens"].item(),
-                    "lr": m["lr"].item(), "episode": episode}  # fmt: skip
+        figures |= {
+            "val/ratio_var": stats[:, 6].var().item(),
+            "val/num_eos_tokens": m["num_eos_tokens"].item(),
+            "lr": m["lr"].item(),
+            "episode": episode,
+        }
         if self.ptx is not None:
             figures[LOSS_KEY] = stats[:, 7].mean().item()
         return figures
@@ -450,22 +536,26 @@ class PPOTrainer(Trainer):
         from accelerate.utils import gather_object
 
         pad_id = self.processing_class.pad_token_id
-        generation = GenerationConfig(max_new_tokens=self.args.response_length, temperature=0.01 + 1e-7, top_k=0.0,
-                                      top_p=1.0, do_sample=True)  # fmt: skip
+        generation = GenerationConfig(
+            max_new_tokens=self.args.response_length, temperature=0.01 + 1e-7, top_k=0.0, top_p=1.0, do_sample=True
+        )
         rows = range(min(self.args.per_device_eval_batch_size, len(self.eval_dataset)))
         batch = self.data_collator([self.eval_dataset[row] for row in rows])
         query = batch["input_ids"].to(self.accelerator.device)
-        with unwrap_model_for_generation(self.model_wrapped, self.accelerator,
-                                         gather_deepspeed3_params=self.args.ds3_gather_for_generation) as unwrapped:  # fmt: skip
+        with unwrap_model_for_generation(
+            self.model_wrapped, self.accelerator, gather_deepspeed3_params=self.args.ds3_gather_for_generation
+        ) as unwrapped:
             query_response, _ = generate(unwrapped.policy, query, pad_id, generation)
         response = query_response[:, query.shape[1] :]
         if self.stop_token_id is not None:
             response = truncate_response(self.stop_token_id, pad_id, response)
         reward = score(self.reward_model, torch.cat((query, response), 1), pad_id)
         last = first_true_indices(response == pad_id) - 1 + query.shape[1]
-        rows = zip(gather_object(self.processing_class.batch_decode(query, skip_special_tokens=True)),
-                   gather_object(self.processing_class.batch_decode(response)),
-                   self.accelerator.gather_for_metrics(reward[torch.arange(len(reward)), last].squeeze(-1)).tolist())  # fmt: skip
+        rows = zip(
+            gather_object(self.processing_class.batch_decode(query, skip_special_tokens=True)),
+            gather_object(self.processing_class.batch_decode(response)),
+            self.accelerator.gather_for_metrics(reward[torch.arange(len(reward)), last].squeeze(-1)).tolist(),
+        )
         if self.accelerator.is_main_process:
             from rich.console import Console
             from rich.table import Table
@@ -487,8 +577,11 @@ def forward_inputs(query_responses: torch.Tensor, pad_token_id: int) -> dict[str
     """Token ids as a causal model reads them: padding masked out (id 0), positions counted over real tokens."""
     attention_mask = query_responses != pad_token_id
     position_ids = attention_mask.cumsum(1) - attention_mask.long()
-    return {"input_ids": torch.masked_fill(query_responses, ~attention_mask, 0), "attention_mask": attention_mask,
-            "position_ids": position_ids}  # fmt: skip
+    return {
+        "input_ids": torch.masked_fill(query_responses, ~attention_mask, 0),
+        "attention_mask": attention_mask,
+        "position_ids": position_ids,
+    }
 
 
 def forward(model, query_responses: torch.Tensor, pad_token_id: int):
@@ -505,8 +598,13 @@ def score(model, query_responses: torch.Tensor, pad_token_id: int) -> torch.Tens
 def generate(policy, queries: torch.Tensor, pad_token_id: int, generation: GenerationConfig):
     """(queries + sampled responses, the logits each response token was sampled from)."""
     attention_mask = queries != pad_token_id
-    output = policy.generate(input_ids=torch.masked_fill(queries, ~attention_mask, 0), attention_mask=attention_mask,
-                             generation_config=generation, return_dict_in_generate=True, output_scores=True)  # fmt: skip
+    output = policy.generate(
+        input_ids=torch.masked_fill(queries, ~attention_mask, 0),
+        attention_mask=attention_mask,
+        generation_config=generation,
+        return_dict_in_generate=True,
+        output_scores=True,
+    )
     return torch.cat((queries, output.sequences[:, queries.shape[1] :]), dim=1), torch.stack(output.scores, 1)
 
 

@@ -15,4 +15,6 @@ class GoldJudge:
 
     def judge(self, prompts: list, responses: list[str]) -> Judged:
         summary = task.gold_summary(prompts, responses)
-        return Judged(summary["scores"], {"well_formed": summary["well_formed_rate"]}, {"verdicts": summary["verdicts"]})
+        return Judged(
+            summary["scores"], {"well_formed": summary["well_formed_rate"]}, {"verdicts": summary["verdicts"]}
+        )

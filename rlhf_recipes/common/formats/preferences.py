@@ -96,8 +96,10 @@ def _ranking_to_pairs(row: dict, columns: list[str], where: str) -> list[dict | 
     ranked = [(r, tied.get(i, i)) for i, r in enumerate(ranked or []) if r is not None and str(r).strip()]
     if len(ranked) < 2:
         raise RecipeError(f"{where}: a ranking needs at least two responses, found {len(ranked)}.")
-    return [{"prompt": row["prompt"], "chosen": better, "rejected": worse} if group_b != group_w else "tied ranks"
-            for (better, group_b), (worse, group_w) in combinations(ranked, 2)]  # fmt: skip
+    return [
+        {"prompt": row["prompt"], "chosen": better, "rejected": worse} if group_b != group_w else "tied ranks"
+        for (better, group_b), (worse, group_w) in combinations(ranked, 2)
+    ]
 
 
 def _tie_groups(cell, size: int, where: str) -> dict[int, int]:
@@ -109,8 +111,10 @@ def _tie_groups(cell, size: int, where: str) -> dict[int, int]:
         except ValueError:
             positions = []
         if len(positions) < 2 or not all(0 <= p < size for p in positions):
-            raise RecipeError(f"{where}: ties {cell!r}: expected rank positions 1-{size} joined by '=' (\"2=3\"), "
-                              "several groups separated by spaces.")  # fmt: skip
+            raise RecipeError(
+                f"{where}: ties {cell!r}: expected rank positions 1-{size} joined by '=' (\"2=3\"), "
+                "several groups separated by spaces."
+            )
         groups |= {p: min(positions) for p in positions}
     return groups
 
@@ -143,13 +147,27 @@ def _scores_to_pairs(row: dict, columns: list[tuple[str, str]], where: str) -> l
 # In order: the first format whose columns are there is the one read.
 PREFERENCE_FORMATS = (
     Format("prompt/chosen/rejected", ("prompt", "chosen", "rejected"), _prompted_pair, "text or chat turns"),
-    Format("chosen/rejected transcripts", ("chosen", "rejected"), _transcript_pair,
-           "whole transcripts sharing their prompt, Anthropic HH"),
-    Format("ranked responses", ("prompt", "*response*", "responses"), _ranking_to_pairs,
-           "two or more `*response*` columns best first, or a `responses` list; optional `ties`", find=_ranked_columns),
-    Format("scored answers", ("answer_0", "answer_1", "score_0", "score_1"), _scores_to_pairs,
-           "and more pairs, with `prompt` or `question`, WebGPT", find=_scored_columns),
-)  # fmt: skip
+    Format(
+        "chosen/rejected transcripts",
+        ("chosen", "rejected"),
+        _transcript_pair,
+        "whole transcripts sharing their prompt, Anthropic HH",
+    ),
+    Format(
+        "ranked responses",
+        ("prompt", "*response*", "responses"),
+        _ranking_to_pairs,
+        "two or more `*response*` columns best first, or a `responses` list; optional `ties`",
+        find=_ranked_columns,
+    ),
+    Format(
+        "scored answers",
+        ("answer_0", "answer_1", "score_0", "score_1"),
+        _scores_to_pairs,
+        "and more pairs, with `prompt` or `question`, WebGPT",
+        find=_scored_columns,
+    ),
+)
 
 
 def split_by_prompt(rows: Dataset, eval_fraction: float) -> tuple[Dataset, Dataset]:

@@ -14,7 +14,7 @@ logger = get_logger(__name__)
 
 ASSISTANT = "\n\nAssistant:"  # HH transcripts: "\n\nHuman: ...\n\nAssistant: ..."
 HH_LAYOUT = "'\\n\\nHuman: ...\\n\\nAssistant: ...'"
-FORMATS_DOC = 'docs/data-formats.md'
+FORMATS_DOC = "docs/data-formats.md"
 
 
 @dataclass(frozen=True)
