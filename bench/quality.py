@@ -370,6 +370,14 @@ def ptx_table(runs: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def marked(markers: tuple[str, str], output: Path | None, default: str) -> tuple[str, str]:
+    """The markers of a sweep's table in QUALITY.md: the kind's own for its default JSON, else named after the JSON
+    (`<!-- methods PPO_VS_TRL:start -->`), so a second sweep of a kind gets a table of its own."""
+    if output is None or output.name == default:
+        return markers
+    return tuple(marker.replace(":", f" {output.stem}:") for marker in markers)
+
+
 def write_markdown(path: Path, markers: tuple[str, str], body: str, hardware: str) -> None:
     """Put a table between `markers` in QUALITY.md (the experiment log around it stays)."""
     block = "\n".join([markers[0], "", hardware, "", body, "", markers[1]])
@@ -426,9 +434,11 @@ def main() -> None:
     parser.add_argument(
         "--keep-runs-of",
         type=Path,
+        nargs="+",
+        default=[],
         metavar="JSON",
-        help="an earlier sweep's output: its runs of the "
-        "same kernels, build and seed are kept, not run again (to add seeds to a sweep)",
+        help="earlier sweeps' outputs: their runs of the same kernels, build and seed are kept, not run again (to add "
+        "seeds to a sweep)",
     )
     parser.add_argument(
         "--output",
@@ -498,21 +508,21 @@ def main() -> None:
             args.rounds,
             tuple(args.ptx_coef),
             args.reuse_from and args.reuse_from.resolve(),
-            tuple(json.loads(args.keep_runs_of.read_text())["runs"]) if args.keep_runs_of else (),
+            tuple(run for path in args.keep_runs_of for run in json.loads(path.read_text())["runs"]),
         )
     if args.rounds > 1:
         hardware += f" {args.rounds} rounds per run ({args.methods[0]})."
         (args.output or BENCH / "ROUNDS.json").write_text(
             json.dumps({"hardware": hardware, "runs": runs}, indent=2) + "\n"
         )
-        write_markdown(args.markdown, ROUND_MARKERS, round_table(runs), hardware)
+        write_markdown(args.markdown, marked(ROUND_MARKERS, args.output, "ROUNDS.json"), round_table(runs), hardware)
         print(round_table(runs))
         return
     if args.ptx_coef:
         (args.output or BENCH / "PTX.json").write_text(
             json.dumps({"hardware": hardware, "runs": runs}, indent=2) + "\n"
         )
-        write_markdown(args.markdown, PTX_MARKERS, ptx_table(runs), hardware)
+        write_markdown(args.markdown, marked(PTX_MARKERS, args.output, "PTX.json"), ptx_table(runs), hardware)
         print(ptx_table(runs))
         return
     stats = summary(runs)
@@ -539,10 +549,10 @@ def main() -> None:
         + "\n"
     )
     if compared:
-        write_markdown(args.markdown, METHOD_MARKERS, method_table(runs), hardware)
+        write_markdown(args.markdown, marked(METHOD_MARKERS, output, "METHODS.json"), method_table(runs), hardware)
         print(method_table(runs))
     else:
-        write_markdown(args.markdown, MARKERS, table(runs), hardware)
+        write_markdown(args.markdown, marked(MARKERS, output, "QUALITY.json"), table(runs), hardware)
         print(table(runs))
 
 

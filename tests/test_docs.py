@@ -20,6 +20,16 @@ TABLES = [
     (quality.METHOD_MARKERS, quality.method_table, "METHODS.json"),
     (quality.PTX_MARKERS, quality.ptx_table, "PTX.json"),
     (quality.ROUND_MARKERS, quality.round_table, "ROUNDS.json"),
+    (
+        quality.marked(quality.METHOD_MARKERS, Path("PPO_VS_TRL.json"), "METHODS.json"),
+        quality.method_table,
+        "PPO_VS_TRL.json",
+    ),
+    (
+        quality.marked(quality.MARKERS, Path("PPO_NEWEST_TRL.json"), "QUALITY.json"),
+        quality.table,
+        "PPO_NEWEST_TRL.json",
+    ),
 ]
 
 
