@@ -157,5 +157,6 @@ def run_pipeline(
     timings["total_s"] = round(sum(timings.get(f"{name}_s") or 0 for name in (*stages, REPORT)), 1)
     artifacts.write_json(timings_path, timings)
     report["timings"] = timings
-    reporting.write(report, report_args.output_dir)
+    with logs.to_file(log_dir / f"{REPORT}.log", verbose):
+        reporting.write(report, report_args.output_dir)
     return report

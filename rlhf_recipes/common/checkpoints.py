@@ -6,7 +6,7 @@
 `resume_from_checkpoint` (YAML or command line) has the Hugging Face Trainer's meaning: `true` continues
 from the newest checkpoint in `output_dir`, a path from that checkpoint. A checkpoint is complete once
 its trainer_state.json exists; one cut short by a kill is passed over, with a word. The progress bar is the
-Trainer's, redrawn every few seconds off a terminal; the metrics it printed go to the log instead.
+Trainer's, redrawn every 30 s off a terminal; the metrics it printed go to the log instead.
 """
 
 import shlex
@@ -64,7 +64,7 @@ class StageProgress(ProgressCallback):
     def on_train_begin(self, args, state, control, **kwargs):
         if state.is_world_process_zero:
             self.training_bar = tqdm(
-                total=state.max_steps, dynamic_ncols=True, mininterval=0.1 if sys.stderr.isatty() else 15
+                total=state.max_steps, dynamic_ncols=True, mininterval=0.1 if sys.stderr.isatty() else 30
             )
         self.current_step = 0
 
