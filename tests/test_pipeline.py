@@ -1,7 +1,6 @@
 import contextlib
 import io
 import json
-import logging
 
 import pytest
 import yaml
@@ -135,7 +134,7 @@ def test_the_report_has_a_row_per_method_with_the_same_keys(finished):
     assert all(f"| {name} | " in table for name in ALL_METHODS)
 
 
-def test_finished_stages_are_skipped_and_a_failed_stage_resumes(small_recipes, tmp_path, caplog):
+def test_finished_stages_are_skipped_and_a_failed_stage_resumes(small_recipes, tmp_path, capsys):
     import shutil
 
     small_recipes = shutil.copytree(small_recipes, tmp_path / "recipes")
@@ -149,15 +148,16 @@ def test_finished_stages_are_skipped_and_a_failed_stage_resumes(small_recipes, t
     assert artifacts.is_complete(tmp_path / "out" / "reward") and not artifacts.is_complete(tmp_path / "out" / method)
 
     method_yaml.write_text(good)
-    with caplog.at_level(logging.INFO):
-        run_pipeline(small_recipes, tmp_path / "out")
-    assert "sft: complete" in caplog.text and "reward: complete" in caplog.text and f"{method}: running" in caplog.text
+    capsys.readouterr()
+    run_pipeline(small_recipes, tmp_path / "out")
+    printed = capsys.readouterr().out
+    assert "sft: complete" in printed and "reward: complete" in printed and f"{method}: done in" in printed
+    assert "sft: done in" not in printed
     assert (tmp_path / "out" / "sft" / artifacts.MERGED_DIR / "model.safetensors").read_bytes() == sft_weights
 
-    caplog.clear()
-    with caplog.at_level(logging.INFO):
-        run_pipeline(small_recipes, tmp_path / "out", force=True)
-    assert "sft: running" in caplog.text
+    run_pipeline(small_recipes, tmp_path / "out", force=True)
+    printed = capsys.readouterr().out
+    assert "sft: done in" in printed and "sft: complete" not in printed
 
 
 def test_compare_command_writes_a_report(finished, small_recipes, tmp_path, capsys):
