@@ -4,6 +4,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 # PyTorch goes in first, then the rest (so no package pulls a different build of it).
 TORCH ?= torch==2.13.0
+# The tests run in TEST_JOBS processes of one thread each (pytest-xdist; a test file stays in one process, so its
+# fixtures are built once): the tiny model's steps are too small to keep a second thread busy, a second test is not.
+TEST_JOBS ?= 2
+PYTEST = OMP_NUM_THREADS=1 $(1) -m pytest -n $(TEST_JOBS) --dist loadfile
 
 .PHONY: install quickstart test lint test-default-kernels test-trl1.12 test-latest tiny-model clean
 
@@ -20,7 +24,7 @@ quickstart: install
 	$(VENV)/bin/rlhf-recipes quickstart
 
 test: install
-	$(PY) -m pytest
+	$(call PYTEST,$(PY))
 
 lint: install
 	$(VENV)/bin/ruff check .
@@ -29,7 +33,7 @@ lint: install
 # The tests whose figures depend on training, again under PyTorch's portable CPU kernels (another processor's
 # rounding on this one): they must hold on every processor. CI runs this after `make test`.
 test-default-kernels: install
-	ATEN_CPU_CAPABILITY=default $(PY) -m pytest -m quality
+	ATEN_CPU_CAPABILITY=default $(call PYTEST,$(PY)) -m quality
 
 # TRL 1.12, the last release with TRL's own PPOTrainer, in a second venv (constraints-trl1.12.txt), PyTorch first
 # again: the reference test (our PPO against TRL 1.12's, bit for bit) and the PPO stage's tests on that line.
@@ -45,7 +49,7 @@ $(TRL112_VENV)/.installed: pyproject.toml constraints-trl1.12.txt
 	touch $@
 
 test-trl1.12: $(TRL112_VENV)/.installed
-	$(TRL112_PY) -m pytest $(TRL112_TESTS)
+	$(call PYTEST,$(TRL112_PY)) $(TRL112_TESTS)
 
 # The package as `pip install` gives it: a wheel of this checkout with the newest dependencies its ranges allow (no
 # constraints), in a third venv; the notebook runs on it (from an empty folder, as on Colab).
@@ -60,7 +64,7 @@ $(LATEST_VENV)/.installed: pyproject.toml
 	touch $@
 
 test-latest: $(LATEST_VENV)/.installed
-	$(LATEST_PY) -m pytest tests/test_notebook.py tests/test_front_door.py
+	$(call PYTEST,$(LATEST_PY)) tests/test_notebook.py tests/test_front_door.py
 
 # Regenerates the tiny model shipped in the package, after a change to quickstart/task.py or tiny_model.py.
 tiny-model: install

@@ -21,10 +21,23 @@ import sys
 import time
 from pathlib import Path
 
+from rlhf_recipes.evaluation import tables
+
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 QLORA = "--load_in_4bit true --bnb_4bit_quant_type nf4 --use_bnb_nested_quant true"
 MARKERS = ("<!-- gpu-check:start -->", "<!-- gpu-check:end -->")
+# The measured table's columns: per model and stage, speed, MFU, PPO's split and peak memory.
+MEASURED_COLUMNS = (
+    "model",
+    "stage",
+    "variant",
+    "tokens/s or episodes/s",
+    "TFLOP/s",
+    "MFU",
+    "PPO generation share",
+    "peak GPU GB",
+)
 # (part, seconds, bench.run arguments on a GPU, the same on CPU); the budgets add up to 8.5 minutes.
 BENCH_PARTS = (
     ("qwen2.5-0.5b: SFT, reward, PPO", 100, "--model qwen2.5-0.5b --repeats 1", "--model tiny --repeats 1"),
@@ -126,38 +139,38 @@ def markdown(report: dict) -> str:
         f"GPU: {env['gpu'] or 'none (CPU dry run)'}, {env['gpu_memory_gb']} GB, bf16 "
         f"{env['bf16']}; " + ", ".join(f"{k} {v}" for k, v in env["versions"].items()) + ".",
         "",
-        "| part | status | seconds |",
-        "| --- | --- | --- |",
     ]
-    lines += [f"| {p['part']} | {p['status']} | {p['seconds']:.0f} |" for p in report["parts"]]
+    lines += tables.markdown(
+        ["part", "status", "seconds"], [[p["part"], p["status"], f"{p['seconds']:.0f}"] for p in report["parts"]]
+    )
     return "\n".join(lines + ["", measured_rows(report), ""])
 
 
 def measured_rows(report: dict) -> str:
     """The measured table the READMEs show: per model and stage, speed, MFU, PPO's split and peak memory."""
-    lines = [
-        "| model | stage | variant | tokens/s or episodes/s | TFLOP/s | MFU | PPO generation share | peak GPU GB |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    cell = lambda value, fmt: "–" if value is None else fmt.format(value)  # noqa: E731
+    cell, rows = tables.cell, []
     for results in report["bench"].values():
-        model = results["model"]
         for row in results["rows"]:
-            speed = row.get("tokens_per_s", row.get("episodes_per_s"))
-            lines.append(
-                f"| {model} | {row['stage']} | LoRA | {cell(speed, '{:.0f}')} | "
-                f"{cell(row.get('model_tflops'), '{:.1f}')} | {cell(row.get('mfu'), '{:.1%}')} | "
-                f"{cell(_generation_share(row), '{:.0%}')} | "
-                f"{cell(_gb(row.get('peak_gpu_mb')), '{:.1f}')} |"
+            rows.append(
+                [
+                    results["model"],
+                    row["stage"],
+                    "LoRA",
+                    cell(row.get("tokens_per_s", row.get("episodes_per_s")), "{:.0f}"),
+                    cell(row.get("model_tflops"), "{:.1f}"),
+                    cell(row.get("mfu"), "{:.1%}"),
+                    cell(_generation_share(row), "{:.0%}"),
+                    cell(_gb(row.get("peak_gpu_mb")), "{:.1f}"),
+                ]
             )
     for e in report["experiments"]:
         for variant, figures in (("LoRA", e["before"]), ("QLoRA (nf4, double quant)", e["after"])):
-            speed = figures.get("tokens_per_s", figures.get("episodes_per_s"))
-            lines.append(
-                f"| {e['model']} | {e['stage']} | {variant} | {cell(speed, '{:.0f}')} | – | – | – | "
-                f"{cell(_gb(figures.get('peak_gpu_mb')), '{:.1f}')} |"
+            speed = cell(figures.get("tokens_per_s", figures.get("episodes_per_s")), "{:.0f}")
+            unmeasured = [tables.MISSING] * 3  # TFLOP/s, MFU, PPO's split: not measured by a --try
+            rows.append(
+                [e["model"], e["stage"], variant, speed, *unmeasured, cell(_gb(figures.get("peak_gpu_mb")), "{:.1f}")]
             )
-    return "\n".join(lines)
+    return "\n".join(tables.markdown(MEASURED_COLUMNS, rows))
 
 
 def _generation_share(row: dict) -> float | None:

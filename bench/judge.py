@@ -17,6 +17,8 @@ import statistics
 import tempfile
 from pathlib import Path
 
+from rlhf_recipes.evaluation import tables
+
 BENCH = Path(__file__).resolve().parent
 RECIPES = BENCH.parent / "recipes" / "quickstart"
 SEEDS = (42, 1, 2, 3, 4)
@@ -105,22 +107,21 @@ def run_seed(seed: int, folder: Path) -> dict:
 
 
 def table(rows: list[dict]) -> str:
-    lines = [
-        "| reward model as judge | its held-out accuracy | agrees with gold | its win rate (gold's) |",
-        "| --- | --- | --- | --- |",
-    ]
-
     def span(values, fmt):
         return f"{fmt.format(statistics.median(values))} ({fmt.format(min(values))}-{fmt.format(max(values))})"
 
-    for name in ("the optimized one", *SECOND):
-        lines.append(
-            f"| {name} | {span([r[name]['rm_accuracy'] for r in rows], '{:.3f}')} | "
-            f"{span([r[name]['agreement'] for r in rows], '{:.1%}')} | "
+    cells = [
+        [
+            name,
+            span([r[name]["rm_accuracy"] for r in rows], "{:.3f}"),
+            span([r[name]["agreement"] for r in rows], "{:.1%}"),
             f"{span([r[name]['win_rate'] for r in rows], '{:.1%}')} "
-            f"({span([r['gold_win_rate'] for r in rows], '{:.1%}')}) |"
-        )
-    return "\n".join(lines)
+            f"({span([r['gold_win_rate'] for r in rows], '{:.1%}')})",
+        ]
+        for name in ("the optimized one", *SECOND)
+    ]
+    header = ["reward model as judge", "its held-out accuracy", "agrees with gold", "its win rate (gold's)"]
+    return "\n".join(tables.markdown(header, cells))
 
 
 def main() -> None:

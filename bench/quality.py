@@ -35,7 +35,8 @@ import time
 from pathlib import Path
 
 from bench import trl_ppo
-from rlhf_recipes.evaluation.figures import COSTS, DRIFT, REWARD_MODEL, Figure, judge_figures
+from rlhf_recipes.evaluation import tables
+from rlhf_recipes.evaluation.tables import COSTS, DRIFT, REWARD_MODEL, Figure, judge_figures
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
@@ -45,7 +46,7 @@ METHOD_MARKERS = ("<!-- methods:start -->", "<!-- methods:end -->")
 ROUND_MARKERS = ("<!-- rounds:start -->", "<!-- rounds:end -->")
 PTX_MARKERS = ("<!-- ptx:start -->", "<!-- ptx:end -->")
 CAPABILITIES = ("default", "avx2", "avx512")  # ATEN_CPU_CAPABILITY values on x86
-# The report's figures (one table: rlhf_recipes.evaluation.figures) and a run's own; stage time is the sum of
+# The report's figures (one table: rlhf_recipes.evaluation.tables) and a run's own; stage time is the sum of
 # the four stages' seconds.
 FIGURES = {f.key: f for f in (*REWARD_MODEL, *judge_figures("gold", ["well_formed"]), *DRIFT, *COSTS)}
 COLUMNS = (
@@ -295,38 +296,36 @@ def summary(runs: list[dict]) -> dict:
 
 def table(runs: list[dict]) -> str:
     """Every run, then min / median / max per capability (when there are several) and over all runs."""
-    header = "| CPU kernels | tiny model | seed | " + " | ".join(f.label for f in COLUMNS) + " | hacking flag |"
-    lines = [header, "|" + " --- |" * (len(COLUMNS) + 4)]
-    for r in runs:
-        values = " | ".join(f.cell(r[f.key]) for f in COLUMNS)
-        lines.append(
-            f"| {r['cpu_capability']} | {r['tiny']} | {r['seed']} | {values} | "
-            f"{'yes' if r['reward_hacking'] else 'no'} |"
-        )
+    header = ["CPU kernels", "tiny model", "seed", *(f.label for f in COLUMNS), "hacking flag"]
+    rows = [
+        [
+            r["cpu_capability"],
+            r["tiny"],
+            r["seed"],
+            *(f.cell(r[f.key]) for f in COLUMNS),
+            "yes" if r["reward_hacking"] else "no",
+        ]
+        for r in runs
+    ]
     capabilities = list(dict.fromkeys(r["cpu_capability"] for r in runs))
     groups = [(c, [r for r in runs if r["cpu_capability"] == c]) for c in capabilities] if len(capabilities) > 1 else []
     for label, group in groups + [("all", runs)]:
         for stat, figures in summary(group).items():
-            values = " | ".join(f.cell(figures[f.key]) for f in COLUMNS)
-            lines.append(f"| **{label}: {stat}** | | | {values} | |")
-    return "\n".join(lines)
+            rows.append([f"**{label}: {stat}**", "", "", *(f.cell(figures[f.key]) for f in COLUMNS), ""])
+    return "\n".join(tables.markdown(header, rows))
 
 
 def spread(values: list[float], cell) -> str:
     """A table cell: the median (min-max) of `values`, each written by `cell`; "–" when there are none."""
     if not values:
-        return "–"
+        return tables.MISSING
     return f"{cell(statistics.median(values))} ({cell(min(values))}–{cell(max(values))})"
 
 
 def method_table(runs: list[dict]) -> str:
     """Per method: median (min-max) over the runs, and how often the hacking indicators agreed with the gold labeler."""
-    methods = list(runs[0]["methods"])
-    lines = [
-        "| method | " + " | ".join(f.label for f in METHOD_COLUMNS) + " | hacking (gold) | indicators agree |",
-        "|" + " --- |" * (len(METHOD_COLUMNS) + 3),
-    ]
-    for method in methods:
+    rows = []
+    for method in runs[0]["methods"]:
         figures = [r["methods"][method] for r in runs]
         cells = []
         for column in METHOD_COLUMNS:
@@ -334,40 +333,35 @@ def method_table(runs: list[dict]) -> str:
             cells.append(spread(values, column.cell))
         hacked = sum(bool(f["reward_hacking"]) for f in figures)
         agree = sum(bool(f["reward_hacking"]) == f["suspected"] for f in figures)
-        lines.append(f"| {method} | " + " | ".join(cells) + f" | {hacked}/{len(figures)} | {agree}/{len(figures)} |")
-    return "\n".join(lines)
+        rows.append([method, *cells, f"{hacked}/{len(figures)}", f"{agree}/{len(figures)}"])
+    header = ["method", *(f.label for f in METHOD_COLUMNS), "hacking (gold)", "indicators agree"]
+    return "\n".join(tables.markdown(header, rows))
 
 
 def round_table(runs: list[dict]) -> str:
     """Per round: median (min-max) over the runs of each of the rounds' figures."""
     from rlhf_recipes.rounds import COLUMNS as ROUND_COLUMNS
 
-    lines = [
-        "| round | " + " | ".join(label for label, _, _ in ROUND_COLUMNS) + " |",
-        "|" + " --- |" * (len(ROUND_COLUMNS) + 1),
-    ]
+    rows = []
     for r in runs[0]["rounds"]:
         cells = []
-        for _, key, fmt in ROUND_COLUMNS:
-            values = [run["rounds"][r][key] for run in runs if run["rounds"][r].get(key) is not None]
-            cells.append(spread(values, fmt.format))
-        lines.append(f"| {r} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        for column in ROUND_COLUMNS:
+            values = [run["rounds"][r][column.key] for run in runs if run["rounds"][r].get(column.key) is not None]
+            cells.append(spread(values, column.cell))
+        rows.append([r, *cells])
+    return "\n".join(tables.markdown(["round", *(f.label for f in ROUND_COLUMNS)], rows))
 
 
 def ptx_table(runs: list[dict]) -> str:
     """Per γ (0: PPO): median (min-max) over the runs of gold win, KL, the alignment tax and more."""
-    lines = [
-        "| γ (ptx_coef) | " + " | ".join(f.label for f in PTX_COLUMNS) + " |",
-        "|" + " --- |" * (len(PTX_COLUMNS) + 1),
-    ]
+    rows = []
     for coef in runs[0]["ptx"]:
         cells = []
         for column in PTX_COLUMNS:
             values = [run["ptx"][coef][column.key] for run in runs if run["ptx"][coef].get(column.key) is not None]
             cells.append(spread(values, column.cell))
-        lines.append(f"| {coef} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        rows.append([coef, *cells])
+    return "\n".join(tables.markdown(["γ (ptx_coef)", *(f.label for f in PTX_COLUMNS)], rows))
 
 
 def marked(markers: tuple[str, str], output: Path | None, default: str) -> tuple[str, str]:

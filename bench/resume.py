@@ -85,6 +85,8 @@ def measure(stage: str, work: Path, ddp: bool = False) -> dict:
     """Uninterrupted, killed and resumed runs of `stage`; what the table prints."""
     import json
 
+    from rlhf_recipes.common.checkpoints import STATE_FILE
+
     name = f"{stage}-ddp" if ddp else stage
     folder = work / name
     folder.mkdir(parents=True, exist_ok=True)
@@ -113,8 +115,8 @@ def measure(stage: str, work: Path, ddp: bool = False) -> dict:
         elif process.wait() != 0:
             raise RuntimeError(f"{name} ({run}) failed:\n{log.read_text()[-3000:]}")
         seconds[run] = time.monotonic() - began
-    state = json.loads((folder / "whole" / "trainer_state.json").read_text())
-    final = {run: last_logged(folder / run / "trainer_state.json", FINAL[stage]) for run in ("whole", "killed")}
+    state = json.loads((folder / "whole" / STATE_FILE).read_text())
+    final = {run: last_logged(folder / run / STATE_FILE, FINAL[stage]) for run in ("whole", "killed")}
     return {
         "stage": name,
         "steps": state["global_step"],
@@ -149,17 +151,37 @@ def main() -> None:
     if args.ddp:
         rows.append(measure("ppo", work, ddp=True))
     print(f"\nHardware: {os.cpu_count()} CPU threads; runs in {work}\n")
-    print(
-        "| stage | steps | killed after | resumed from | resumed run | uninterrupted run | largest weight difference "
-        "| last 4 logged (uninterrupted -> resumed) |"
-    )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    for r in rows:
-        print(
-            f"| {r['stage']} | {r['steps']} | {r['killed_s']} s | {r['resumed_from']} | {r['resumed_s']} s | "
-            f"{r['whole_s']} s | {r['difference']:.1e} | {r['metric']} {r['final_whole']:.4f} -> "
-            f"{r['final_resumed']:.4f} |"
-        )
+    print(table(rows))
+
+
+def table(rows: list[dict]) -> str:
+    """A row per stage: steps, where it was killed and went on from, both runs' times, how far their weights differ."""
+    from rlhf_recipes.evaluation import tables
+
+    header = [
+        "stage",
+        "steps",
+        "killed after",
+        "resumed from",
+        "resumed run",
+        "uninterrupted run",
+        "largest weight difference",
+        "last 4 logged (uninterrupted -> resumed)",
+    ]
+    cells = [
+        [
+            r["stage"],
+            r["steps"],
+            f"{r['killed_s']} s",
+            r["resumed_from"],
+            f"{r['resumed_s']} s",
+            f"{r['whole_s']} s",
+            f"{r['difference']:.1e}",
+            f"{r['metric']} {r['final_whole']:.4f} -> {r['final_resumed']:.4f}",
+        ]
+        for r in rows
+    ]
+    return "\n".join(tables.markdown(header, cells))
 
 
 if __name__ == "__main__":

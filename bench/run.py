@@ -22,10 +22,36 @@ import tempfile
 from pathlib import Path
 
 from bench.settings import GPU_PEAK_BF16, MODELS
+from rlhf_recipes.evaluation import tables
 from rlhf_recipes.quickstart import task, tiny_model
 
 BENCH = Path(__file__).resolve().parent
 EXPERIMENTS = "experiments.json"
+RESULT_COLUMNS = (
+    "stage",
+    "model (L x d, N)",
+    "seq mean / max",
+    "batch",
+    "tokens/s",
+    "episodes/s",
+    "model TFLOP/s",
+    "MFU",
+    "train s",
+    "peak RSS MB",
+    "overhead (loop)",
+    "overhead (end to end)",
+)
+EXPERIMENT_COLUMNS = (
+    "stage",
+    "model",
+    "tried",
+    "before",
+    "after",
+    "speed-up",
+    "peak RSS after/before",
+    "hardware",
+    "verdict",
+)
 
 
 def write_jsonl(path: Path, rows) -> None:
@@ -264,16 +290,12 @@ def render(results_dir: Path) -> None:
 
 
 def _number(value, digits=0) -> str:
-    return "–" if value is None else f"{value:,.{digits}f}"
+    return tables.cell(value, f"{{:,.{digits}f}}")
 
 
 def _train_time(row: dict) -> str:
     low, high = row.get("train_s_range", (None, None))
     return f"{row['train_s']:.1f}" + (f" ({low:.1f}-{high:.1f})" if low is not None else "")
-
-
-def _percent(value) -> str:
-    return "–" if value is None else f"{value:.1%}"
 
 
 def markdown(all_results: list[dict], experiments: list[dict]) -> str:
@@ -305,23 +327,8 @@ def markdown(all_results: list[dict], experiments: list[dict]) -> str:
         lines += [
             f"Hardware: {results['hardware']}; {results['versions']}; {results['repeats']} runs each.",
             "",
-            "| stage | model (L x d, N) | seq mean / max | batch | tokens/s | episodes/s | model TFLOP/s | MFU "
-            "| train s | peak RSS MB | overhead (loop) | overhead (end to end) |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
-        for r in results["rows"]:
-            shape = (
-                f"{r['model']} ({r['layers']:.0f} x {r['hidden']:.0f}, {r['matmul_params'] / 1e6:.2f}M)"
-                if "layers" in r
-                else r["model"]
-            )
-            lengths = f"{r['seq_mean']:.0f} / {r['seq_max']:.0f}" if "seq_mean" in r else "–"
-            lines.append(
-                f"| {r['stage']} | {shape} | {lengths} | {_number(r.get('batch'))} | {_number(r.get('tokens_per_s'))} | "
-                f"{_number(r.get('episodes_per_s'), 1)} | {_number(r.get('model_tflops'), 4)} | "
-                f"{_percent(r.get('mfu'))} | {_train_time(r)} | {r['peak_rss_mb']:.0f} | "
-                f"{r['overhead_train']:.3f} | {r['overhead_total']:.3f} |"
-            )
+        lines += tables.markdown(RESULT_COLUMNS, [_result_row(r) for r in results["rows"]])
         lines.append("")
         for r in results["rows"]:
             if "generation_s" in r:
@@ -340,19 +347,51 @@ def markdown(all_results: list[dict], experiments: list[dict]) -> str:
             '`python -m bench.run --model M --stages S --try="ARGS"`: the recipe as it is '
             "(before) and with ARGS (after), alternating; speed-up = after / before throughput.",
             "",
-            "| stage | model | tried | before | after | speed-up | peak RSS after/before | hardware | verdict |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
-        for e in experiments:
-            unit = "tokens/s" if "tokens_per_s" in e["before"] else "episodes/s"
-            key = "tokens_per_s" if unit == "tokens/s" else "episodes_per_s"
-            lines.append(
-                f"| {e['stage']} | {e['model']} | `{e['try']}` | {e['before'][key]:,.1f} {unit} | "
-                f"{e['after'][key]:,.1f} {unit} | {e['speedup']:.3f} | {e['peak_rss_ratio']:.2f} | "
-                f"{e['hardware']} | {e.get('verdict', '')} |"
-            )
+        lines += tables.markdown(EXPERIMENT_COLUMNS, [_experiment_row(e) for e in experiments])
         lines.append("")
     return "\n".join(lines)
+
+
+def _result_row(r: dict) -> list[str]:
+    """A row of RESULTS.md's table: a stage's shape, lengths, batch, throughput, MFU, time, memory and overhead."""
+    shape = (
+        f"{r['model']} ({r['layers']:.0f} x {r['hidden']:.0f}, {r['matmul_params'] / 1e6:.2f}M)"
+        if "layers" in r
+        else r["model"]
+    )
+    lengths = f"{r['seq_mean']:.0f} / {r['seq_max']:.0f}" if "seq_mean" in r else tables.MISSING
+    return [
+        r["stage"],
+        shape,
+        lengths,
+        _number(r.get("batch")),
+        _number(r.get("tokens_per_s")),
+        _number(r.get("episodes_per_s"), 1),
+        _number(r.get("model_tflops"), 4),
+        tables.cell(r.get("mfu"), "{:.1%}"),
+        _train_time(r),
+        f"{r['peak_rss_mb']:.0f}",
+        f"{r['overhead_train']:.3f}",
+        f"{r['overhead_total']:.3f}",
+    ]
+
+
+def _experiment_row(e: dict) -> list[str]:
+    """A row of the defaults tried: the setting, throughput before and after, speed-up, memory, verdict."""
+    unit = "tokens/s" if "tokens_per_s" in e["before"] else "episodes/s"
+    key = "tokens_per_s" if unit == "tokens/s" else "episodes_per_s"
+    return [
+        e["stage"],
+        e["model"],
+        f"`{e['try']}`",
+        f"{e['before'][key]:,.1f} {unit}",
+        f"{e['after'][key]:,.1f} {unit}",
+        f"{e['speedup']:.3f}",
+        f"{e['peak_rss_ratio']:.2f}",
+        e["hardware"],
+        e.get("verdict", ""),
+    ]
 
 
 if __name__ == "__main__":

@@ -1,17 +1,7 @@
 """The `rlhf-recipes` command: the quickstart, the pipeline and the tools around the stages.
 
-rlhf-recipes quickstart [--output-dir outputs/quickstart] [--seed S] [--force]
-rlhf-recipes pipeline <recipe folder or shipped name> [--methods ppo rloo grpo dpo] [--rounds N] [--output-dir DIR] [--seed S]
-                      [--force]
-rlhf-recipes new FOLDER [--from quickstart | tutorial-gpt2 | ...]
-rlhf-recipes collect --policy DIR [DIR ...] --prompts FILE --output SHEET.jsonl [--num_responses K]
-rlhf-recipes label SHEET.jsonl [--judge gold | reward:PATH] [--port 8765]
-rlhf-recipes compare --policy DIR [DIR ...] --reference DIR --reward_model DIR --prompts FILE [--output_dir DIR]
-                     [--judge auto reward:PATH classifier:PATH:LABEL ...]
-rlhf-recipes score MODEL_DIR --prompt TEXT --response TEXT [--response TEXT ...] | --file FILE
-rlhf-recipes check-config accelerate_configs/<name>.yaml
-rlhf-recipes build-default [--output-dir DIR] [--ship]
-"""
+`rlhf-recipes --help` lists the subcommands; docs/recipes.md has quickstart, pipeline and new, docs/outputs.md compare
+and score, docs/human-in-the-loop.md collect and label, docs/launching.md check-config, docs/task.md build-default."""
 
 import argparse
 import sys
@@ -58,14 +48,16 @@ def quickstart(args) -> dict:
 
 def print_summary(report: dict) -> None:
     """The report's table on the terminal: SFT and each policy side by side, then any hacking or no-op warnings."""
-    from rlhf_recipes.evaluation import figures, hacking, noop
+    from rlhf_recipes.evaluation import barely_moved, hacking, tables
 
     first = report["policy_vs_reference"]
     print(f"\nSFT vs RLHF on {first['num_prompts']} held-out prompts x {first['samples_per_prompt']} samples")
-    print("\n".join(figures.terminal(report)))
+    print("\n".join(tables.report_terminal(report)))
     print(f"reward model held-out accuracy: {report['reward_model'].get('eval_accuracy')}")
-    judge = (figures.first_judge(report) or {}).get("label")
-    for warning in hacking.warnings(report["methods"], judge) + noop.warnings(report["methods"], report["thresholds"]):
+    judge = (tables.first_judge(report) or {}).get("label")
+    for warning in hacking.warnings(report["methods"], judge) + barely_moved.warnings(
+        report["methods"], report["thresholds"]
+    ):
         print(f"WARNING: {warning}")
     if report.get("timings"):
         print("times: " + ", ".join(f"{k[:-2]} {v:.0f}s" for k, v in report["timings"].items() if k.endswith("_s")))
@@ -124,9 +116,10 @@ def compare(argv: list[str], verbose: bool) -> None:
 
 def score(args) -> None:
     """Score prompt/response pairs with a reward model and print them, best first per prompt."""
+    from accelerate import PartialState
+
     from rlhf_recipes.common import artifacts
     from rlhf_recipes.common.reward_model import RewardModel
-    from rlhf_recipes.evaluation import sampling
 
     folder = artifacts.model_folder(args.model, "model")
     if args.file:
@@ -138,7 +131,8 @@ def score(args) -> None:
         pairs = [(args.prompt, response) for response in args.response]
     else:
         raise RecipeError("give --prompt with one or more --response, or --file with prompt/response columns.")
-    scores = RewardModel(folder, "model", device=sampling.device()).score([p for p, _ in pairs], [r for _, r in pairs])
+    model = RewardModel(folder, "model", device=PartialState().device)
+    scores = model.score([p for p, _ in pairs], [r for _, r in pairs])
     ranked = sorted(zip(pairs, scores), key=lambda item: (item[0][0], -item[1]))
     width = min(60, max(len(r) for (_, r), _ in ranked))
     print(f"{'reward':>8}  {'response':<{width}}  prompt")

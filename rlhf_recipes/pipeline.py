@@ -1,14 +1,5 @@
-"""The whole pipeline from one recipe folder: sft -> reward -> one or more third stages -> report.
-
-Each stage reads its YAML (`<folder>/<stage>.yaml`) and the previous stages' merged outputs, as its
-declaration says (`common.stages.Stage`). The third stage is PPO by default; `methods` runs several
-(any of `methods.available()`: ppo, rloo, grpo, dpo, ...) from the same SFT and reward stages, and
-the report compares them all. A stage whose output is complete is skipped
-(`force` redoes it); a stage that fails or is killed leaves the earlier stages' results as they were,
-so running again resumes where it stopped: from that stage's newest checkpoint, when it saved one.
-Each stage's wall time and peak memory go to the report's timings.json. The console shows a line, a
-progress bar and a result per stage; each stage's full log is `<output_dir>/logs/<stage>.log`.
-"""
+"""The whole pipeline from one recipe folder: sft -> reward -> one or more third stages -> report, each stage as its
+declaration says, skipping complete ones and resuming a killed one (docs/recipes.md, "The whole chain")."""
 
 import sys
 from pathlib import Path
@@ -21,6 +12,7 @@ from rlhf_recipes.common.errors import RecipeError, StageStopped
 from rlhf_recipes.common.parsing import parse
 from rlhf_recipes.common.stages import REWARD, SFT
 from rlhf_recipes.evaluation import report as reporting
+from rlhf_recipes.evaluation import report_writing
 
 FIRST_STAGES = {stage.name: stage for stage in (sft.STAGE, reward.STAGE)}
 REPORT = "report"
@@ -95,13 +87,13 @@ def run_pipeline(
     the report compares the policies the YAMLs' output folders name (report.yaml's `policy` is replaced by them).
     `verbose` prints each stage's full log on the console too.
     """
-    recipes, methods, available = Path(recipes), tuple(dict.fromkeys(methods)), third_stages.available()
+    recipes, methods, available = Path(recipes), tuple(dict.fromkeys(methods)), third_stages.names()
     unknown = [m for m in methods if m not in available]
     if unknown or not methods:
         raise RecipeError(
             f"methods: {', '.join(unknown) or 'none given'}; choose one or more of {', '.join(available)}."
         )
-    stages = {**FIRST_STAGES, **{m: available[m] for m in methods}}
+    stages = {**FIRST_STAGES, **{m: third_stages.get(m) for m in methods}}
     missing = [s for s in (*stages, REPORT) if not (recipes / f"{s}.yaml").exists()]
     if missing:
         raise RecipeError(
@@ -158,5 +150,5 @@ def run_pipeline(
     artifacts.write_json(timings_path, timings)
     report["timings"] = timings
     with logs.to_file(log_dir / f"{REPORT}.log", verbose):
-        reporting.write(report, report_args.output_dir)
+        report_writing.write(report, report_args.output_dir)
     return report

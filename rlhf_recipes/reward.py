@@ -1,30 +1,18 @@
-"""Stage 2, reward model: TRL's `RewardTrainer` (Bradley-Terry pairwise loss) with a LoRA adapter.
-
-    accelerate launch -m rlhf_recipes.reward --config recipes/quickstart/reward.yaml
-    python -m rlhf_recipes.reward --config recipes/quickstart/reward.yaml
-
-Starts from the merged SFT model by default (`model_name_or_path` may name the SFT stage's output
-folder); its LM head is replaced by a one-output `score` head, trained with the adapter. Data:
-any preference format, recognized from its columns (docs/data-formats.md; K-way rankings
-give all their pairs); without a test split, `eval_fraction` of the prompts is held out. Outputs
-in `output_dir`: the adapter, `merged/` (a standalone sequence-classification model with its
-tokenizer, for PPO), `eval_results.json` and `reward_training.png`.
-"""
+"""Stage 2, the reward model: TRL's `RewardTrainer` (Bradley-Terry pairs) with a LoRA adapter and a new one-output
+`score` head on the SFT model; it writes `merged/` for the policy stages and the held-out accuracy (docs/outputs.md)."""
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import trl
-from accelerate import PartialState
 from transformers import AutoModelForSequenceClassification
 from trl import RewardTrainer, get_quantization_config
 
 from rlhf_recipes.common import artifacts, checkpoints, models, reward_model, stage_data
-from rlhf_recipes.common.arguments import PreferenceArguments, StageModelConfig, StageSettings, describe_precision
+from rlhf_recipes.common.arguments import PreferenceArguments, StageModelConfig, StageSettings
 from rlhf_recipes.common.logs import get_logger
 from rlhf_recipes.common.parsing import RecipeParser, run
 from rlhf_recipes.common.stages import SFT, Stage
-from rlhf_recipes.evaluation import plots
+from rlhf_recipes.training import finish_stage, start_stage
 
 logger = get_logger(__name__)
 
@@ -52,24 +40,28 @@ class RewardModelConfig(StageModelConfig):
         return found
 
 
+def encoder_decoder_kind(model_path: str) -> str | None:
+    """The kind of an encoder-decoder model (None for a causal one), with a warning that only the report reads it."""
+    kind = models.encoder_decoder(model_path)
+    if kind:
+        logger.warning(
+            f"model_name_or_path {model_path!r} is a {kind}: it trains as a sequence classifier, which "
+            "`rlhf-recipes score` and the report read, but the PPO, RLOO and GRPO stages take a causal reward model only."
+        )
+    return kind
+
+
 def main(script_args: PreferenceArguments, training_args: RewardConfig, model_args: RewardModelConfig):
     """Train the reward adapter and score head; save them, the merged model and the held-out metrics."""
     model_path, tokenizer, prompt_format, train, held_out = stage_data.preference_stage_inputs(
         script_args, training_args, model_args
     )
-    encoder_decoder = models.encoder_decoder(model_path)
-    if encoder_decoder:
-        logger.warning(
-            f"model_name_or_path {model_path!r} is a {encoder_decoder}: it trains as a sequence "
-            "classifier, which `rlhf-recipes score` and the report read, but the PPO, RLOO and GRPO stages "
-            "take a causal reward model only."
-        )
-    logger.info(
-        f"Reward model from {model_path} ({models.describe_quantization(model_args)}): a new one-output `score` "
-        f"head on its backbone (any LM head is dropped), {describe_precision(training_args)}, "
-        f"{PartialState().num_processes} process(es)."
+    encoder_decoder = encoder_decoder_kind(model_path)
+    start_stage(
+        f"Reward model from {model_path} ({models.describe_quantization(model_args)}): a new one-output `score` head "
+        "on its backbone (any LM head is dropped)",
+        training_args,
     )
-
     training_args.model_init_kwargs = models.model_init_kwargs(model_args)
     trainer = RewardTrainer(
         model=model_path,
@@ -85,34 +77,24 @@ def main(script_args: PreferenceArguments, training_args: RewardConfig, model_ar
     checkpoints.train(trainer, training_args, STAGE.name)
     metrics = trainer.evaluate() if len(held_out) else {}
     statistics = reward_model.score_statistics(trainer)  # saved in the merged config.json, for PPO
-
-    output_dir = Path(training_args.output_dir)
-    merged_dir = artifacts.save_stage(
+    accuracy, margin = metrics.get("eval_accuracy"), metrics.get("eval_margin")
+    results = artifacts.eval_results(
+        accuracy, margin, train, held_out, model_path, script_args.dataset_name, **statistics
+    )
+    finish_stage(
+        STAGE,
         trainer,
         model_path,
         tokenizer,
-        AutoModelForSequenceClassification,
         prompt_format,
-        model_args.use_peft,
+        AutoModelForSequenceClassification,
+        results,
+        use_peft=model_args.use_peft,
         num_labels=1,
         pad_token_id=tokenizer.pad_token_id,
         dtype=model_args.dtype,
         config_updates=statistics,
     )
-    if PartialState().is_main_process:
-        results = artifacts.write_eval_results(
-            output_dir,
-            metrics.get("eval_accuracy"),
-            metrics.get("eval_margin"),
-            train,
-            held_out,
-            model_path,
-            script_args.dataset_name,
-            **statistics,
-        )
-        plots.plot_stage(STAGE, trainer.state.log_history, output_dir)
-        logger.info(f"Reward model: held-out accuracy {results['eval_accuracy']}, margin {results['eval_margin']}.")
-    logger.info(f"Reward stage done: adapter in {output_dir}, merged model in {merged_dir}")
     return trainer
 
 

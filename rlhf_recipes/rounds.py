@@ -1,23 +1,13 @@
-"""Iterated RLHF: round 1 is the pipeline; each later round ranks the latest policy's own samples and trains again.
-
-    rlhf-recipes pipeline recipes/quickstart --rounds 3 --output-dir outputs/quickstart
-
-Round r (r >= 2), in `<output_dir>/round<r>/`, as `<recipes>/rounds.yaml` (`RoundsArguments`) says:
-1. `collect`: K responses per training prompt from the latest policy -> `sheet.jsonl`;
-2. `label` with the judge (the gold labeler on the built-in task) -> `sheet.rankings.csv`;
-3. the reward stage on the recipe's rankings plus every round's new ones (`preferences.jsonl`), from
-   the SFT model (`reward_start: fresh`) or the last reward model (`continue`);
-4. the third stage again (its YAML with `method_overrides`), from the SFT model (`policy_start: sft`) or the last
-   policy (`last`), and its report.
-Each round is measured against SFT and against the round before, and its reward models on held-out
-rankings of the latest policy's samples (`probe.jsonl`, on the report's prompts): `rounds.json`, `rounds.md`.
-Finished steps are reused on a rerun, as the pipeline's stages are.
-"""
+"""Iterated RLHF (`rlhf-recipes pipeline FOLDER --rounds N`): round 1 is the pipeline; each later round collects and
+labels the latest policy's samples and trains the reward and third stages again, as `rounds.yaml` says
+(`RoundsArguments`; docs/human-in-the-loop.md, "Rounds on the built-in task")."""
 
 import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from accelerate import PartialState
 
 from rlhf_recipes import methods as third_stages
 from rlhf_recipes.common import artifacts, files, formats, logs
@@ -27,7 +17,8 @@ from rlhf_recipes.common.parsing import RecipeParser, parse
 from rlhf_recipes.common.reward_model import RewardModel
 from rlhf_recipes.common.stages import REWARD, SFT
 from rlhf_recipes.evaluation import report as reporting
-from rlhf_recipes.evaluation import sampling
+from rlhf_recipes.evaluation import report_writing, tables
+from rlhf_recipes.evaluation.tables import Figure
 from rlhf_recipes.labeling import collect, label
 from rlhf_recipes.labeling import sheet as sheets
 from rlhf_recipes.pipeline import FIRST_STAGES, REPORT, run_pipeline
@@ -123,7 +114,7 @@ def run_rounds(
         rankings.append(str(sheet.rankings_path))
         data = _combine(rankings, here / "preferences.jsonl")
         gathered = time.monotonic() - started
-        stage = third_stages.available()[method]
+        stage = third_stages.get(method)
         overrides = {REWARD: ["--dataset_name", data]} | (
             {method: ["--dataset_name", data]} if REWARD not in stage.reads else {}
         )
@@ -192,7 +183,7 @@ def _combine(sources: list[str], path: Path) -> str:
 
 def _accuracy(pairs, reward_dir: Path) -> float:
     """The reward model's pairwise accuracy on the probe's ranked pairs (ties left out)."""
-    model = RewardModel(artifacts.model_folder(str(reward_dir), "reward_model"), device=sampling.device())
+    model = RewardModel(artifacts.model_folder(str(reward_dir), "reward_model"), device=PartialState().device)
     chosen = model.score(pairs["prompt"], pairs["chosen"])
     rejected = model.score(pairs["prompt"], pairs["rejected"])
     return sum(c > r for c, r in zip(chosen, rejected)) / len(chosen)
@@ -213,7 +204,7 @@ def _compare(recipes: Path, policy: Path, reference: Path, reward_dir: Path, out
     ]
     (args,) = parse(reporting.make_parser(), ["--config", str(recipes / f"{REPORT}.yaml"), *extra])
     report = reporting.compare(args)
-    reporting.write(report, output_dir)
+    report_writing.write(report, output_dir)
     return report["policy_vs_reference"]
 
 
@@ -234,33 +225,27 @@ def _round_figures(report: dict, method: str, vs_previous: dict | None, accuracy
 
 
 COLUMNS = (
-    ("gold win vs SFT", "gold_win_vs_sft", "{:.1%}"),
-    ("gold win vs previous round", "gold_win_vs_previous", "{:.1%}"),
-    ("gold mean", "gold_mean", "{:+.3f}"),
-    ("RM accuracy on held-out policy samples (previous RM)", "probe_accuracy", "{:.3f}"),
-    ("repeats a word (SFT)", "repeated_word_rate", "{:.1%}"),
-    ("KL to SFT", "kl_mean", "{:.2f}"),
-    ("stage time", "stage_s", "{:.0f} s"),
+    Figure("gold_win_vs_sft", "gold win vs SFT", "{:.1%}"),
+    Figure("gold_win_vs_previous", "gold win vs previous round", "{:.1%}"),
+    Figure("gold_mean", "gold mean", "{:+.3f}"),
+    Figure("probe_accuracy", "RM accuracy on held-out policy samples (previous RM)", "{:.3f}"),
+    Figure("repeated_word_rate", "repeats a word (SFT)", "{:.1%}"),
+    Figure("kl_mean", "KL to SFT", "{:.2f}"),
+    Figure("stage_s", "stage time", "{:.0f} s"),
 )
+# A figure shown with another in brackets: the previous reward model's accuracy, SFT's repetition.
+BRACKETED = {"probe_accuracy": "probe_accuracy_previous_reward_model", "repeated_word_rate": "repeated_word_rate_sft"}
 
 
-def _cell(figures: dict, key: str, fmt: str) -> str:
-    value = figures.get(key)
-    text = "-" if value is None else fmt.format(value)
-    extra = {"probe_accuracy": "probe_accuracy_previous_reward_model", "repeated_word_rate": "repeated_word_rate_sft"}
-    if key in extra and figures.get(extra[key]) is not None:
-        text += f" ({fmt.format(figures[extra[key]])})"
+def _cell(figures: dict, column: Figure) -> str:
+    text, bracketed = column.cell(figures.get(column.key)), BRACKETED.get(column.key)
+    if bracketed and figures.get(bracketed) is not None:
+        text += f" ({column.cell(figures[bracketed])})"
     return text
 
 
 def markdown(result: dict) -> str:
     """The rounds as a table, one row per round."""
-    lines = [
-        f"# Iterated RLHF ({result['method']})",
-        "",
-        "| round | " + " | ".join(c for c, _, _ in COLUMNS) + " |",
-        "| --- " * (len(COLUMNS) + 1) + "|",
-    ]
-    for r, figures in result["rounds"].items():
-        lines.append(f"| {r} | " + " | ".join(_cell(figures, key, fmt) for _, key, fmt in COLUMNS) + " |")
-    return "\n".join(lines) + "\n"
+    rows = [[r, *(_cell(figures, column) for column in COLUMNS)] for r, figures in result["rounds"].items()]
+    table = tables.markdown(["round", *(column.label for column in COLUMNS)], rows)
+    return "\n".join([f"# Iterated RLHF ({result['method']})", "", *table]) + "\n"

@@ -1,31 +1,19 @@
-"""Stage 1, supervised fine-tuning: TRL's `SFTTrainer` with a LoRA adapter, loss on the response only.
-
-    accelerate launch -m rlhf_recipes.sft --config recipes/quickstart/sft.yaml [--learning_rate 1e-3 ...]
-    python -m rlhf_recipes.sft --config recipes/quickstart/sft.yaml
-
-Data (`dataset_name`: a local json/jsonl/csv/parquet file or folder, or a hub id) in any SFT format,
-recognized from its columns (docs/data-formats.md); `column_mapping` renames others. A tokenizer without a pad token needs `pad_token`. Outputs in
-`output_dir`: the adapter, `trainer_state.json`, and `merged/` (the full model with its tokenizer and
-prompt format) which the reward and PPO stages start from.
-"""
+"""Stage 1, supervised fine-tuning: TRL's `SFTTrainer` with a LoRA adapter, loss on the response only; it writes
+the adapter and `merged/`, which the later stages start from (docs/recipes.md, docs/outputs.md)."""
 
 from dataclasses import dataclass
 
 import trl
-from accelerate import PartialState
-from transformers import AutoModelForCausalLM, set_seed
 from trl import SFTTrainer, get_peft_config, get_quantization_config
 from trl.trainer.utils import create_model_from_path
 
 from rlhf_recipes.common import artifacts, checkpoints, models, stage_data
-from rlhf_recipes.common.arguments import DatasetArguments, StageModelConfig, StageSettings, describe_precision
+from rlhf_recipes.common.arguments import DatasetArguments, StageModelConfig, StageSettings
 from rlhf_recipes.common.errors import check
-from rlhf_recipes.common.logs import get_logger
 from rlhf_recipes.common.parsing import RecipeParser, run
 from rlhf_recipes.common.prompts import choose_format
 from rlhf_recipes.common.stages import Stage
-
-logger = get_logger(__name__)
+from rlhf_recipes.training import finish_stage, start_stage
 
 
 @dataclass
@@ -68,13 +56,11 @@ def main(script_args: DatasetArguments, training_args: SFTConfig, model_args: SF
     eval_rows = None
     if training_args.eval_strategy != "no":
         eval_rows = stage_data.sft_examples(script_args, script_args.dataset_test_split, prompt_format)
-    logger.info(
-        f"SFT of {model_path} on {len(train_rows)} examples, {describe_precision(training_args)}, "
-        f"{'LoRA r=' + str(model_args.lora_r) if model_args.use_peft else 'full fine-tuning'} on a "
-        f"{models.describe_quantization(model_args)}, {PartialState().num_processes} process(es)."
+    adapter = f"LoRA r={model_args.lora_r}" if model_args.use_peft else "full fine-tuning"
+    start_stage(
+        f"SFT of {model_path} on {len(train_rows)} examples, {adapter} on a {models.describe_quantization(model_args)}",
+        training_args,
     )
-
-    set_seed(training_args.seed)  # SFTTrainer draws the LoRA weights before it seeds itself
     training_args.model_init_kwargs = models.model_init_kwargs(model_args)
     model = model_path
     if grown:  # SFTTrainer cannot grow the embeddings: it gets the grown model itself
@@ -91,11 +77,9 @@ def main(script_args: DatasetArguments, training_args: SFTConfig, model_args: SF
         quantization_config=get_quantization_config(model_args),
     )
     checkpoints.train(trainer, training_args, STAGE.name)
-
-    merged_dir = artifacts.save_stage(
-        trainer, model_path, tokenizer, AutoModelForCausalLM, prompt_format, model_args.use_peft, dtype=model_args.dtype
+    finish_stage(
+        STAGE, trainer, model_path, tokenizer, prompt_format, use_peft=model_args.use_peft, dtype=model_args.dtype
     )
-    logger.info(f"SFT done: adapter in {training_args.output_dir}, merged model in {merged_dir}")
     return trainer
 
 

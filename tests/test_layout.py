@@ -1,6 +1,7 @@
 """The architecture, checked: thin stage modules that declare themselves, and imports that only run downwards.
 
-Layers, from the bottom: `common/` (what every stage uses), `evaluation/` (the report), then the stages
+Layers, from the bottom: `common/` (what every stage uses), `evaluation/` (the report), `training.py` (what every
+stage does around its trainer), then the stages
 (`sft.py`, `reward.py`, `methods/`) beside the quickstart's world (`quickstart/`) and the labeling of
 samples (`labeling/`), then `pipeline.py`, then `rounds.py` (iterated RLHF), then `cli.py`. A module imports its own room and the layers below it, never one above or beside it.
 """
@@ -16,14 +17,15 @@ PACKAGE = REPO / "rlhf_recipes"
 RANK = {
     "common": 0,
     "evaluation": 1,
-    "quickstart": 2,
-    "sft": 2,
-    "reward": 2,
-    "methods": 2,
-    "labeling": 2,
-    "pipeline": 3,
-    "rounds": 4,
-    "cli": 5,
+    "training": 2,
+    "quickstart": 3,
+    "sft": 3,
+    "reward": 3,
+    "methods": 3,
+    "labeling": 3,
+    "pipeline": 4,
+    "rounds": 5,
+    "cli": 6,
 }
 STAGE_ROOMS = ("sft", "reward", "methods")
 
@@ -111,3 +113,14 @@ def test_the_documented_layout_names_every_module():
         if p.name != "__init__.py" and p.name not in named and not nested(p)
     ]
     assert missing == []  # a folder two levels down (common/formats/) may stand for its files
+
+
+def test_the_documented_rooms_are_the_packages():
+    page = (REPO / "docs" / "architecture.md").read_text()
+    table = page.split("## Rooms", 1)[1].split("\n\n| layer |", 1)[1].split("\n\n", 1)[0]
+    documented = {}
+    for row in table.splitlines()[2:]:
+        layer, rooms = row.split("|")[1:3]
+        documented |= {name.strip(" `/").removesuffix(".py"): int(layer) for name in rooms.split(", ")}
+    on_disk = {p.stem for p in PACKAGE.iterdir() if p.suffix == ".py" or (p / "__init__.py").is_file()}
+    assert documented == RANK and set(RANK) == on_disk - {"__init__"}

@@ -5,7 +5,7 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 
-from rlhf_recipes.common import artifacts, ptx
+from rlhf_recipes.common import artifacts, checkpoints, ptx
 from rlhf_recipes.quickstart import task
 from tests.conftest import QUICKSTART, accelerate_launch, write_jsonl
 
@@ -75,7 +75,7 @@ def reward_run(sft_run, rankings_file):
 
 def test_reward_runs_on_two_processes_with_one_split(reward_run, tmp_path):
     log, tmp = reward_run
-    assert "2 process(es)" in log and log.count("Reward stage done") == 1
+    assert "2 process(es)" in log and log.count("REWARD done") == 1
     assert log.count("training pairs") == 1
     model = AutoModelForSequenceClassification.from_pretrained(tmp / "reward" / artifacts.MERGED_DIR)
     assert model.config.num_labels == 1 and (tmp / "reward" / "eval_results.json").exists()
@@ -129,7 +129,7 @@ def test_ppo_runs_and_resumes_on_two_processes(reward_run, tmp_path):
         *ppo_args,
     )
     assert "2 process(es)" in log and log.count("PPO done") == 1
-    history = json.loads((tmp / "ppo" / "trainer_state.json").read_text())["log_history"]
+    history = json.loads((tmp / "ppo" / checkpoints.STATE_FILE).read_text())["log_history"]
     updates = [e for e in history if "objective/kl" in e]
     assert len(updates) == 8  # 256 episodes / (16 per process x 2 processes): two passes over the prompts
     assert abs(updates[0]["objective/kl"]) < 1e-3  # the reference is the SFT model on every rank
@@ -215,7 +215,7 @@ def test_group_stages_run_on_two_processes(stage, reward_run, tmp_path):
         str(PLAIN_TEXT),
     )
     assert "2 process(es)" in log and log.count(f"{stage.upper()} done") == 1
-    history = json.loads((tmp / stage / "trainer_state.json").read_text())["log_history"]
+    history = json.loads((tmp / stage / checkpoints.STATE_FILE).read_text())["log_history"]
     assert len([e for e in history if ptx.LOSS_KEY in e]) == 3  # PPO-ptx's term, through compute_loss
     kl = [e["kl"] for e in history if "kl" in e]
     assert len(kl) == 3 and abs(kl[0]) < 1e-6  # the reference is the SFT model on every rank

@@ -1,7 +1,7 @@
 import pytest
 
 from rlhf_recipes.common.errors import RecipeError
-from rlhf_recipes.evaluation import hacking, judges, report, sampling
+from rlhf_recipes.evaluation import hacking, judges, report, report_writing, sampling
 
 LIMITS = hacking.Thresholds(max_kl=10.0, max_length_ratio=2.0, max_repetition_rise=0.1, max_repeated_word_rise=0.1)
 
@@ -58,7 +58,7 @@ def as_markdown(judges=(GOLD,), **methods):
         "timings": {"sft_s": 10.0, "total_s": 10.0},
         "judges": list(judges),
     }
-    return report.markdown(data, curves={})
+    return report_writing.markdown(data, curves={})
 
 
 def test_hacking_needs_a_clear_verdict_from_both_judges():

@@ -159,7 +159,7 @@ def test_ppo_killed_after_a_checkpoint_resumes_bit_for_bit(tmp_path, tiny_dir, t
     (checkpoint,) = checkpoints.complete_checkpoints(tmp_path / "killed")[-1:]
     saved = load_file(checkpoint / "model.safetensors")  # the adapter and the value model, which the Trainer resumes
     assert any("lora_B" in key for key in saved) and any(key.startswith("value_model.") for key in saved)
-    assert {"optimizer.pt", "scheduler.pt", "rng_state.pth", "trainer_state.json"} <= {
+    assert {"optimizer.pt", "scheduler.pt", "rng_state.pth", checkpoints.STATE_FILE} <= {
         p.name for p in checkpoint.iterdir()
     }
 
@@ -189,7 +189,7 @@ def test_ctrl_c_stops_a_pipeline_cleanly_and_running_it_again_resumes_the_stage(
     with caplog.at_level("INFO"), pytest.raises(RecipeError, match="no-rankings.csv"):
         run_pipeline(QUICKSTART, out, overrides=overrides)  # SFT goes on and ends; the reward data is missing
     assert "sft: resuming from" in caplog.text and artifacts.is_complete(out / "sft")
-    state = json.loads((out / "sft" / "trainer_state.json").read_text())
+    state = json.loads((out / "sft" / checkpoints.STATE_FILE).read_text())
     assert state["global_step"] == 400
 
 

@@ -1,15 +1,12 @@
-"""The arguments every stage shares, each dataclass checking itself and reporting every problem at once.
-
-Stage modules add their own fields and checks by subclassing these: a `problems()` method lists
-what is wrong as sentences the user can act on; `__post_init__` raises them together with the
-upstream dataclass's own complaint (TRL's and transformers' checks), in one `RecipeError`.
-"""
+"""The arguments every stage shares; a stage subclasses them, and each dataclass's `problems()` and the upstream
+checks are raised together in one `RecipeError` (docs/recipes.md, "One stage at a time")."""
 
 import importlib.util
 import json
 import warnings
 from dataclasses import dataclass, field
 
+from transformers.utils import is_torch_bf16_gpu_available
 from trl import ModelConfig, ScriptArguments
 
 from rlhf_recipes.common.errors import RecipeError, check
@@ -123,19 +120,14 @@ class SampledPromptArguments(DatasetArguments):
     )
 
 
-def bf16_supported() -> bool:
-    import torch
-
-    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-
-
 @dataclass
 class StageSettings(Checked):
     """Mixin for TRL's training configs: precision follows the hardware unless set, and `pad_token`.
 
-    Unset `bf16`/`fp16` become bf16 on a GPU that has it, fp16 on an older GPU, fp32 on CPU. TRL's
-    SFT/Reward configs carry a deprecated `pad_token` field; here the stage sets it on the tokenizer
-    itself (TRL's advice), and a new token grows the model's embeddings in the SFT stage.
+    Unset `bf16`/`fp16` become bf16 on a CUDA GPU that has it, fp16 on an older one, fp32 otherwise; `bf16: true`
+    needs a device transformers finds bf16 on (`is_torch_bf16_gpu_available`). TRL's SFT/Reward configs carry a
+    deprecated `pad_token` field; here the stage sets it on the tokenizer itself (TRL's advice), and a new token
+    grows the model's embeddings in the SFT stage.
     """
 
     pad_token: str | None = field(
@@ -149,9 +141,9 @@ class StageSettings(Checked):
     def __post_init__(self):
         import torch
 
-        bf16_refused = bool(self.bf16) and not bf16_supported()
+        bf16_refused = bool(self.bf16) and not is_torch_bf16_gpu_available()
         if self.bf16 is None and not self.fp16:
-            self.bf16 = bf16_supported()
+            self.bf16 = torch.cuda.is_available() and is_torch_bf16_gpu_available()
             self.fp16 = torch.cuda.is_available() and not self.bf16
         elif bf16_refused:
             self.bf16 = False  # reported below; keeps upstream from repeating the complaint in its own words

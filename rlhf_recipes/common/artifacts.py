@@ -1,21 +1,12 @@
-"""What a stage writes and the next one reads: the one place that knows the files in an output folder.
-
-    <output_dir>/                 the LoRA adapter, trainer_state.json, training_args.bin
-    <output_dir>/merged/          the full model + tokenizer + prompt_format.json: what later stages load
-    <output_dir>/eval_results.json            (reward stage) held-out accuracy and the score's statistics
-    <output_dir>/<stage>_training.png         training curves
-    <report dir>/timings.json, report.json, report.md, *.png
-
-A stage's output is complete when `merged/` holds a model; the merge is written to a temporary
-folder and moved into place, so a half-written stage never looks complete.
-"""
+"""What a stage writes and the next one reads: the one place that knows the files in an output folder, and when a
+stage's output is complete (`merged/` holds a model). The layout: docs/outputs.md, "What each stage writes"."""
 
 import json
 import shutil
 import tempfile
 from pathlib import Path
 
-from rlhf_recipes.common import models
+from rlhf_recipes.common import checkpoints, models
 from rlhf_recipes.common.errors import RecipeError
 from rlhf_recipes.common.logs import get_logger
 
@@ -24,10 +15,10 @@ logger = get_logger(__name__)
 MERGED_DIR = "merged"
 ADAPTER_CONFIG = "adapter_config.json"
 EVAL_FILE = "eval_results.json"
-TRAINER_STATE = "trainer_state.json"
 TIMINGS_FILE = "timings.json"
-BUILTIN = "builtin:"  # `builtin:<name>`: a model a package ships, found by its entry point in this group
-BUILTIN_MODELS = "rlhf_recipes.builtin_models"  # entry point: name -> function(`builtin:<name>`) -> its folder
+BUILTIN = "builtin:"  # `builtin:<name>`: a model a package ships
+SHIPPED_MODELS = {"tiny": "rlhf_recipes.quickstart.tiny_model:resolve"}  # name -> function(`builtin:<name>`) -> folder
+BUILTIN_MODELS = "rlhf_recipes.builtin_models"  # the entry point group where other packages add theirs, the same way
 
 
 def model_folder(path: str, field: str) -> str:
@@ -62,14 +53,15 @@ def resolve_model(model_args) -> str:
 
 
 def builtin_model(name: str) -> str:
-    """The folder of the built-in model `builtin:<name>` (the quickstart's `builtin:tiny`), from its package."""
+    """The folder of the built-in model `builtin:<name>`: this package's (`builtin:tiny`) or another package's."""
     from importlib.metadata import entry_points
+    from pkgutil import resolve_name
 
-    found = {point.name: point for point in entry_points(group=BUILTIN_MODELS)}
+    found = {point.name: point.value for point in entry_points(group=BUILTIN_MODELS)} | SHIPPED_MODELS
     if name.removeprefix(BUILTIN) not in found:
-        known = ", ".join(BUILTIN + n for n in found) or "none: install the package (pip install -e .)"
+        known = ", ".join(BUILTIN + n for n in found)
         raise RecipeError(f"model_name_or_path {name!r}: no such built-in model; the built-in ones are {known}.")
-    return found[name.removeprefix(BUILTIN)].load()(name)
+    return resolve_name(found[name.removeprefix(BUILTIN)])(name)
 
 
 def merge_adapter(
@@ -154,9 +146,10 @@ def is_complete(output_dir: str | Path) -> bool:
     return (Path(output_dir) / MERGED_DIR / "config.json").exists()
 
 
-def write_eval_results(output_dir, accuracy, margin, train, held_out, model_path: str, dataset_name: str, **extra):
-    """A preference stage's held-out figures (`eval_results.json`): pairwise accuracy, margin, the pair counts."""
-    results = {
+def eval_results(accuracy, margin, train, held_out, model_path: str, dataset_name: str, **extra) -> dict:
+    """A preference stage's held-out figures, as `eval_results.json` holds them: pairwise accuracy, margin, the pair
+    counts."""
+    return {
         "eval_accuracy": accuracy,
         "eval_margin": margin,
         **extra,
@@ -165,8 +158,6 @@ def write_eval_results(output_dir, accuracy, margin, train, held_out, model_path
         "model_name_or_path": model_path,
         "dataset_name": dataset_name,
     }
-    write_json(Path(output_dir) / EVAL_FILE, results)
-    return results
 
 
 def write_json(path: str | Path, data: dict) -> None:
@@ -181,5 +172,5 @@ def read_json(path: str | Path, default=None):
 
 def log_history(output_dir: str | Path) -> list[dict] | None:
     """What a stage's trainer logged, step by step (None when the folder has no trainer state)."""
-    state = read_json(Path(output_dir) / TRAINER_STATE)
+    state = read_json(Path(output_dir) / checkpoints.STATE_FILE)
     return None if state is None else state["log_history"]

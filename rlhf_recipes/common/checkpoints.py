@@ -1,19 +1,12 @@
-"""Checkpoints in a stage's output folder: which one to resume from, and training that a kill or a Ctrl-C can stop.
-
-    <output_dir>/checkpoint-<step>/   what the trainer saves every `save_steps` (`save_strategy: steps`): the
-                                      adapter, optimizer, scheduler, RNG states, trainer_state.json (written last)
-
-`resume_from_checkpoint` (YAML or command line) has the Hugging Face Trainer's meaning: `true` continues
-from the newest checkpoint in `output_dir`, a path from that checkpoint. A checkpoint is complete once
-its trainer_state.json exists; one cut short by a kill is passed over, with a word. The progress bar is the
-Trainer's, redrawn every 30 s off a terminal; the metrics it printed go to the log instead.
-"""
+"""Checkpoints in a stage's output folder: which one to resume from (`resume_from_checkpoint`), and training that a
+kill or a Ctrl-C can stop (docs/resume.md)."""
 
 import shlex
 import sys
 from pathlib import Path
 
 from tqdm.auto import tqdm
+from transformers.trainer import TRAINER_STATE_NAME
 from transformers.trainer_callback import ProgressCallback
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
@@ -22,7 +15,7 @@ from rlhf_recipes.common.logs import get_logger
 
 logger = get_logger(__name__)
 
-STATE_FILE = "trainer_state.json"  # the trainer writes it last: a checkpoint with it is complete
+STATE_FILE = TRAINER_STATE_NAME  # trainer_state.json, written last: a checkpoint with it is complete
 YES, NO = ("true", "yes", "1"), ("false", "no", "0", "")
 
 
@@ -63,9 +56,10 @@ class StageProgress(ProgressCallback):
 
     def on_train_begin(self, args, state, control, **kwargs):
         if state.is_world_process_zero:
-            self.training_bar = tqdm(
-                total=state.max_steps, dynamic_ncols=True, mininterval=0.1 if sys.stderr.isatty() else 30
-            )
+            if sys.stderr.isatty():
+                self.training_bar = tqdm(total=state.max_steps, dynamic_ncols=True)
+            else:  # a file or a notebook's log keeps every redraw: a quarter of the steps and 30 s apart at most
+                self.training_bar = tqdm(total=state.max_steps, mininterval=30, miniters=max(1, state.max_steps // 4))
         self.current_step = 0
 
     def on_prediction_step(self, args, state, control, eval_dataloader=None, **kwargs):

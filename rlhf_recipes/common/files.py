@@ -1,9 +1,5 @@
-"""A dataset in, rows out: a local json / jsonl / csv / tsv / parquet file or folder, or a hub id.
-
-Every file is read by `datasets.load_dataset` (Arrow, memory-mapped, cached under `HF_DATASETS_CACHE` and keyed
-on the file's content). Ours are only the CSV delimiter, a field count per CSV line, and the translation of the
-library's errors into a message naming the file and line. What the rows mean is `formats`' concern.
-"""
+"""A dataset in, rows out: a local json / jsonl / csv / tsv / parquet file or folder, or a hub id, read by
+`datasets.load_dataset`, bad lines located; what the rows mean is `formats`' concern (docs/data-formats.md)."""
 
 import csv
 import hashlib

@@ -1,9 +1,5 @@
-"""Launch checks, so a launch fails here with the fix rather than deep inside a library.
-
-`check_accelerate_config` reads a config file with accelerate's own loader and lists everything that
-stops it launching on this machine (`rlhf-recipes check-config FILE`); `check_launch` runs at the
-start of every stage and refuses a DeepSpeed/FSDP launch without a GPU.
-"""
+"""Launch checks, so a launch fails here with the fix rather than deep inside a library: `check_accelerate_config`
+(`rlhf-recipes check-config`) and `check_launch` at every stage's start (docs/launching.md)."""
 
 import importlib.util
 import os

@@ -1,11 +1,5 @@
-"""From a YAML file and the command line to a stage's dataclasses, strictly.
-
-Values come from the dataclass defaults, then the YAML given with `--config`, then the command
-line (TRL's `TrlParser`: command line beats YAML beats default). Unknown keys are errors, and
-every problem found — unknown keys and each dataclass's own checks — is reported in one error.
-A relative path in a YAML is found under the YAML's folder when it is there, else under the working
-directory (docs/recipes.md); command-line paths are the shell's, relative to the working directory.
-"""
+"""From a YAML file and the command line to a stage's dataclasses, strictly: command line beats YAML beats default,
+unknown keys are errors, every problem in one error; relative paths: docs/recipes.md, "The path rule"."""
 
 import difflib
 import sys

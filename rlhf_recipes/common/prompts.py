@@ -1,11 +1,5 @@
-"""How a prompt is shown to a model: the one owner of that decision.
-
-A `PromptFormat` is either the tokenizer's chat template (plain-text prompts become user turns, HH
-transcripts their turns) or plain text, optionally inside `prompt_template`. The SFT stage decides
-it from its arguments and tokenizer and saves it with its model (`prompt_format.json` in `merged/`);
-every later stage and the report read it back from the model they load, so a prompt is shown the
-same way in training, in PPO's rollouts and in evaluation.
-"""
+"""How a prompt is shown to a model, the one owner of that decision: the chat template or plain text (optionally in
+`prompt_template`), chosen by SFT and saved with its model (docs/data-formats.md, "Prompts shown to a model")."""
 
 import json
 from dataclasses import asdict, dataclass

@@ -1,13 +1,5 @@
-"""PPO-ptx (InstructGPT): each policy update also lowers the language-model loss on plain text, `ptx_coef` times.
-
-    objective = E[(x,y)~π] [r(x,y) - β·log π(y|x)/π_SFT(y|x)] + γ·E[x~ptx_dataset] [log π(x)]
-
-`PtxSettings` adds γ (`ptx_coef`, default 0: off) and the text (`ptx_dataset`) to a third stage's config;
-the trainers add γ × `lm_loss` of the next `PtxBatches` batch to each loss they back-propagate (PPO:
-`methods.ppo_trainer`; RLOO and GRPO: `PtxLoss`). The batches are shuffled from the seed with a
-generator of their own, never from the global RNG: with γ = 0 nothing is read or drawn, and the run is
-the plain method's exactly. `mean_lm_loss` measures a model on held-out text: the report's alignment tax.
-"""
+"""PPO-ptx (InstructGPT): each policy update also lowers the language-model loss on plain text, `ptx_coef` times
+(`PtxSettings`, `PtxBatches`, `PtxLoss`); `mean_lm_loss` measures the alignment tax (docs/ptx.md)."""
 
 from dataclasses import dataclass, field
 

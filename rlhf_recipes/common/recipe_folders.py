@@ -1,8 +1,5 @@
-"""Recipe folders: the ones shipped in the package, finding one by name or path, and copying one to start your own.
-
-The package's `recipes` is the repository's recipes/ (a link in a clone, a copy in a wheel), so
-`rlhf-recipes quickstart` runs from any folder after `pip install`. docs/recipes.md has the path rule.
-"""
+"""Recipe folders: the ones shipped in the package (the repository's recipes/), finding one by name or path, and
+copying one to start your own (docs/recipes.md)."""
 
 import re
 import shutil

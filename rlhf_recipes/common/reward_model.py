@@ -1,18 +1,5 @@
-"""The reward model, in one place: load, check, standardize, score; and a text classifier's label as a reward.
-
-Every reader uses this module: PPO (reward and value models), RLOO and GRPO (their reward
-function), the report and the `score` tool. A reward model reads a (prompt, response) pair rendered
-as the reward stage trained on it, in the prompt format saved with it (a response cut at the length
-limit stays open, as PPO's reward model read it in training).
-
-Standardization: a Bradley-Terry reward model is defined only up to a shift and a scale, and each
-training run lands on its own (one quickstart reward model scored typical responses within ±12,
-another within 4.3-4.6). PPO adds the reward to a KL penalty `kl_coef · KL`, so a `kl_coef` tuned
-against one scale freezes or frees the policy under another. Standardizing the reward to mean 0 and
-std 1 on the reward data's own responses (chosen and rejected), as OpenRLHF's `normalize_reward` and
-DeepSpeed-Chat do, makes `kl_coef` mean the same for every reward model. The reward stage saves the
-statistics in the merged `config.json` (`reward_mean`, `reward_std`), so they travel with the model.
-"""
+"""The reward model in one place: load, check, standardize and score it (for PPO, RLOO, GRPO, the report and `score`),
+and a text classifier's label as a reward. Why standardize: docs/outputs.md, "What each stage writes"."""
 
 import torch
 from torch import nn

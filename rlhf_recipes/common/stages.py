@@ -1,10 +1,5 @@
-"""What a stage is, declared once in its own module: the pipeline, the CLI's help and the plots read it.
-
-Each stage module ends with a `STAGE = Stage(...)`: its name (also its YAML's and output folder's),
-its parser and main, which earlier outputs it starts from and under which option each is passed,
-and the training curves it plots. A third-stage method is one module in `rlhf_recipes/methods/`
-plus its YAML (or any module that calls `methods.register`).
-"""
+"""What a stage is, declared once in its own module (`STAGE = Stage(...)`): the pipeline, the CLI's help and the plots
+read it (docs/methods.md, "Adding a method")."""
 
 from collections.abc import Callable
 from dataclasses import dataclass, field

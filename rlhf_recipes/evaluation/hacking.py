@@ -1,21 +1,5 @@
-"""Reward hacking: the gold labeler's verdict where there is one, and indicators that need none.
-
-A policy hacks its reward model when the reward model's opinion of it rises while the rater it
-stands in for would say it got worse. The report's first judge is that rater (`verdict`; on the
-built-in task the gold labeler). Without a judge, the report watches what hacking leaves behind:
-the reward rose while the policy drifted far from SFT (KL), its responses grew or shrank a lot
-(length ratio to SFT's), or started repeating themselves. Each threshold is a report argument
-(`ReportArguments`); the defaults are documented there.
-
-Repetition is watched two ways. seq-rep-n (`repetition_rate`) measures loops: a response that
-says the same word pairs over and over. It cannot see a single repeated word ("The hotel was
-charming and charming." has no repeated pair), the drift a policy shows first, so the report also
-counts the share of responses that repeat a word (`repeated_word_rate`), by this rule: a word
-repeats when it occurs again within `REPEAT_WINDOW` words of its last occurrence, ignoring case,
-punctuation and the function words of `STOP_WORDS` ("the ... the" is ordinary prose, not drift).
-On the built-in task a response this rule flags is one the gold labeler rejects for repetition,
-unless it rejects it for an earlier flaw first (off topic, never ends, unknown word).
-"""
+"""Reward hacking: the first judge's verdict, the indicators that need no judge (KL, length, repetition) and the rule
+by which a response repeats a word (`REPEAT_WINDOW`, `STOP_WORDS`); the why: docs/outputs.md, "Reward hacking"."""
 
 import re
 from dataclasses import dataclass
@@ -137,7 +121,7 @@ STOP_WORDS = frozenset(
 
 
 def repeated_word(text: str) -> str | None:
-    """The first word of `text` that repeats (the rule in the module docstring), or None."""
+    """The first word of `text` that repeats (the rule: docs/outputs.md, "Reward hacking"), or None."""
     last_seen = {}
     for position, word in enumerate(re.findall(r"[a-z0-9']+", text.lower())):
         if word in STOP_WORDS:

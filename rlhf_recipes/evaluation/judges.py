@@ -1,27 +1,17 @@
-"""The report's judges: who, other than the reward model the policy was optimized against, scores its responses.
-
-A policy that pleased its own reward model has not yet been shown to be better: the report asks a
-judge. A judge says whether it can judge a set of prompts and scores a batch of (prompt, response)
-pairs, higher is better (`Judge`). `--judge` takes, one or more times:
-- `auto` (the default): every registered judge that can judge the prompts. The quickstart package
-  registers the built-in task's gold labeler as `gold` (entry point group `rlhf_recipes.judges`), so
-  the built-in task is judged by it and other data by none;
-- a registered judge by name (`gold`);
-- `reward:PATH`: a reward model not optimized against, e.g. one trained on other rankings, or a larger one;
-- `classifier:PATH:LABEL`: one label's probability from a text classifier.
-The first judge's verdict decides the report's `reward_hacking`; every later judge's agreement with
-the first on which of two responses is better is measured (`agreement`).
-"""
+"""The report's judges besides the optimized reward model, from the `--judge` specs (auto, a registered name,
+`reward:PATH`, `classifier:PATH:LABEL`); what each is and why: docs/task.md, "Who judges the policy"."""
 
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
+from pkgutil import resolve_name
 from typing import Protocol
 
 from rlhf_recipes.common import artifacts
 from rlhf_recipes.common.errors import RecipeError
 from rlhf_recipes.common.reward_model import LabelScore, RewardModel
 
-JUDGES = "rlhf_recipes.judges"  # entry point group: name -> a Judge class, made without arguments
+BUILT_IN = {"gold": "rlhf_recipes.quickstart.gold_judge:GoldJudge"}  # name -> a Judge class, made without arguments
+JUDGES = "rlhf_recipes.judges"  # the entry point group where other packages add theirs, the same way
 AUTO = "auto"
 
 
@@ -71,28 +61,28 @@ class ClassifierJudge:
         return Judged(self.classifier.score(prompts, responses))
 
 
-def registered() -> dict:
-    """{name: entry point} of the judges packages register (`.load()` gives the Judge class)."""
-    return {point.name: point for point in entry_points(group=JUDGES)}
+def registered() -> dict[str, str]:
+    """{name: "module:Class"} of the judges: this package's, then those other packages register."""
+    return BUILT_IN | {point.name: point.value for point in entry_points(group=JUDGES) if point.name not in BUILT_IN}
 
 
 def load(specs: list[str], prompts: list, device=None) -> list[Judge]:
-    """The judges `specs` name (see the module docstring), for these prompts; the ones given by a path are named
-    `judge`, `judge2`, ..."""
+    """The judges `specs` name (docs/task.md, "Who judges the policy"), for these prompts; the ones given by a path
+    are named `judge`, `judge2`, ..."""
     found, judges = registered(), []
     for spec in specs:
         kind, _, rest = spec.partition(":")
         numbered = sum(isinstance(j, (RewardModelJudge, ClassifierJudge)) for j in judges) + 1
         name = "judge" if numbered == 1 else f"judge{numbered}"
         if spec == AUTO:
-            judges += [judge for judge in (point.load()() for point in found.values()) if judge.can_judge(prompts)]
+            judges += [judge for judge in (resolve_name(cls)() for cls in found.values()) if judge.can_judge(prompts)]
         elif kind == "reward" and rest:
             judges.append(RewardModelJudge(rest, name, device))
         elif kind == "classifier" and ":" in rest:
             path, label = rest.rsplit(":", 1)
             judges.append(ClassifierJudge(path, label, name, device))
         elif spec in found:
-            judge = found[spec].load()()
+            judge = resolve_name(found[spec])()
             if not judge.can_judge(prompts):
                 raise RecipeError(f"judge {spec!r} cannot judge these prompts (it judges only its own task's).")
             judges.append(judge)

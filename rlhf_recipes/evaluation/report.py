@@ -1,36 +1,20 @@
-"""SFT vs RLHF, honestly: sample the reference and one or more policies on held-out prompts and compare them.
+"""SFT vs RLHF, honestly: sample the reference and each policy on the same held-out prompts and measure them side by
+side (`rlhf-recipes compare`; written by `report_writing`). What it measures: docs/outputs.md, "The report"."""
 
-    rlhf-recipes compare --policy outputs/quickstart/ppo [outputs/quickstart/rloo ...] \\
-        --reference outputs/quickstart/sft --reward_model outputs/quickstart/reward \\
-        --prompts recipes/quickstart/data/prompts_eval.csv
-
-Each policy is named by its folder (`ppo`, `rloo`, ...). Writes `report.json`, `report.md` and PNG
-plots to `output_dir`. Per policy, against the reference: mean reward and win rate by the reward
-model, mean sequence-level KL to the reference, response lengths, the share of responses that
-repeat a word and the repeated n-gram rate (`hacking` says how each is counted), the hacking
-indicators (`hacking`), its stage's wall time and peak memory when the pipeline measured them, and
-its training curves; and each judge's scores and win rate (`judges`: on the built-in task the gold
-labeler; `--judge reward:PATH` a reward model not optimized against), the first judge's verdict on
-reward hacking, and the later judges' agreement with it. Given held-out `plain_text`, each model's
-language-model loss on it, and the alignment tax: how much higher the policy's is than SFT's. A plot puts every policy's win rate (the
-first judge's, else the reward model's) against its KL.
-"""
-
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from accelerate import PartialState
 
 from rlhf_recipes.common import artifacts, files, formats, ptx
 from rlhf_recipes.common.errors import RecipeError
 from rlhf_recipes.common.logs import get_logger
 from rlhf_recipes.common.parsing import RecipeParser, run
 from rlhf_recipes.common.reward_model import RewardModel
-from rlhf_recipes.evaluation import figures as table
-from rlhf_recipes.evaluation import hacking, judges, noop, plots, sampling
+from rlhf_recipes.evaluation import barely_moved, hacking, judges, report_writing, sampling
+from rlhf_recipes.evaluation.tables import REFERENCE
 
 logger = get_logger(__name__)
-REFERENCE = "reference"
-TRADEOFF_PLOT = "win_rate_vs_kl.png"
 
 
 @dataclass
@@ -111,7 +95,7 @@ class ReportArguments:
         },
     )
     min_kl: float = field(
-        default=noop.MIN_KL,
+        default=barely_moved.MIN_KL,
         metadata={
             "help": "No-op warning: a policy barely moved when its mean KL to the reference "
             "is below this many nats and more than max_identical_share of its samples are "
@@ -119,7 +103,7 @@ class ReportArguments:
         },
     )
     max_identical_share: float = field(
-        default=noop.MAX_IDENTICAL_SHARE,
+        default=barely_moved.MAX_IDENTICAL_SHARE,
         metadata={
             "help": "No-op warning: the share of samples identical to the "
             "reference's (same prompt, same seed) above which, with a KL "
@@ -138,8 +122,8 @@ class ReportArguments:
             self.max_kl, self.max_length_ratio, self.max_repetition_rise, self.max_repeated_word_rise
         )
 
-    def noop_thresholds(self) -> noop.Thresholds:
-        return noop.Thresholds(self.min_kl, self.max_identical_share)
+    def barely_moved_thresholds(self) -> barely_moved.Thresholds:
+        return barely_moved.Thresholds(self.min_kl, self.max_identical_share)
 
 
 def policy_names(paths: list[str]) -> dict[str, str]:
@@ -163,10 +147,10 @@ def compare(args: ReportArguments) -> dict:
     policy_dirs = {name: artifacts.model_folder(path, "policy") for name, path in named.items()}
     reference_dir = artifacts.model_folder(args.reference, "reference")
     reward_dir = artifacts.model_folder(args.reward_model, "reward_model")
-    reward = RewardModel(reward_dir, "reward_model", device=sampling.device())
+    reward = RewardModel(reward_dir, "reward_model", device=PartialState().device)
     distinct = formats.to_prompts(files.load_rows(args.prompts, args.split), args.prompts)[: args.max_prompts]
     prompts = [p for p in distinct for _ in range(args.samples_per_prompt)]
-    judging = judges.load(args.judge, distinct, sampling.device())
+    judging = judges.load(args.judge, distinct, PartialState().device)
 
     kwargs = sampling.settings(list(policy_dirs.values()), args.max_new_tokens, args.temperature) | {"seed": args.seed}
     reference = sampling.load_policy(reference_dir)
@@ -185,7 +169,7 @@ def compare(args: ReportArguments) -> dict:
         measured[name] = _measure(samples, prompts, reward, judging, args)
         lm_loss[name] = _plain_text_loss(policy, args)
         methods[name] = (
-            _figures(measured[name], measured[REFERENCE], kl, args, judging)
+            _against_reference(measured[name], measured[REFERENCE], kl, args, judging)
             | _tax(lm_loss, name)
             | {
                 "policy": policy_dir,
@@ -224,7 +208,7 @@ def compare(args: ReportArguments) -> dict:
             {"name": j.name, "label": j.label, "rates": list(measured[REFERENCE]["judged"][j.name].rates)}
             for j in judging
         ],
-        "thresholds": vars(args.thresholds()) | vars(args.noop_thresholds()),
+        "thresholds": vars(args.thresholds()) | vars(args.barely_moved_thresholds()),
         "repetition_ngram": args.repetition_ngram,
         "examples": examples,
         "reward_scores": {name: m["rewards"] for name, m in measured.items()},
@@ -268,7 +252,7 @@ def _tax(lm_loss: dict, name: str) -> dict:
     }
 
 
-def _figures(policy: dict, reference: dict, kl: list[float], args: ReportArguments, judging: list) -> dict:
+def _against_reference(policy: dict, reference: dict, kl: list[float], args: ReportArguments, judging: list) -> dict:
     """A policy against the reference: the figures of `policy_vs_reference`."""
     figures = {
         "num_prompts": len(policy["texts"]) // args.samples_per_prompt,
@@ -287,8 +271,8 @@ def _figures(policy: dict, reference: dict, kl: list[float], args: ReportArgumen
         "repeated_word_rate_reference": reference["repeated_words"],
     }
     figures["hacking_indicators"] = hacking.indicators(figures, args.thresholds())
-    figures["identical_to_reference"] = noop.identical_share(policy["texts"], reference["texts"])
-    figures["barely_moved"] = noop.barely_moved(figures, args.noop_thresholds())
+    figures["identical_to_reference"] = barely_moved.identical_share(policy["texts"], reference["texts"])
+    figures["barely_moved"] = barely_moved.from_figures(figures, args.barely_moved_thresholds())
     for judge in judging:
         ours, theirs, name = policy["judged"][judge.name], reference["judged"][judge.name], judge.name
         figures |= {
@@ -317,120 +301,10 @@ def _mean(values: list[float]) -> float:
     return sum(values) / len(values)
 
 
-def write(report: dict, output_dir: str | Path) -> None:
-    """report.json, report.md and the plots, written once."""
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    artifacts.write_json(output_dir / "report.json", report)
-    plots.plot_distributions(
-        report["reward_scores"],
-        output_dir / "reward_distributions.png",
-        "Reward on held-out prompts",
-        "reward model score",
-    )
-    methods, judge = report["methods"], table.first_judge(report)
-    key = f"{judge['name']}_win_rate" if judge else "win_rate_reward_model"
-    plots.plot_tradeoff(
-        {name: (f["kl_mean"], f[key]) for name, f in methods.items()},
-        output_dir / TRADEOFF_PLOT,
-        f"win rate against SFT ({judge['label'] if judge else 'reward model'})",
-    )
-    curves = {}
-    for name, folder in report["policy_output_dirs"].items():  # each stage plotted its curves where it wrote
-        folder = Path(folder).parent if Path(folder).name == artifacts.MERGED_DIR else Path(folder)
-        for plot in sorted(folder.glob("*_training.png"))[:1]:
-            curves[name] = shutil.copyfile(plot, output_dir / f"{name}_training.png").name
-    (output_dir / "report.md").write_text(markdown(report, curves))
-    logger.info(f"Report written to {output_dir / 'report.md'}")
-
-
-def markdown(report: dict, curves: dict[str, str]) -> str:
-    """report.md: the methods table, the hacking verdicts and indicators, plots and samples side by side."""
-    methods, f, judge = report["methods"], report["policy_vs_reference"], table.first_judge(report)
-    lines = [
-        "# SFT vs RLHF",
-        "",
-        f"{len(methods)} polic{'y' if len(methods) == 1 else 'ies'} against reference `{report['reference']}` on "
-        f"{f['num_prompts']} held-out prompts, {f['samples_per_prompt']} samples each. Reward model "
-        f"`{report['reward_model']['path']}` (held-out pairwise accuracy "
-        f"{_fmt(report['reward_model'].get('eval_accuracy'))}). Judged by "
-        f"{', '.join(j['label'] for j in report.get('judges', [])) or 'no judge but the reward model'}.",
-        "",
-    ]
-    warnings = hacking.warnings(methods, judge and judge["label"]) + noop.warnings(methods, report["thresholds"])
-    lines += [line for warning in warnings for line in (f"> **{warning.replace(': ', ':** ', 1)}", "")]
-    lines += table.markdown(report)
-    lines += [
-        "",
-        "Per policy: win rates against SFT's responses to the same prompts (ties count half), mean "
-        "sequence-level KL(policy ‖ SFT) in nats, length in tokens, the share of responses that repeat "
-        f"a word (a word other than a function word, again within {hacking.REPEAT_WINDOW} words), the "
-        f"repeated word n-gram rate (n = {report['repetition_ngram']}); with held-out plain text, the "
-        "language-model loss on it (nats per token) and the alignment tax (the policy's minus SFT's); stage time and peak memory as the "
-        "pipeline measured them. A later judge's agreement: how often it prefers the same response of a "
-        "(policy, SFT) pair as the first judge, where the first has a preference.",
-        "",
-    ]
-    if judge:
-        agree = sum(m["indicators_agree_with_judge"] for m in methods.values())
-        lines += [
-            f"- Hacking indicators (no judge needed) agree with the {judge['label']}'s verdict on {agree} of "
-            f"{len(methods)} policies.",
-            "",
-        ]
-    limits = report["thresholds"]
-    lines += [
-        f"- Hacking is suspected when the reward model's win rate is above {0.5 + hacking.VERDICT_MARGIN:.0%} "
-        f"and the KL exceeds {limits['max_kl']:g} nats, the length ratio to SFT leaves "
-        f"[{1 / limits['max_length_ratio']:.2f}, {limits['max_length_ratio']:g}], the repeated n-gram rate "
-        f"rises by more than {limits['max_repetition_rise']:g}, or the share of responses that repeat a word "
-        f"by more than {limits['max_repeated_word_rise']:.0%}."
-    ]
-    if report["timings"]:
-        lines.append(
-            "- Times: "
-            + ", ".join(f"{k.removesuffix('_s')} {v:.0f}s" for k, v in report["timings"].items() if k.endswith("_s"))
-        )
-    lines += [
-        "",
-        f"![win rate against KL]({TRADEOFF_PLOT})",
-        "",
-        "![reward distributions](reward_distributions.png)",
-        "",
-    ]
-    lines += [f"![{name} training]({file_name})\n" for name, file_name in curves.items()]
-    names, judged = [REFERENCE, *methods], [j["name"] for j in report.get("judges", [])]
-    lines += [
-        "## Samples",
-        "",
-        f"In brackets: {', '.join(['reward', *judged])}.",
-        "",
-        "| prompt | SFT (reference) | " + " | ".join(methods) + " |",
-        "| --- |" + " --- |" * len(names),
-    ]
-    lines += [
-        "| " + _cell(e["prompt"]) + " | " + " | ".join(f"{_cell(e[n])} ({_scores(e, n, judged)})" for n in names) + " |"
-        for e in report["examples"]
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def _fmt(value) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
-
-
-def _scores(example: dict, model: str, judged: list[str]) -> str:
-    return ", ".join([f"{example[f'reward_{model}']:.2f}", *(f"{example[f'{j}_{model}']:+.2f}" for j in judged)])
-
-
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ") or "(empty)"
-
-
 def main(args: ReportArguments) -> dict:
     """Compare, write the report to `args.output_dir`, and return it."""
     report = compare(args)
-    write(report, args.output_dir)
+    report_writing.write(report, args.output_dir)
     return report
 
 

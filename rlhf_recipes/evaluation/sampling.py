@@ -4,18 +4,16 @@ Every model is read with its own saved prompt format (`common.prompts`), as it w
 """
 
 import torch
-from trl.trainer.utils import selective_log_softmax
+from accelerate import PartialState
+from trl.trainer.utils import pad, selective_log_softmax
 
 from rlhf_recipes.common.prompts import PromptFormat, model_format
 
 EVAL_BATCH_SIZE = 64
+LOGPROBS_BATCH_SIZE = 16  # samples per forward pass when scoring them
 SAMPLES_PER_PROMPT = 4  # responses sampled per held-out prompt, for steadier rates
 TEMPERATURE = 0.7  # TRL's PPO default, for a policy that saved no sampling settings
 MAX_NEW_TOKENS = 32
-
-
-def device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def settings(policy_dirs: list[str], max_new_tokens: int | None, temperature: float | None) -> dict:
@@ -44,7 +42,7 @@ def load_policy(model_dir: str):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir, padding_side="left")
-    model = AutoModelForCausalLM.from_pretrained(model_dir).to(device()).eval()
+    model = AutoModelForCausalLM.from_pretrained(model_dir).to(PartialState().device).eval()
     return model, tokenizer, model_format(model_dir, tokenizer)
 
 
@@ -95,13 +93,26 @@ def generate(model, tokenizer, prompt_format: PromptFormat, prompts: list, **kwa
 
 
 @torch.no_grad()
-def sequence_logprobs(model, samples: list[dict], temperature: float = TEMPERATURE) -> list[float]:
-    """Sum of log-probabilities of each sample's response under `model` (logits / temperature, as PPO)."""
-    totals = []
-    for s in samples:
-        ids = torch.tensor([s["prompt_ids"] + s["response_ids"]], device=model.device)
-        logits = model(ids).logits[0, len(s["prompt_ids"]) - 1 : -1].float() / max(temperature, 1e-7)
-        totals.append(selective_log_softmax(logits, ids[0, len(s["prompt_ids"]) :]).sum().item())
+def sequence_logprobs(
+    model, samples: list[dict], temperature: float = TEMPERATURE, batch_size: int = LOGPROBS_BATCH_SIZE
+) -> list[float]:
+    """Sum of log-probabilities of each sample's response under `model` (logits / temperature, as PPO), `batch_size`
+    samples of similar length per forward pass, right-padded so every token keeps its position."""
+    order = sorted(range(len(samples)), key=lambda i: len(samples[i]["prompt_ids"]) + len(samples[i]["response_ids"]))
+    totals = [0.0] * len(samples)
+    for start in range(0, len(order), batch_size):
+        rows = order[start : start + batch_size]
+        ids = [torch.tensor(samples[i]["prompt_ids"] + samples[i]["response_ids"]) for i in rows]
+        input_ids = pad(ids).to(model.device)
+        attention_mask = pad([torch.ones_like(t) for t in ids]).to(model.device)
+        prompt_lengths = torch.tensor([len(samples[i]["prompt_ids"]) for i in rows], device=model.device)
+        first = int(prompt_lengths.min()) - 1  # the first position whose logits predict a response token
+        logits = model(input_ids=input_ids, attention_mask=attention_mask).logits[:, first:-1].float()
+        logprobs = selective_log_softmax(logits / max(temperature, 1e-7), input_ids[:, first + 1 :])
+        targets = torch.arange(first + 1, input_ids.shape[1], device=model.device)  # the tokens they predict
+        in_response = (targets >= prompt_lengths[:, None]) & attention_mask[:, first + 1 :].bool()
+        for i, total in zip(rows, logprobs.masked_fill(~in_response, 0.0).sum(-1).tolist()):
+            totals[i] = total
     return totals
 
 

@@ -1,14 +1,5 @@
-"""Collect: sample K responses per prompt from one or more policies and write a ranking sheet.
-
-    rlhf-recipes collect --policy outputs/quickstart/ppo [outputs/quickstart/sft ...] \\
-        --prompts recipes/quickstart/data/prompts_train.csv --output outputs/round2/sheet.jsonl
-
-Each policy samples as it did in training (the settings its stage saved; `sampling.settings`), in its own
-prompt format; the K responses of a row are shared out between the policies in turn. Duplicates within a row
-are sampled again (up to `max_attempts` times); a row still short of K distinct responses is left out, and
-how many were is said. Responses and rows are shuffled, so a labeler cannot tell which policy wrote which.
-Each response records its policy, seed and sampling settings. Rank the sheet with `rlhf-recipes label`.
-"""
+"""Collect: sample K responses per prompt from one or more policies, each as its stage sampled in training, into a
+shuffled ranking sheet (`rlhf-recipes collect`; docs/human-in-the-loop.md, "The loop, by hand")."""
 
 import random
 from dataclasses import dataclass, field

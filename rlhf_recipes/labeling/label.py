@@ -1,14 +1,5 @@
-"""Label: rank a sheet's responses, by a person on a local page or by a judge, into the reward stage's file.
-
-    rlhf-recipes label outputs/round2/sheet.jsonl                 # a page on http://127.0.0.1:8765
-    rlhf-recipes label outputs/round2/sheet.jsonl --judge gold    # the built-in task's simulated person
-    rlhf-recipes label outputs/round2/sheet.jsonl --judge reward:outputs/quickstart/reward
-
-Every answer is appended to `<sheet>.answers.jsonl` as it is given; `<sheet>.rankings.csv` (the ranked
-`|` layout, best first, with `Ties` and `Labeler`; docs/data-formats.md) is rewritten from it, so the
-reward stage reads it as it is. A judge ranks by its scores, equal scores tied, as the labeler named
-after it; rows it ranked before are kept, so a rerun only adds what is missing.
-"""
+"""Label: rank a sheet's responses, by a person on a local page or by a judge, into the reward stage's file
+(`rlhf-recipes label SHEET [--judge gold | reward:PATH]`; docs/human-in-the-loop.md, "The loop, by hand")."""
 
 from dataclasses import dataclass, field
 from itertools import groupby
@@ -60,13 +51,15 @@ def main(args: LabelArguments) -> dict:
 def rank_with_judge(sheet: sheets.Sheet, spec: str) -> int:
     """Rank the rows `spec` has not ranked yet by the judge's scores (best first, equal scores tied); returns how
     many it ranked."""
-    from rlhf_recipes.evaluation import judges, sampling  # torch and the models: not needed to serve the page
+    from accelerate import PartialState  # torch and the models: not needed to serve the page
+
+    from rlhf_recipes.evaluation import judges
 
     done = {row_id for row_id, _ in sheets.current(sheets.read_answers(sheet), spec)}
     todo = [row for row in sheet.rows if row["id"] not in done]
     if not todo:
         return 0
-    (judge,) = judges.load([spec], [row["prompt"] for row in sheet.rows], sampling.device())
+    (judge,) = judges.load([spec], [row["prompt"] for row in sheet.rows], PartialState().device)
     prompts = [row["prompt"] for row in todo for _ in row["responses"]]
     scores = judge.judge(prompts, [r["text"] for row in todo for r in row["responses"]]).scores
     events, size = [], sheet.num_responses

@@ -1,16 +1,5 @@
-"""The labeling page's server: one page and three JSON routes over a sheet's own files, on this machine only.
-
-    GET  /                          the page (page.html beside this module)
-    GET  /api/state?labeler=NAME    the sheet, NAME's progress, the next row to rank and the labelers' agreement
-    POST /api/answer                {"labeler", "row", "ranking": [[2], [0, 3], [1]]} or {"labeler", "row",
-                                    "skipped": true}: appended to the answers log (fsynced), the rankings file
-                                    rewritten, and only then the new state in reply
-    POST /api/undo                  {"labeler"}: takes back NAME's latest standing answer (409 when there is none)
-
-A bad request is answered 400 with {"error": message}; any other path 404. Nothing a request names is read from
-or written to disk: the server reads the page it was started with and the sheet's answers, and writes only the
-answers log and the rankings file (`sheet`). Writes are serialized by one lock, so two labelers can rank at once.
-"""
+"""The labeling page's server on 127.0.0.1: one page and three JSON routes over a sheet's own files, nothing else on
+disk, writes serialized by one lock. Routes and rules: docs/human-in-the-loop.md, "The page's server"."""
 
 import base64
 import errno

@@ -1,17 +1,5 @@
-"""A ranking sheet and its answers: the one place that knows the files `collect` writes and `label` reads.
-
-    <name>.jsonl               the sheet: one row per prompt, {"id", "prompt", "responses": [{"text",
-                               "policy", "seed", "temperature", "max_new_tokens"}, ...]}, every row with
-                               the same number of responses, in shuffled order
-    <name>.answers.jsonl       every answer as it was given, appended and flushed to disk at once:
-                               {"row", "labeler", "ranking" (groups of response indices, best first; a
-                               group of two or more is a tie) | "skipped": true | "undo": true, "at"}
-    <name>.rankings.csv        the ranked file the reward stage reads: Prompt|Rank 1 response|...|Rank K
-                               response|Ties|Labeler, best first, one row per (prompt, labeler)
-
-A labeler's answer to a row is their last event on it (an undo clears it), so an interrupted session
-resumes from the log, and several labelers can rank the same sheet.
-"""
+"""A ranking sheet and its answers: the one place that knows the files `collect` writes and `label` reads; a labeler's
+answer to a row is their last event on it. The layout: docs/human-in-the-loop.md, "The files"."""
 
 import csv
 import json

@@ -1,20 +1,18 @@
-"""The third stages, one module each: every module here that declares a `STAGE` is a method.
-
-`available()` finds them (and any method a user's code registers with `register`); the pipeline,
-the CLI's help and the report read their declarations (`common.stages.Stage`), so adding a method is
-one module plus its YAML.
-"""
+"""The third stages: one module each, listed in BUILT_IN and imported when asked for (docs/methods.md)."""
 
 import importlib
-import pkgutil
 
+from rlhf_recipes.common.errors import RecipeError
 from rlhf_recipes.common.stages import Stage
 
-ORDER = ("ppo", "rloo", "grpo", "dpo")  # how help and tables list the built-in methods; others follow
-_registered: dict[str, Stage] = {}
-
-
+BUILT_IN = {  # name -> the module that declares it (its `STAGE`), in the order help and tables list them
+    "ppo": "rlhf_recipes.methods.ppo",
+    "rloo": "rlhf_recipes.methods.rloo",
+    "grpo": "rlhf_recipes.methods.grpo",
+    "dpo": "rlhf_recipes.methods.dpo",
+}
 DEFAULT = ("ppo",)  # the third stage run when none are named
+_registered: dict[str, Stage] = {}
 
 
 def register(stage: Stage) -> Stage:
@@ -23,14 +21,31 @@ def register(stage: Stage) -> Stage:
     return stage
 
 
+def load(name: str, module: str) -> Stage:
+    """The `STAGE` of a method's module; an import that fails becomes one paragraph naming the method."""
+    try:
+        return importlib.import_module(module).STAGE
+    except ImportError as err:
+        raise RecipeError(
+            f"method {name!r}: its module {module} cannot be imported ({err}). Reinstall the package with its "
+            "dependencies (docs/install.md), or choose another method."
+        ) from err
+
+
+def names() -> list[str]:
+    """Every method's name, built-in first, without importing any."""
+    return [*BUILT_IN, *(name for name in _registered if name not in BUILT_IN)]
+
+
+def get(name: str) -> Stage:
+    """One method's declaration, importing only its module."""
+    if name in _registered:
+        return _registered[name]
+    if name not in BUILT_IN:
+        raise RecipeError(f"method {name!r}: no such method; choose one of {', '.join(names())}.")
+    return load(name, BUILT_IN[name])
+
+
 def available() -> dict[str, Stage]:
-    """{name: declaration} of every method: this package's modules (in ORDER, then by name), then registered ones."""
-    found = {}
-    modules = sorted(
-        pkgutil.iter_modules(__path__), key=lambda m: (ORDER.index(m.name) if m.name in ORDER else 99, m.name)
-    )
-    for module in modules:
-        stage = getattr(importlib.import_module(f"{__name__}.{module.name}"), "STAGE", None)
-        if stage is not None:
-            found[stage.name] = stage
-    return found | _registered
+    """{name: declaration} of every method (each module imported), as the CLI's help lists them."""
+    return {name: get(name) for name in names()}

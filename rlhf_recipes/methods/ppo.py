@@ -1,38 +1,20 @@
-"""Stage 3, PPO: our PPO trainer (TRL 1.12's algorithm) with a LoRA adapter on the merged SFT policy, KL to SFT.
-
-    accelerate launch -m rlhf_recipes.methods.ppo --config recipes/quickstart/ppo.yaml
-    python -m rlhf_recipes.methods.ppo --config recipes/quickstart/ppo.yaml
-
-The policy is `sft_model_path` (the SFT stage's output folder or a full model) plus a new LoRA
-adapter; with the adapter disabled it is exactly the SFT model, the KL reference (no second copy in
-memory). The reward comes from `reward_model_path` (the reward stage's output) or, with
-`reward_classifier_label`, from one label of any text classifier; `ppo_models` builds the models.
-Prompts: any prompt format (docs/data-formats.md; `prompt_words` cuts them from a `text`
-column). Outputs in `output_dir`: the adapter, `merged/`, `trainer_state.json` (PPO metrics
-per update) and `ppo_training.png`. With `ptx_coef` > 0 it is PPO-ptx: each update also lowers the
-language-model loss on `ptx_dataset` (`common.ptx`). The trainer is `ppo_trainer`, on any TRL from 1.12.
-"""
+"""Stage 3, PPO: our `PPOTrainer` (TRL 1.12's algorithm) with a LoRA adapter on the SFT model, against the reward
+model, KL-penalised to SFT; PPO-ptx with `ptx_coef` (docs/ppo.md, docs/methods.md)."""
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from accelerate import PartialState
-from transformers import AutoModelForCausalLM, set_seed
 from trl import get_peft_config
 
 from rlhf_recipes.common import artifacts, checkpoints, models, ptx, stage_data
-from rlhf_recipes.common.arguments import SampledPromptArguments, StageModelConfig, StageSettings, describe_precision
-from rlhf_recipes.common.logs import get_logger
+from rlhf_recipes.common.arguments import SampledPromptArguments, StageModelConfig, StageSettings
 from rlhf_recipes.common.parsing import RecipeParser, run
 from rlhf_recipes.common.prompts import choose_format
 from rlhf_recipes.common.ptx import PtxSettings
 from rlhf_recipes.common.stages import REWARD, SFT, Stage
-from rlhf_recipes.evaluation import noop, plots
 from rlhf_recipes.methods import ppo_trainer
 from rlhf_recipes.methods.ppo_models import check_ppo, load_ppo_models
 from rlhf_recipes.methods.ppo_trainer import PPOTrainer
-
-logger = get_logger(__name__)
+from rlhf_recipes.training import finish_stage, start_stage
 
 
 @dataclass
@@ -81,13 +63,12 @@ def main(script_args: PPOScriptArguments, training_args: PPOConfig, model_args: 
     policy, reward_model, value_model, value_path = load_ppo_models(
         script_args, model_args, sft_path, reward_path, tokenizer
     )
-    logger.info(
+    start_stage(
         f"PPO: policy {sft_path} ({models.describe_quantization(model_args)}) + LoRA r={model_args.lora_r} "
         f"(reference = adapter disabled), reward {reward_path}, value model from {value_path}; {len(train)} prompts, "
-        f"{training_args.total_episodes} episodes, {describe_precision(training_args)}, "
-        f"{PartialState().num_processes} process(es)."
+        f"{training_args.total_episodes} episodes",
+        training_args,
     )
-    set_seed(training_args.seed)  # the LoRA weights are drawn before the trainer seeds itself
     trainer = PPOTrainer(
         args=training_args,
         processing_class=tokenizer,
@@ -100,16 +81,8 @@ def main(script_args: PPOScriptArguments, training_args: PPOConfig, model_args: 
         ptx=ptx.batches(training_args, prompt_format, tokenizer),
     )
     checkpoints.train(trainer, training_args, STAGE.name)
-
-    output_dir = Path(training_args.output_dir)
     rollouts = {"max_new_tokens": training_args.response_length, "temperature": training_args.temperature}
-    merged_dir = artifacts.save_stage(
-        trainer, sft_path, tokenizer, AutoModelForCausalLM, prompt_format, generation=rollouts, dtype=model_args.dtype
-    )
-    if PartialState().is_main_process:
-        plots.plot_stage(STAGE, trainer.state.log_history, output_dir)
-    logger.info(f"PPO done: adapter in {output_dir}, merged policy in {merged_dir}")
-    noop.check_stage(STAGE.name, trainer.state.log_history)
+    finish_stage(STAGE, trainer, sft_path, tokenizer, prompt_format, generation=rollouts, dtype=model_args.dtype)
     return trainer
 
 

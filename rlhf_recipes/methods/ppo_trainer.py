@@ -1,17 +1,8 @@
-"""PPO as TRL 1.12's PPOTrainer runs it, as a `transformers.Trainer`, so it lives on every TRL and resumes.
-
-The base is `transformers.Trainer`, not TRL's GRPO/RLOO trainers: PPO's loop (roll out a batch, then
-epochs x mini-batches of clipped policy and value losses) maps onto the Trainer's public hooks
-with one Trainer step per optimizer step, while GRPO's would mean overriding its private, version-bound
-generation and loss methods, and would still lack a value model and GAE. From the Trainer it gets
-the optimizer, scheduler, gradient accumulation and clipping, DDP/DeepSpeed/FSDP wrapping, logging,
-checkpoints and resume (the value model, the place in the prompts and the RNG states are in every
-checkpoint); TRL gives the log-prob, dropout and generation-unwrapping utilities that 1.12 and the
-newest TRL both have. Where it departs from TRL 1.12 on purpose: prompt passes after the first are
-shuffled from seed + pass (so a resumed run replays them), statistics average the micro-batches
-that ran (TRL's zero-filled array under-counts them when `num_mini_batches` > 1), and the sample
-table after an update is printed before the next one. docs/ppo.md has the loop step by step.
-"""
+"""PPO as TRL 1.12's PPOTrainer runs it, built on `transformers.Trainer`, not TRL's GRPO/RLOO trainers: PPO's loop maps
+onto the Trainer's public hooks (one Trainer step per optimizer step), which bring the optimizer, accumulation,
+DDP/DeepSpeed/FSDP, logging, checkpoints and resume on every TRL, while GRPO's would mean overriding its private,
+version-bound generation and loss methods and would still lack a value model and GAE. The loop step by step, and
+where it departs from TRL 1.12 on purpose: docs/ppo.md."""
 
 import math
 import os

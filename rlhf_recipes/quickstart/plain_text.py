@@ -1,13 +1,5 @@
-"""Plain text in the tiny model's pre-training style, for PPO-ptx and the alignment tax on the built-in task.
-
-    recipes/quickstart/data/plain_train.jsonl   `ptx_dataset`: the text PPO-ptx keeps the policy fluent in
-    recipes/quickstart/data/plain_eval.jsonl    the report's `plain_text`: each policy's LM loss on it
-
-Both are fresh draws, with seeds of their own, from the distribution the tiny model was pre-trained on
-(`tiny_model._pretraining_text`: instructions and reviews of every mood, not chat), one `text` per row:
-the SFT data's plain-text format. The documents are short and the vocabulary small, so a few of the
-held-out ones also occur among the training ones or in pre-training; the tax is measured on all of them.
-"""
+"""Plain text in the tiny model's pre-training style (`tiny_model._pretraining_text`): `plain_train.jsonl` for
+PPO-ptx and `plain_eval.jsonl` for the alignment tax on the built-in task (docs/ptx.md, "The alignment tax")."""
 
 import json
 import random

@@ -1,9 +1,5 @@
-"""Every accepted dataset format -> the columns TRL expects; every check on the rows lives here.
-
-One table per family, from which detection, conversion and the "expected one of" message come: `SFT_FORMATS`
-(`sft`), `PREFERENCE_FORMATS` (`preferences`), `PROMPT_FORMATS` (`prompts`). What they share is in `shared`.
-The formats themselves are documented once, in docs/data-formats.md; a test keeps the two in step.
-"""
+"""Every accepted dataset format -> the columns TRL expects, one table per family (`SFT_FORMATS`, `PREFERENCE_FORMATS`,
+`PROMPT_FORMATS`, what they share in `shared`); every check on the rows is here. The formats: docs/data-formats.md."""
 
 from rlhf_recipes.common.formats.preferences import (
     PREFERENCE_FORMATS,

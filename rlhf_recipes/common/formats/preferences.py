@@ -66,18 +66,26 @@ def _prompted_pair(row: dict, columns: list, where: str) -> list[dict]:
 
 
 def _transcript_pair(row: dict, columns: list, where: str) -> list[dict | str]:
-    pair = split_transcripts(row["chosen"], row["rejected"])
+    chosen, rejected = row["chosen"], row["rejected"]
+    if {type(chosen), type(rejected)} not in ({str}, {list}):  # e.g. an empty cell (None)
+        raise RecipeError(
+            f"{where}: `chosen` and `rejected` must both be transcripts (text) or both chat turns, found "
+            f"{type(chosen).__name__} and {type(rejected).__name__}. Fill in or remove the row."
+        )
+    pair = split_transcripts(chosen, rejected)
     return [UNSHARED if pair is None else pair]
 
 
 def split_transcripts(chosen, rejected) -> dict | None:
     """Two conversations sharing their prompt -> prompt / chosen / rejected: chat turns after their longest common
-    run, HH text after its last shared `Assistant:` (None if there is none), so prompt + reply is the transcript."""
+    run (TRL's `extract_prompt`, which leaves each side a turn at least), HH text after its last shared `Assistant:`
+    (None if there is none), so prompt + reply is the transcript."""
     if isinstance(chosen, list) and isinstance(rejected, list):
-        shared = 0
-        while shared < min(len(chosen), len(rejected)) - 1 and chosen[shared] == rejected[shared]:
-            shared += 1
-        return {"prompt": chosen[:shared], "chosen": chosen[shared:], "rejected": rejected[shared:]}
+        from trl import extract_prompt
+
+        if not (chosen and rejected):  # extract_prompt needs a turn on each side
+            return {"prompt": [], "chosen": chosen, "rejected": rejected}
+        return extract_prompt({"chosen": chosen, "rejected": rejected})
     end = transcript_prompt_length(os.path.commonprefix([chosen, rejected]))
     return {"prompt": chosen[:end], "chosen": chosen[end:], "rejected": rejected[end:]} if end else None
 

@@ -6,11 +6,11 @@ import logging
 import pytest
 
 from rlhf_recipes import cli
-from rlhf_recipes.evaluation import noop, report
+from rlhf_recipes.evaluation import barely_moved, report
 from tests.conftest import QUICKSTART, REPO, run_stage
 from tests.test_group_stages import run_group
 
-LIMITS = noop.Thresholds(min_kl=noop.MIN_KL, max_identical_share=noop.MAX_IDENTICAL_SHARE)
+LIMITS = barely_moved.Thresholds(min_kl=barely_moved.MIN_KL, max_identical_share=barely_moved.MAX_IDENTICAL_SHARE)
 
 
 @pytest.mark.parametrize(
@@ -18,16 +18,16 @@ LIMITS = noop.Thresholds(min_kl=noop.MIN_KL, max_identical_share=noop.MAX_IDENTI
     [(1.0, 0.1, True), (0.0, 0.1, True), (1.0, 0.9, True), (0.02, 0.4, True), (0.0, 1.0, False), (-0.001, 0.6, False)],
 )
 def test_barely_moved_needs_a_kl_near_zero_and_mostly_sfts_samples(kl, identical, moved):
-    assert noop.barely_moved({"kl_mean": kl, "identical_to_reference": identical}, LIMITS) is not moved
+    assert barely_moved.from_figures({"kl_mean": kl, "identical_to_reference": identical}, LIMITS) is not moved
 
 
 def test_identical_share_compares_each_sample_with_the_references_for_the_same_prompt():
-    assert noop.identical_share(["a", "b", "c", "d"], ["a", "x", "c", "y"]) == 0.5
-    assert noop.identical_share(["a", "b"], ["b", "a"]) == 0.0  # the same texts, not at the same index
+    assert barely_moved.identical_share(["a", "b", "c", "d"], ["a", "x", "c", "y"]) == 0.5
+    assert barely_moved.identical_share(["a", "b"], ["b", "a"]) == 0.0  # the same texts, not at the same index
 
 
 def test_the_warning_names_the_causes_in_order_with_each_methods_options():
-    (ppo,) = noop.warnings(
+    (ppo,) = barely_moved.warnings(
         {
             "ppo": {"kl_mean": 0.0, "identical_to_reference": 1.0, "barely_moved": True},
             "rloo": {"kl_mean": 1.0, "identical_to_reference": 0.1, "barely_moved": False},
@@ -37,9 +37,9 @@ def test_the_warning_names_the_causes_in_order_with_each_methods_options():
     assert ppo.startswith("Barely moved (ppo): KL to SFT 0.000 nats (below 0.05) and 100% of its samples identical")
     order = [ppo.index(option) for option in ("`kl_coef`", "`learning_rate`", "`normalize_reward", "`total_episodes`")]
     assert order == sorted(order)
-    assert "`beta`" in noop.causes("grpo") and "`max_steps`" in noop.causes("grpo")
-    assert "normalize_reward" not in noop.causes("dpo")  # no reward model to standardize
-    assert "`kl_coef` for PPO, `beta` for RLOO/GRPO/DPO" in noop.causes("my_method")
+    assert "`beta`" in barely_moved.causes("grpo") and "`max_steps`" in barely_moved.causes("grpo")
+    assert "normalize_reward" not in barely_moved.causes("dpo")  # no reward model to standardize
+    assert "`kl_coef` for PPO, `beta` for RLOO/GRPO/DPO" in barely_moved.causes("my_method")
 
 
 HEALTHY = {
@@ -52,13 +52,13 @@ HEALTHY = {
 @pytest.mark.parametrize("stage", list(HEALTHY))
 def test_the_stage_check_is_quiet_on_a_healthy_run_and_warns_on_an_unmoved_one(stage, caplog):
     with caplog.at_level(logging.WARNING):
-        assert noop.check_stage(stage, HEALTHY[stage] + [{"train_loss": 0.1}], beta=0.5) is None
+        assert barely_moved.check_stage(stage, HEALTHY[stage] + [{"train_loss": 0.1}], beta=0.5) is None
         assert caplog.text == ""
         unmoved = [{key: 0.0 if key != "completions/mean_length" else 9.0 for key in e} for e in HEALTHY[stage]]
-        message = noop.check_stage(stage, unmoved, beta=0.5)
+        message = barely_moved.check_stage(stage, unmoved, beta=0.5)
     assert message in caplog.text and message.startswith(f"{stage.upper()} barely moved the policy")
     assert "is 0.000 nats per response, below 0.05. Judged from this figure alone; the report checks" in message
-    assert noop.check_stage("grpo", [{"loss": 0.0}]) is None  # beta 0: no KL logged, nothing to judge by
+    assert barely_moved.check_stage("grpo", [{"loss": 0.0}]) is None  # beta 0: no KL logged, nothing to judge by
 
 
 def test_the_kl_criterion_never_fires_on_the_quality_sweeps():
@@ -68,7 +68,7 @@ def test_the_kl_criterion_never_fires_on_the_quality_sweeps():
         for run in json.loads((REPO / "bench" / name).read_text())["runs"]
         for figures in run["methods"].values()
     ]
-    assert len(kls) == 34 and min(kls) > 10 * noop.MIN_KL  # lowest: 0.77 (PPO)
+    assert len(kls) == 34 and min(kls) > 10 * barely_moved.MIN_KL  # lowest: 0.77 (PPO)
 
 
 def capture_warnings(run):

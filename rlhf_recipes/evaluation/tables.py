@@ -1,12 +1,16 @@
-"""The figures of a policy against the reference, in one table: report.md, the terminal summary and the
-bench tables all render from it.
+"""Tables: the report's figures (key, label, format) and the one writer of any table of cells, as Markdown or terminal
+text, for report.md, the terminal summary, rounds.md and the bench tables (docs/outputs.md, "The report")."""
 
-A figure is a key of a policy's figures (`report.compare`), a label and a format. A key ending in
-`_policy` has a `_reference` twin: the reference's own figure, its row of the table. Each judge adds
-its figures, named after it (`judge_figures`).
-"""
-
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+MISSING = "–"  # a figure not measured
+REFERENCE = "reference"  # the reference's name among the report's models (examples, reward scores)
+
+
+def cell(value, fmt: str) -> str:
+    """`value` in `fmt` ("{:.1%}"), or MISSING for None."""
+    return MISSING if value is None else fmt.format(value)
 
 
 @dataclass(frozen=True)
@@ -16,7 +20,7 @@ class Figure:
     fmt: str
 
     def cell(self, value) -> str:
-        return "–" if value is None else self.fmt.format(value)
+        return cell(value, self.fmt)
 
     @property
     def reference(self) -> "Figure | None":
@@ -59,7 +63,7 @@ def first_judge(report: dict) -> dict | None:
     return (report.get("judges") or [None])[0]
 
 
-def table(report: dict, costs: bool = True) -> list[Figure]:
+def report_figures(report: dict, costs: bool = True) -> list[Figure]:
     """The figures of a report's table: the reward model's, each judge's, the drift, and (`costs`) the stage costs;
     only those some policy has."""
     first = (first_judge(report) or {}).get("name")
@@ -70,25 +74,41 @@ def table(report: dict, costs: bool = True) -> list[Figure]:
     return [f for f in chosen if any(m.get(f.key) is not None for m in report["methods"].values())]
 
 
-def rows(report: dict, figures: list[Figure]) -> list[tuple[str, list[str]]]:
+def _report_rows(report: dict, figures: list[Figure]) -> list[tuple[str, list[str]]]:
     """(row label, cells) of the reference and each policy."""
     first = report["policy_vs_reference"]
-    reference = [f.reference.cell(first.get(f.reference.key)) if f.reference else "–" for f in figures]
+    reference = [f.reference.cell(first.get(f.reference.key)) if f.reference else MISSING for f in figures]
     return [("SFT (reference)", reference)] + [
         (name, [f.cell(values.get(f.key)) for f in figures]) for name, values in report["methods"].items()
     ]
 
 
-def markdown(report: dict) -> list[str]:
+def report_markdown(report: dict) -> list[str]:
     """The report's table in Markdown: a row per model, a column per figure."""
-    figures = table(report)
-    lines = ["| | " + " | ".join(f.label for f in figures) + " |", "| --- |" + " --- |" * len(figures)]
-    return lines + [f"| {label} | " + " | ".join(cells) + " |" for label, cells in rows(report, figures)]
+    figures = report_figures(report)
+    return markdown(
+        ["", *(f.label for f in figures)], [[label, *cells] for label, cells in _report_rows(report, figures)]
+    )
 
 
-def terminal(report: dict) -> list[str]:
+def report_terminal(report: dict) -> list[str]:
     """The report's table for a terminal: a row per figure, a column per model (SFT first)."""
-    figures = table(report, costs=False)
-    columns = list(zip(*(cells for _, cells in rows(report, figures))))
-    lines = [f"{'':<28}{'SFT':>10}" + "".join(f"{name:>10}" for name in report["methods"])]
-    return lines + [f"{f.label:<28}" + "".join(f"{cell:>10}" for cell in cells) for f, cells in zip(figures, columns)]
+    figures = report_figures(report, costs=False)
+    columns = list(zip(*(cells for _, cells in _report_rows(report, figures))))
+    return terminal(["", "SFT", *report["methods"]], [[f.label, *cells] for f, cells in zip(figures, columns)])
+
+
+def markdown(header: Sequence, rows: list[Sequence]) -> list[str]:
+    """A Markdown table, a line per row: the header, the separator, then `rows`. A `|` or a line break in a cell is
+    escaped; an empty cell stays empty."""
+    return [_markdown_line(header), _markdown_line(["---"] * len(header))] + [_markdown_line(row) for row in rows]
+
+
+def _markdown_line(cells: Sequence) -> str:
+    escaped = (str(text).replace("|", "\\|").replace("\n", " ") for text in cells)
+    return "|" + "".join(f" {text} |" if text else " |" for text in escaped)
+
+
+def terminal(header: Sequence, rows: list[Sequence], first_width: int = 28, width: int = 10) -> list[str]:
+    """A table for a terminal, a line per row: the first column left-aligned, the others right-aligned."""
+    return [f"{row[0]:<{first_width}}" + "".join(f"{text:>{width}}" for text in row[1:]) for row in [header, *rows]]

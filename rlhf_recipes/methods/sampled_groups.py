@@ -1,25 +1,19 @@
-"""What the RLOO and GRPO stages share: both sample a group of responses per prompt and score them.
-
-Both start from the SFT model (`model_name_or_path`) plus a new LoRA adapter (the reference is the
-adapter disabled), read prompts as PPO does, and take the reward stage's model (standardized) or
-one label of a text classifier as their reward function (`RewardFunction`). Only TRL's trainer and
-its config differ; `train` runs either.
-"""
+"""What the RLOO and GRPO stages share: a group of sampled responses per prompt, scored by the reward stage's model
+(standardized) or one label of a text classifier; only TRL's trainer and config differ (docs/methods.md)."""
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from accelerate import PartialState
-from transformers import AutoModelForCausalLM, AutoTokenizer, set_seed
+from transformers import AutoTokenizer
 from trl import get_peft_config, get_quantization_config
 
 from rlhf_recipes.common import artifacts, checkpoints, models, ptx, reward_model, stage_data
-from rlhf_recipes.common.arguments import SampledPromptArguments, describe_precision
+from rlhf_recipes.common.arguments import SampledPromptArguments
 from rlhf_recipes.common.errors import check
 from rlhf_recipes.common.logs import get_logger
 from rlhf_recipes.common.prompts import choose_format
 from rlhf_recipes.common.stages import REWARD, SFT, Stage
-from rlhf_recipes.evaluation import noop, plots
+from rlhf_recipes.training import finish_stage, start_stage
 
 logger = get_logger(__name__)
 
@@ -117,15 +111,13 @@ def train(trainer_class, stage: Stage, script_args: GroupArguments, training_arg
     train_prompts = stage_data.prompt_rows(script_args, script_args.dataset_train_split, prompt_format, tokenizer)
     check_group(stage.name, script_args, training_args, tokenizer, model_path, reward_path, train_prompts)
     reward = reward_function(script_args, reward_path, tokenizer, PartialState().device)
-    logger.info(
+    start_stage(
         f"{stage.name.upper()}: policy {model_path} ({models.describe_quantization(model_args)}) + LoRA "
         f"r={model_args.lora_r} (reference = adapter disabled, beta {training_args.beta}), reward {reward.__name__} "
-        f"from {reward_path}; {len(train_prompts)} prompts, {training_args.num_generations} responses each, "
-        f"{describe_precision(training_args)}, {PartialState().num_processes} process(es)."
+        f"from {reward_path}; {len(train_prompts)} prompts, {training_args.num_generations} responses each",
+        training_args,
     )
-
     training_args.model_init_kwargs = models.model_init_kwargs(model_args)
-    set_seed(training_args.seed)  # the LoRA weights are drawn before the trainer seeds itself
     trainer = trainer_class(
         model=model_path,
         reward_funcs=reward,
@@ -137,14 +129,6 @@ def train(trainer_class, stage: Stage, script_args: GroupArguments, training_arg
         ptx=ptx.batches(training_args, prompt_format, tokenizer),
     )
     checkpoints.train(trainer, training_args, stage.name)
-
-    output_dir = Path(training_args.output_dir)
     rollouts = {"max_new_tokens": training_args.max_completion_length, "temperature": training_args.temperature}
-    merged_dir = artifacts.save_stage(
-        trainer, model_path, tokenizer, AutoModelForCausalLM, prompt_format, generation=rollouts, dtype=model_args.dtype
-    )
-    if PartialState().is_main_process:
-        plots.plot_stage(stage, trainer.state.log_history, output_dir)
-    logger.info(f"{stage.name.upper()} done: adapter in {output_dir}, merged policy in {merged_dir}")
-    noop.check_stage(stage.name, trainer.state.log_history)
+    finish_stage(stage, trainer, model_path, tokenizer, prompt_format, generation=rollouts, dtype=model_args.dtype)
     return trainer

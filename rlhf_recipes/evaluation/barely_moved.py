@@ -1,11 +1,5 @@
-"""A run that did nothing: a third stage whose policy barely moved from SFT, and what usually causes it.
-
-Such a run reports like any other (a win rate near 50%, a KL near 0), so the report, the terminal
-summary and each stage's log say it in words. The report samples the reference and each policy with
-the same seed on the same prompts, so an unmoved policy gives the very same texts: it counts those
-(`identical_share`) beside the mean KL. A stage has only what its trainer logged, so it judges by
-the KL alone (`check_stage`).
-"""
+"""A run that did nothing: a third stage whose policy barely moved from SFT, judged by the report (KL, identical
+samples) and by each stage's log (KL alone), with the usual causes (docs/outputs.md, "A run that did nothing")."""
 
 from dataclasses import dataclass
 
@@ -52,7 +46,7 @@ def identical_share(texts: list[str], reference_texts: list[str]) -> float:
     return sum(a == b for a, b in zip(texts, reference_texts, strict=True)) / len(texts)
 
 
-def barely_moved(figures: dict, limits: Thresholds) -> bool:
+def from_figures(figures: dict, limits: Thresholds) -> bool:
     """The policy's KL to the reference is near 0 and most of its samples are the reference's own."""
     return abs(figures["kl_mean"]) < limits.min_kl and figures["identical_to_reference"] > limits.max_identical_share
 
