@@ -36,12 +36,14 @@ DDP = ["-m", "accelerate.commands.launch", "--config_file", str(REPO / "accelera
 
 
 def start(command: list[str], log: Path, env: dict | None = None) -> subprocess.Popen:
-    """A stage's command line in a subprocess, its output to `log`."""
+    """A stage's command line in a subprocess, its output to `log`; Ctrl-C reaches it as from a terminal, even when
+    this process runs in a background job (which ignores SIGINT, and a child would inherit that)."""
     return subprocess.Popen(
         command,
         stdout=log.open("w"),
         stderr=subprocess.STDOUT,
         env=os.environ | {"PYTHONPATH": str(REPO)} | (env or {}),
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
