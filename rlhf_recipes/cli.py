@@ -1,7 +1,8 @@
 """The `rlhf-recipes` command: the quickstart, the pipeline and the tools around the stages.
 
-`rlhf-recipes --help` lists the subcommands; docs/recipes.md has quickstart, pipeline and new, docs/outputs.md compare
-and score, docs/human-in-the-loop.md collect and label, docs/launching.md check-config, docs/task.md build-default."""
+`rlhf-recipes --help` lists the subcommands; docs/recipes.md has quickstart, pipeline, new and plan, docs/outputs.md
+compare and score, docs/human-in-the-loop.md collect and label, docs/launching.md check-config, docs/task.md
+build-default."""
 
 import argparse
 import sys
@@ -150,6 +151,17 @@ def check_config(args) -> None:
     )
 
 
+def plan(args) -> None:
+    """Will the stage a YAML configures fit on a GPU? Its peak memory in parts, the verdict, the changes that fit."""
+    from rlhf_recipes.planning import advice
+
+    if args.num_gpus < 1:
+        raise RecipeError(f"--num-gpus {args.num_gpus}: give 1 or more.")
+    if not Path(args.recipe).is_file():
+        raise RecipeError(f"{args.recipe}: no such YAML file; give one stage's YAML, e.g. recipes/quickstart/sft.yaml.")
+    print("\n".join(advice.render(advice.plan(args.recipe, args.gpu, args.num_gpus))))
+
+
 def build_default(args) -> None:
     from rlhf_recipes.quickstart import tiny_model
 
@@ -239,6 +251,13 @@ def make_parser(list_methods: bool = True) -> argparse.ArgumentParser:
     check = commands.add_parser("check-config", help="check an accelerate config file before launching with it")
     check.add_argument("config_file")
     check.set_defaults(func=check_config)
+    fit = commands.add_parser(
+        "plan", help="will a stage fit on a GPU? its peak memory from the YAML and the model's config alone"
+    )
+    fit.add_argument("recipe", help="one stage's YAML (sft.yaml, reward.yaml or ppo.yaml)")
+    fit.add_argument("--gpu", default="A100-80", help="T4, L4, A10, A100-40, A100-80, H100, H200 or <N>GB")
+    fit.add_argument("--num-gpus", type=int, default=1, help="GPUs the stage runs on (DDP: each holds everything)")
+    fit.set_defaults(func=plan)
     build = commands.add_parser(
         "build-default",
         help="build the tiny model and tokenizer (default: show where "

@@ -3,7 +3,8 @@
 Layers, from the bottom: `common/` (what every stage uses), `evaluation/` (the report), `training.py` (what every
 stage does around its trainer), then the stages
 (`sft.py`, `reward.py`, `methods/`) beside the quickstart's world (`quickstart/`) and the labeling of
-samples (`labeling/`), then `pipeline.py`, then `rounds.py` (iterated RLHF), then `cli.py`. A module imports its own room and the layers below it, never one above or beside it.
+samples (`labeling/`), then `pipeline.py`, then `rounds.py` (iterated RLHF) beside `planning/` (will it fit?), then
+`cli.py`. A module imports its own room and the layers below it, never one above or beside it.
 """
 
 import ast
@@ -25,6 +26,7 @@ RANK = {
     "labeling": 3,
     "pipeline": 4,
     "rounds": 5,
+    "planning": 5,
     "cli": 6,
 }
 STAGE_ROOMS = ("sft", "reward", "methods")
